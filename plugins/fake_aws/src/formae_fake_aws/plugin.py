@@ -1,0 +1,234 @@
+"""FakeAWSPlugin: VPCs, subnets and buckets in a cloud that lives in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from formae.plugin import (
+    CreateRequest,
+    DeleteRequest,
+    ErrorCode,
+    JsonObject,
+    ListedResource,
+    ListRequest,
+    ListResult,
+    Operation,
+    ProgressResult,
+    ReadRequest,
+    ResourcePlugin,
+    ResourceSchema,
+    StatusRequest,
+    UpdateRequest,
+)
+from formae_fake_aws.behaviour import Behaviour
+from formae_fake_aws.cloud import Cloud, CloudResource, PendingRequest
+
+VPC = "FakeAWS::EC2::VPC"
+SUBNET = "FakeAWS::EC2::Subnet"
+BUCKET = "FakeAWS::S3::Bucket"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    schema: ResourceSchema
+    id_prefix: str  # "" when the user names the resource (buckets)
+
+
+_KINDS = {
+    VPC: _Kind(ResourceSchema(VPC, "VpcId", create_only=("CidrBlock",), read_only=("VpcId",)), "vpc-"),
+    SUBNET: _Kind(
+        ResourceSchema(SUBNET, "SubnetId", create_only=("VpcId", "CidrBlock"), read_only=("SubnetId",)),
+        "subnet-",
+    ),
+    BUCKET: _Kind(ResourceSchema(BUCKET, "BucketName", create_only=("BucketName",)), ""),
+}
+
+
+class _Refusal(Exception):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class FakeAWSPlugin(ResourcePlugin):
+    name = "fake-aws"
+    namespace = "FakeAWS"
+    version = "1.0.0"
+
+    def __init__(self, cloud: Cloud | None = None, behaviour: Behaviour | None = None, rate_limit: float = 0) -> None:
+        self.cloud = cloud or Cloud()
+        self.behaviour = behaviour or Behaviour()
+        self.rate_limit = rate_limit
+        self._attempts: Counter[str] = Counter()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> FakeAWSPlugin:
+        env = os.environ if env is None else env
+        journal = env.get("FAKE_AWS_STATE_FILE")
+        return cls(
+            cloud=Cloud(Path(journal) if journal else None),
+            behaviour=Behaviour.from_env(env),
+            rate_limit=float(env.get("FAKE_AWS_RATE_LIMIT", "0")),
+        )
+
+    async def teardown(self) -> None:
+        self.cloud.close()
+
+    def schemas(self) -> list[ResourceSchema]:
+        return [kind.schema for kind in _KINDS.values()]
+
+    # ------------------------------------------------------------ operations
+
+    async def create(self, request: CreateRequest) -> ProgressResult:
+        kind = _KINDS.get(request.resource_type)
+        if kind is None:
+            return _unsupported(Operation.CREATE, request.resource_type)
+        if request.idempotency_key in self.cloud.tokens:
+            return self._created_before(request)
+        behaviour = await self._misbehave(request.properties, f"create:{request.idempotency_key or request.label}")
+        if isinstance(behaviour, ProgressResult):
+            return behaviour
+        try:
+            resource = self._new_resource(kind, request)
+        except _Refusal as refusal:
+            return ProgressResult.failure(Operation.CREATE, refusal.code, str(refusal))
+        self.cloud.put(resource, request.idempotency_key)
+        return self._finish(Operation.CREATE, resource, behaviour)
+
+    async def read(self, request: ReadRequest) -> ProgressResult:
+        resource = self.cloud.resources.get(request.native_id)
+        if resource is None or resource.type != request.resource_type:
+            return _not_found(Operation.READ, request.resource_type, request.native_id)
+        return ProgressResult.success(Operation.READ, resource.native_id, resource.properties,
+                                      resource_type=resource.type)
+
+    async def update(self, request: UpdateRequest) -> ProgressResult:
+        resource = self.cloud.resources.get(request.native_id)
+        if resource is None:
+            return _not_found(Operation.UPDATE, request.resource_type, request.native_id)
+        behaviour = await self._misbehave(request.desired_properties, f"update:{request.native_id}")
+        if isinstance(behaviour, ProgressResult):
+            return behaviour
+        changed = _create_only_changes(_KINDS[resource.type].schema, resource.properties, request.desired_properties)
+        if changed:
+            return ProgressResult.failure(
+                Operation.UPDATE, ErrorCode.INVALID_REQUEST, f"{', '.join(changed)} cannot change in place"
+            )
+        identifier = _KINDS[resource.type].schema.identifier
+        updated = CloudResource(resource.type, resource.native_id,
+                                {**request.desired_properties, identifier: resource.native_id})
+        self.cloud.put(updated)
+        return self._finish(Operation.UPDATE, updated, behaviour)
+
+    async def delete(self, request: DeleteRequest) -> ProgressResult:
+        resource = self.cloud.resources.get(request.native_id)
+        if resource is None:
+            return _not_found(Operation.DELETE, request.resource_type, request.native_id)
+        behaviour = await self._misbehave(resource.properties, f"delete:{request.native_id}")
+        if isinstance(behaviour, ProgressResult):
+            return behaviour
+        dependants = [r.native_id for r in self.cloud.of_type(SUBNET) if r.properties.get("VpcId") == resource.native_id]
+        if dependants:
+            return ProgressResult.failure(
+                Operation.DELETE, ErrorCode.RESOURCE_CONFLICT,
+                f"{resource.native_id} still has subnets: {', '.join(dependants)}",
+            )
+        self.cloud.remove(resource.native_id)
+        return self._finish(Operation.DELETE, resource, behaviour)
+
+    async def status(self, request: StatusRequest) -> ProgressResult:
+        pending = self.cloud.poll_request(request.request_id)
+        if pending is None:
+            return ProgressResult.failure(
+                Operation.READ, ErrorCode.NOT_FOUND, f"no operation with request id {request.request_id!r}"
+            )
+        operation = Operation[pending.operation]
+        if pending.polls_left > 0:
+            return ProgressResult.in_progress(operation, pending.request_id, native_id=pending.native_id,
+                                              resource_type=pending.type)
+        resource = self.cloud.resources.get(pending.native_id)
+        properties = resource.properties if resource is not None else None
+        return ProgressResult.success(operation, pending.native_id, properties, resource_type=pending.type)
+
+    async def list(self, request: ListRequest) -> ListResult:
+        return ListResult([ListedResource(r.native_id, r.properties) for r in self.cloud.of_type(request.resource_type)])
+
+    # ------------------------------------------------------------ helpers
+
+    async def _misbehave(self, properties: JsonObject, attempt_key: str) -> Behaviour | ProgressResult:
+        """The behaviour for this call, or the injected failure it must answer with."""
+        behaviour = self.behaviour.overridden_by(properties)
+        if behaviour.delay_ms:
+            await asyncio.sleep(behaviour.delay_ms / 1000)
+        if behaviour.fail_with is not None:
+            self._attempts[attempt_key] += 1
+            if self._attempts[attempt_key] <= behaviour.fail_times:
+                operation = Operation[attempt_key.split(":", 1)[0].upper()]
+                return ProgressResult.failure(
+                    operation, behaviour.fail_with,
+                    f"injected {behaviour.fail_with.wire_name} ({self._attempts[attempt_key]}/{behaviour.fail_times})",
+                    retry_after=0.01 if behaviour.fail_with is ErrorCode.THROTTLING else 0.0,
+                )
+        return behaviour
+
+    def _new_resource(self, kind: _Kind, request: CreateRequest) -> CloudResource:
+        properties = dict(request.properties)
+        if kind.id_prefix:
+            native_id = f"{kind.id_prefix}{uuid.uuid4().hex[:17]}"
+        else:
+            native_id = str(properties.get(kind.schema.identifier) or "")
+            if not native_id:
+                raise _Refusal(ErrorCode.INVALID_REQUEST, f"{kind.schema.identifier} is required")
+            if native_id in self.cloud.resources:
+                raise _Refusal(ErrorCode.ALREADY_EXISTS, f"{kind.schema.type} {native_id!r} already exists")
+        if kind.schema.type == SUBNET:
+            self._check_vpc(properties.get("VpcId"))
+        properties[kind.schema.identifier] = native_id
+        return CloudResource(kind.schema.type, native_id, properties)
+
+    def _check_vpc(self, vpc_id: Any) -> None:
+        vpc = self.cloud.resources.get(str(vpc_id))
+        if vpc is None or vpc.type != VPC:
+            raise _Refusal(ErrorCode.INVALID_REQUEST, f"VpcId {vpc_id!r} does not name an existing VPC")
+
+    def _finish(self, operation: Operation, resource: CloudResource, behaviour: Behaviour) -> ProgressResult:
+        if behaviour.in_progress_polls > 0:
+            request_id = f"req-{uuid.uuid4().hex}"
+            self.cloud.start_request(
+                PendingRequest(request_id, operation.name, resource.type, resource.native_id, behaviour.in_progress_polls)
+            )
+            return ProgressResult.in_progress(operation, request_id, native_id=resource.native_id,
+                                              resource_type=resource.type, retry_after=0.02)
+        properties = None if operation is Operation.DELETE else resource.properties
+        return ProgressResult.success(operation, resource.native_id, properties, resource_type=resource.type)
+
+    def _created_before(self, request: CreateRequest) -> ProgressResult:
+        """A retried create: answer with what the first attempt made, never make a second one."""
+        native_id = self.cloud.tokens[request.idempotency_key]
+        for pending in self.cloud.requests.values():
+            if pending.native_id == native_id:
+                return ProgressResult.in_progress(Operation.CREATE, pending.request_id, native_id=native_id,
+                                                  resource_type=request.resource_type)
+        resource = self.cloud.resources.get(native_id)
+        if resource is None:
+            return _not_found(Operation.CREATE, request.resource_type, native_id)
+        return ProgressResult.success(Operation.CREATE, native_id, resource.properties, resource_type=resource.type)
+
+
+def _create_only_changes(schema: ResourceSchema, current: JsonObject, desired: JsonObject) -> list[str]:
+    return [name for name in schema.create_only if name in desired and desired[name] != current.get(name)]
+
+
+def _not_found(operation: Operation, resource_type: str, native_id: str) -> ProgressResult:
+    return ProgressResult.failure(operation, ErrorCode.NOT_FOUND, f"{resource_type} {native_id!r} not found")
+
+
+def _unsupported(operation: Operation, resource_type: str) -> ProgressResult:
+    return ProgressResult.failure(operation, ErrorCode.UNSUPPORTED_TYPE, f"fake-aws does not serve {resource_type}")

@@ -1,0 +1,21 @@
+"""The user's world, as plain typed values: formas, stacks, targets, resources and references.
+
+This package imports nothing else from formae (import-linter keeps it so): every other layer
+may depend on it, and it can be reasoned about without an agent, a store or a plugin in sight.
+"""
+
+from formae.model.forma import Forma, Resource, ResourceKey, Stack, Target
+from formae.model.references import Reference, find_references, resolve_references
+from formae.model.resource_type import ResourceType
+
+__all__ = [
+    "Forma",
+    "Reference",
+    "Resource",
+    "ResourceKey",
+    "ResourceType",
+    "Stack",
+    "Target",
+    "find_references",
+    "resolve_references",
+]

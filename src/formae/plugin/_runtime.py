@@ -1,0 +1,235 @@
+"""What ``run(plugin)`` does: connect out, prove the cookie, announce, heartbeat, serve, stop.
+
+A plugin process keeps dialling until its agent answers, so it may start before the agent. Once
+accepted it serves calls concurrently on the one stream until the agent goes away (then it exits,
+or reconnects when FORMAE_PLUGIN_RECONNECT is set) or it is told to stop by SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import os
+import random
+import time
+import traceback
+
+from formae.plugin.base import ResourcePlugin
+from formae.plugin.dispatch import dispatch, operation_of
+from formae.plugin.settings import PluginSettings
+from formae.plugin.types import ErrorCode, OperationRequest, OperationResult, ProgressResult
+from formae.wire import PROTOCOL_VERSIONS, auth
+from formae.wire.codec import ProtocolError
+from formae.wire.frames import (
+    Announcement,
+    AnnouncementAck,
+    Challenge,
+    Heartbeat,
+    HeartbeatAck,
+    OperationCall,
+    OperationReply,
+)
+from formae.wire.transport import PluginConnection, PluginSideStream, StreamClosed
+
+log = logging.getLogger("formae.plugin")
+
+HANDSHAKE_TIMEOUT = 10.0
+MISSED_ACKS_BEFORE_GONE = 3
+
+
+class Outcome(enum.Enum):
+    STOPPED = "stopped"
+    REFUSED = "refused"
+    UNREACHABLE = "unreachable"
+    AGENT_GONE = "agent gone"
+
+
+class Refused(Exception):
+    """The agent said no, or could not prove it knows the cookie: retrying will not help."""
+
+
+class Backoff:
+    """Exponential delays with jitter, so a fleet of plugins does not dial in lockstep."""
+
+    def __init__(self, initial: float = 0.05, cap: float = 2.0) -> None:
+        self._initial = initial
+        self._cap = cap
+        self._next = initial
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._cap, self._next * 2)
+        return delay * random.uniform(0.8, 1.2)
+
+    def reset(self) -> None:
+        self._next = self._initial
+
+
+async def serve(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
+    """Run the plugin until stopped or refused; the process exit code."""
+    await plugin.setup()
+    try:
+        return await _serve_until_done(plugin, settings, stop)
+    finally:
+        await plugin.teardown()
+
+
+async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
+    backoff = Backoff()
+    while not stop.is_set():
+        outcome = await _connect_once(plugin, settings, stop)
+        if outcome is Outcome.STOPPED:
+            break
+        if outcome is Outcome.REFUSED:
+            return 78  # EX_CONFIG: the cookie, namespace or protocol version must change first
+        if outcome is Outcome.AGENT_GONE:
+            if not settings.reconnect:
+                log.info("agent went away; exiting")
+                return 0
+            backoff.reset()
+        await _sleep_unless_stopped(backoff.next(), stop)
+    log.info("plugin stopped")
+    return 0
+
+
+async def _sleep_unless_stopped(delay: float, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), delay)
+    except TimeoutError:
+        pass
+
+
+async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> Outcome:
+    connection = PluginConnection(settings.agent_address)
+    try:
+        try:
+            protocol = await asyncio.wait_for(_handshake(connection.stream, plugin, settings), HANDSHAKE_TIMEOUT)
+        except (StreamClosed, TimeoutError) as error:
+            log.debug("agent at %s not answering: %s", settings.agent_address, error or "timeout")
+            return Outcome.UNREACHABLE
+        except (Refused, ProtocolError) as error:
+            log.error("agent at %s refused this plugin: %s", settings.agent_address, error)
+            return Outcome.REFUSED
+        log.info(
+            "announced to agent at %s as node=%s namespace=%s protocol=v%d",
+            settings.agent_address, settings.node, plugin.namespace, protocol,
+        )
+        session = _Session(plugin, connection.stream, settings)
+        return Outcome.STOPPED if await session.run(stop) else Outcome.AGENT_GONE
+    finally:
+        await connection.close()
+
+
+async def _handshake(stream: PluginSideStream, plugin: ResourcePlugin, settings: PluginSettings) -> int:
+    challenge = await stream.receive()
+    if not isinstance(challenge, Challenge):
+        raise StreamClosed("agent closed the stream before its challenge")
+    plugin_nonce = auth.new_nonce()
+    await stream.send(_announcement(plugin, settings, challenge, plugin_nonce))
+    ack = await stream.receive()
+    if not isinstance(ack, AnnouncementAck):
+        raise StreamClosed("agent closed the stream before acknowledging the announcement")
+    if not ack.accepted:
+        raise Refused(ack.reason)
+    expected = auth.agent_proof(settings.cookie, challenge.agent_nonce, plugin_nonce)
+    if not auth.verify(expected, ack.proof):
+        raise Refused("the agent could not prove it knows the network cookie")
+    return ack.protocol_version
+
+
+def _announcement(
+    plugin: ResourcePlugin, settings: PluginSettings, challenge: Challenge, plugin_nonce: bytes
+) -> Announcement:
+    return Announcement(
+        namespace=plugin.namespace,
+        plugin_name=plugin.name,
+        plugin_version=plugin.version,
+        protocol_versions=PROTOCOL_VERSIONS,
+        node=settings.node,
+        rate_limit=plugin.rate_limit,
+        max_concurrency=plugin.max_concurrency,
+        resource_types=tuple(plugin.schemas()),
+        plugin_nonce=plugin_nonce,
+        proof=auth.plugin_proof(settings.cookie, challenge.agent_nonce, plugin_nonce),
+        pid=os.getpid(),
+        heartbeat_interval=settings.heartbeat_interval,
+    )
+
+
+class _Session:
+    """One accepted stream: calls are served concurrently while heartbeats keep the link honest."""
+
+    def __init__(self, plugin: ResourcePlugin, stream: PluginSideStream, settings: PluginSettings) -> None:
+        self._plugin = plugin
+        self._stream = stream
+        self._interval = settings.heartbeat_interval
+        self._limit = asyncio.Semaphore(plugin.max_concurrency) if plugin.max_concurrency else None
+        self._in_flight = 0
+        self._last_ack = time.monotonic()
+        self._calls: set[asyncio.Task[None]] = set()
+
+    async def run(self, stop: asyncio.Event) -> bool:
+        """Serve until the stream ends (False) or ``stop`` is set (True)."""
+        async with asyncio.TaskGroup() as calls:
+            loops = {
+                asyncio.create_task(self._receive(calls), name="receive"),
+                asyncio.create_task(self._heartbeat(), name="heartbeat"),
+            }
+            stopping = asyncio.create_task(stop.wait(), name="stop")
+            await asyncio.wait(loops | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            for task in [*loops, stopping]:
+                task.cancel()
+            await asyncio.gather(*loops, stopping, return_exceptions=True)
+            for call in self._calls:
+                call.cancel()
+        return stop.is_set()
+
+    async def _receive(self, calls: asyncio.TaskGroup) -> None:
+        try:
+            while (frame := await self._stream.receive()) is not None:
+                if isinstance(frame, OperationCall):
+                    task = calls.create_task(self._serve(frame))
+                    self._calls.add(task)
+                    task.add_done_callback(self._calls.discard)
+                elif isinstance(frame, HeartbeatAck):
+                    self._last_ack = time.monotonic()
+        except (StreamClosed, ProtocolError) as error:
+            log.warning("stream from agent ended: %s", error)
+
+    async def _heartbeat(self) -> None:
+        sequence = 0
+        patience = self._interval * MISSED_ACKS_BEFORE_GONE + 1.0
+        try:
+            while time.monotonic() - self._last_ack < patience:
+                sequence += 1
+                await self._stream.send(Heartbeat(sequence, self._in_flight))
+                await asyncio.sleep(self._interval)
+            log.warning("agent stopped answering heartbeats for %.1fs", patience)
+        except StreamClosed as error:
+            log.warning("%s", error)
+
+    async def _serve(self, call: OperationCall) -> None:
+        self._in_flight += 1
+        try:
+            if self._limit is None:
+                result = await _safely(self._plugin, call.request)
+            else:
+                async with self._limit:
+                    result = await _safely(self._plugin, call.request)
+            await self._stream.send(OperationReply(call.call_id, result))
+        except StreamClosed:
+            log.warning("reply to call %d lost: the stream closed", call.call_id)
+        finally:
+            self._in_flight -= 1
+
+
+async def _safely(plugin: ResourcePlugin, request: OperationRequest) -> OperationResult:
+    """The plugin's answer; an exception becomes a PLUGIN_ERROR failure instead of a lost call."""
+    try:
+        return await dispatch(plugin, request)
+    except Exception as error:  # the plugin's bug must not take the process down
+        log.error("plugin raised on %s:\n%s", type(request).__name__, traceback.format_exc())
+        return ProgressResult.failure(
+            operation_of(request), ErrorCode.PLUGIN_ERROR, f"{type(error).__name__}: {error}"
+        )

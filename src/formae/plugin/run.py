@@ -1,0 +1,79 @@
+"""The plugin process's entry point: ``formae.plugin.run(MyPlugin())``."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+from typing import NoReturn
+
+from formae.plugin._runtime import serve
+from formae.plugin.base import ResourcePlugin
+from formae.plugin.settings import PluginSettings, SettingsError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def run(plugin: ResourcePlugin, argv: list[str] | None = None) -> NoReturn:
+    """Serve ``plugin`` to the agent named in the environment until stopped; never returns.
+
+    ``--describe`` prints the plugin's name, namespace and version as JSON and exits, which is
+    how ``formae plugin install`` learns where to put an executable.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if "--describe" in args:
+        print(json.dumps(describe(plugin)))
+        sys.exit(0)
+    _configure_logging(plugin)
+    try:
+        settings = PluginSettings.from_env(os.environ, default_node=plugin.name)
+    except SettingsError as error:
+        print(f"{plugin.name}: {error}", file=sys.stderr)
+        sys.exit(2)
+    if settings.parent_pid is not None:
+        _die_with_parent(settings.parent_pid)
+    sys.exit(asyncio.run(_main(plugin, settings)))
+
+
+def describe(plugin: ResourcePlugin) -> dict[str, object]:
+    return {
+        "name": plugin.name,
+        "namespace": plugin.namespace,
+        "version": plugin.version,
+        "types": [schema.type for schema in plugin.schemas()],
+    }
+
+
+async def _main(plugin: ResourcePlugin, settings: PluginSettings) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return await serve(plugin, settings, stop)
+
+
+def _configure_logging(plugin: ResourcePlugin) -> None:
+    level = os.environ.get("FORMAE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "INFO",
+        stream=sys.stderr,
+        format=f"%(asctime)s %(levelname)s {plugin.name}: %(message)s",
+    )
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM us when the agent that spawned us dies, even by SIGKILL.
+
+    The check after the call closes the race where the agent died before we asked.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        print("the agent that started this plugin is gone; exiting", file=sys.stderr)
+        sys.exit(0)
