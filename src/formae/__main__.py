@@ -1,0 +1,3 @@
+from formae.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The agent (formae's "metastructure"): the actors that turn formas into cloud resources."""

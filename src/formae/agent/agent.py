@@ -1,0 +1,133 @@
+"""The agent process: every actor wired together and supervised under one TaskGroup.
+
+Start order matters: the datastore first (commands must be resumable before anything runs), the
+plugin hub next (so spawned plugins have somewhere to announce), then the children, the command
+runner and the REST API. Stop runs the other way round and leaves no child process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import uvicorn
+
+from formae import __version__
+from formae.agent.commands import CommandRunner
+from formae.agent.config import AgentConfig
+from formae.agent.hub import PluginHub
+from formae.agent.plugin_manager import discover_plugins
+from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
+from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import Location, PluginRegistry
+from formae.api import AgentServices, build_app
+from formae.store import Datastore, open_store
+from formae.wire.transport import start_hub_server
+
+log = logging.getLogger("formae.agent")
+
+
+class _ApiServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the agent owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; raises if an actor dies, after stopping the others."""
+        config = self.config
+        store = await open_store(config.store_url)
+        try:
+            await self._run_with_store(store, stop)
+        finally:
+            await store.close()
+
+    async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
+        config = self.config
+        limiter = RateLimiter()
+        registry = PluginRegistry(limiter, heartbeat_timeout=config.heartbeat_timeout)
+        processes: PluginProcessManager | None = None
+
+        def locate(node: str, pid: int) -> Location:
+            return processes.locate(node, pid) if processes else Location.REMOTE
+
+        hub = PluginHub(registry, config.cookie, config.node, locate)
+        server, port = await start_hub_server(config.plugin_address, hub.handle)
+        host = config.plugin_address.rpartition(":")[0]
+        plugin_address = f"{host}:{port}"
+        environment = PluginEnvironment(plugin_address, config.cookie, config.heartbeat_interval, {})
+        processes = PluginProcessManager(discover_plugins(config.plugins_dir), environment)
+        runner = CommandRunner(store, registry, limiter)
+        api = _ApiServer(_api_config(build_app(AgentServices(runner, store, registry)), config.api_address))
+        try:
+            async with asyncio.TaskGroup() as actors:
+                actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
+                actors.create_task(processes.run(), name="plugin processes")
+                actors.create_task(runner.run(), name="command runner")
+                serving = actors.create_task(api.serve(), name="api")
+                await _wait_started(api, serving)
+                self._write_runtime_file(plugin_address, _bound_address(api, config.api_address))
+                log.info("agent started version=%s api=%s plugins=%s", __version__,
+                         _bound_address(api, config.api_address), plugin_address)
+                stopping = actors.create_task(stop.wait(), name="stop")
+                await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
+                log.info("agent stopping")
+                await processes.stop()
+                api.should_exit = True
+                await serving
+                raise _Stop
+        except* _Stop:
+            pass
+        finally:
+            await processes.stop()
+            api.should_exit = True
+            await server.stop(grace=0.5)
+            self.config.runtime_file.unlink(missing_ok=True)
+
+    def _write_runtime_file(self, plugin_address: str, api_address: str) -> None:
+        path = self.config.runtime_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = {
+            "pid": os.getpid(),
+            "api_url": f"http://{api_address}",
+            "plugin_address": plugin_address,
+            "started_at": datetime.now(UTC).isoformat(),
+            "version": __version__,
+        }
+        path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+class _Stop(Exception):
+    """Raised inside the TaskGroup to cancel every actor once the agent is told to stop."""
+
+
+def _api_config(app: object, address: str) -> uvicorn.Config:
+    host, _, port = address.rpartition(":")
+    return uvicorn.Config(app, host=host, port=int(port), log_config=None, access_log=False, lifespan="off")  # type: ignore[arg-type]
+
+
+async def _wait_started(api: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    while not api.started:
+        if serving.done():
+            serving.result()
+            raise OSError("the REST API stopped before it started")
+        await asyncio.sleep(0.01)
+
+
+def _bound_address(api: uvicorn.Server, configured: str) -> str:
+    for server in api.servers:
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            return f"{host}:{port}"
+    return configured

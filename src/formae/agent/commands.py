@@ -1,0 +1,267 @@
+"""CommandRunner: turns submitted formas into commands, runs them, and resumes them after a crash.
+
+Submission is where bad input is stopped: the forma is validated, every namespace must have a
+plugin, the plan must be acyclic and a reconcile must not overwrite out-of-band changes unless
+forced. A command that passes is persisted with all its resource updates before it starts, so
+the agent can die at any moment after answering and still finish the work when it comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from formae.agent.drift import out_of_band_changes
+from formae.agent.executor import ChangesetExecutor, Inventory
+from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.agent.updater import RetryPolicy
+from formae.forma import FormaError, forma_from_json
+from formae.model import Forma, ResourceKey, Target
+from formae.model.query import Query
+from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
+from formae.plan.changeset import Operation as PlanOperation
+from formae.plan.dag import Dag, DagError
+from formae.plan.planner import PlanError
+from formae.store import (
+    Command,
+    CommandKind,
+    CommandMode,
+    CommandState,
+    Datastore,
+    Operation,
+    ResourceRecord,
+    ResourceUpdateRecord,
+    StackRecord,
+    TargetRecord,
+    UpdateState,
+    utc_now,
+)
+
+log = logging.getLogger("formae.agent.commands")
+
+
+class Rejected(Exception):
+    """The command cannot be accepted as submitted; ``problems`` say why, in the user's terms."""
+
+    def __init__(self, problems: list[str], *, conflict: bool = False) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+        self.conflict = conflict
+        """True when the forma is fine but the current state forbids it (needs --force)."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    command: Command | None
+    """None for a simulation: nothing was stored and nothing will run."""
+    changeset: Changeset
+
+
+class CommandRunner:
+    def __init__(
+        self,
+        store: Datastore,
+        registry: PluginRegistry,
+        limiter: RateLimiter,
+        policy: RetryPolicy | None = None,
+        max_in_flight: int = 256,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._limiter = limiter
+        self._policy = policy or RetryPolicy()
+        self._max_in_flight = max_in_flight
+        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self._cancels: dict[str, asyncio.Event] = {}
+
+    # ------------------------------------------------------------ submission
+
+    async def submit_apply(
+        self, forma_json: Any, mode: CommandMode, *, simulate: bool = False, force: bool = False, source: str = "forma"
+    ) -> Submission:
+        forma = _parse(forma_json, source)
+        self._check_namespaces(forma)
+        current = await self._managed()
+        if mode is CommandMode.RECONCILE and not force and not simulate:
+            drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
+            if drift:
+                raise Rejected([*drift, "apply with --force to overwrite them"], conflict=True)
+        try:
+            changeset = plan(forma, current, self._schemas(forma), Mode(mode.value), targets=await self._targets())
+        except PlanError as error:
+            raise Rejected(error.problems) from None
+        return await self._submit(CommandKind.APPLY, mode, forma, forma_json, changeset, simulate, force)
+
+    async def submit_destroy(
+        self, forma_json: Any | None, query: str | None, *, simulate: bool = False, source: str = "forma"
+    ) -> Submission:
+        current = await self._managed()
+        targets = await self._targets()
+        if forma_json is not None:
+            forma = _parse(forma_json, source)
+            changeset = plan_destroy(forma, current, targets=targets)
+        else:
+            try:
+                selected = Query.parse(query or "")
+            except ValueError as error:
+                raise Rejected([str(error)]) from None
+            forma = Forma()
+            keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
+            changeset = plan_destroy(keys, current, targets=targets)
+        self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
+        return await self._submit(
+            CommandKind.DESTROY, CommandMode.PATCH, forma, forma_json or {"query": query}, changeset, simulate, False
+        )
+
+    async def _submit(
+        self, kind: CommandKind, mode: CommandMode, forma: Forma, forma_json: Any,
+        changeset: Changeset, simulate: bool, force: bool,
+    ) -> Submission:
+        try:
+            Dag(changeset)
+        except DagError as error:
+            raise Rejected([str(error)]) from None
+        if simulate:
+            return Submission(None, changeset)
+        command = Command.new(kind, mode, _as_object(forma_json), simulate=False, force=force)
+        for stack in forma.stacks:
+            await self._store.upsert_stack(StackRecord.from_model(stack))
+        for target in forma.targets:
+            await self._store.upsert_target(TargetRecord.from_model(target))
+        await self._store.create_command(command, [_record(command.id, u) for u in changeset.updates])
+        log.info("command %s accepted: %s %s %s", command.id, kind, mode, changeset.summary())
+        self._queue.put_nowait(command)
+        return Submission(command, changeset)
+
+    def _check_namespaces(self, forma: Forma) -> None:
+        self._check_namespace_names({r.namespace for r in forma.resources} | {t.namespace for t in forma.targets})
+
+    def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
+        registered = self._registry.namespaces()
+        missing = sorted(set(namespaces) - set(registered))
+        if missing:
+            raise Rejected([str(NoPluginError(namespace, registered)) for namespace in missing])
+
+    def _schemas(self, forma: Forma) -> dict[str, TypeSchema]:
+        schemas = {}
+        for resource_type in {r.type for r in forma.resources}:
+            schema = self._registry.schema(resource_type)
+            if schema is not None:
+                schemas[resource_type] = TypeSchema(
+                    schema.type, schema.identifier, frozenset(schema.create_only), frozenset(schema.read_only)
+                )
+        return schemas
+
+    async def _managed(self) -> dict[ResourceKey, ManagedResource]:
+        return {r.key: _managed(r) for r in await self._store.current_resources()}
+
+    async def _targets(self) -> dict[str, Target]:
+        return {t.label: Target(label=t.label, namespace=t.namespace, config=t.config) for t in await self._store.list_targets()}
+
+    # ------------------------------------------------------------ cancel
+
+    async def cancel(self, command_id: str) -> Command:
+        command = await self._store.get_command(command_id)
+        if command is None:
+            raise KeyError(command_id)
+        if command.state.is_final:
+            return command
+        command = await self._store.set_command_state(command_id, CommandState.CANCELING, "cancel requested")
+        self._cancels.setdefault(command_id, asyncio.Event()).set()
+        return command
+
+    # ------------------------------------------------------------ execution
+
+    async def run(self) -> None:
+        """Resume what a previous agent left unfinished, then run commands as they are submitted."""
+        async with asyncio.TaskGroup() as commands:
+            for command in await self._store.list_incomplete_commands():
+                log.info("resuming command %s (%s)", command.id, command.state)
+                commands.create_task(self._execute(command), name=f"command {command.id}")
+            while True:
+                command = await self._queue.get()
+                commands.create_task(self._execute(command), name=f"command {command.id}")
+
+    async def _execute(self, command: Command) -> None:
+        """Run one command to its end; its failures are recorded on it, never raised to the runner."""
+        try:
+            await self._execute_unguarded(command)
+        except Exception as error:
+            log.exception("command %s failed inside the agent", command.id)
+            await self._store.set_command_state(command.id, CommandState.FAILED, f"agent error: {error}")
+        finally:
+            self._cancels.pop(command.id, None)
+
+    async def _execute_unguarded(self, command: Command) -> None:
+        cancel = self._cancels.setdefault(command.id, asyncio.Event())
+        if command.state is CommandState.CANCELING:
+            cancel.set()
+        else:
+            await self._store.set_command_state(command.id, CommandState.IN_PROGRESS)
+        records = {r.update_id: r for r in await self._store.get_updates(command.id)}
+        targets = await self._targets()
+        dag = Dag(Changeset(tuple(_planned(r, targets) for r in records.values())))
+        inventory = Inventory({r.key: r.properties for r in await self._store.current_resources()})
+        executor = ChangesetExecutor(
+            dag=dag, records=records, store=self._store, registry=self._registry, limiter=self._limiter,
+            policy=self._policy, inventory=inventory, cancel=cancel, max_in_flight=self._max_in_flight,
+        )
+        result = await executor.run()
+        state = CommandState.SUCCESS if result.ok else CommandState.CANCELED if cancel.is_set() else CommandState.FAILED
+        message = f"{result.succeeded} succeeded, {result.failed} failed, {result.canceled} canceled"
+        await self._store.set_command_state(command.id, state, message)
+        log.info("command %s finished %s: %s", command.id, state, message)
+
+
+def _parse(forma_json: Any, source: str) -> Forma:
+    try:
+        return forma_from_json(forma_json, source)
+    except FormaError as error:
+        raise Rejected([str(problem) for problem in error.problems]) from None
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"forma": value}
+
+
+def _managed(record: ResourceRecord) -> ManagedResource:
+    return ManagedResource(record.key, record.target, record.native_id or "", record.properties,
+                           record.desired_properties)
+
+
+def _record(command_id: str, update: PlannedUpdate) -> ResourceUpdateRecord:
+    return ResourceUpdateRecord(
+        command_id=command_id,
+        update_id=update.id,
+        operation=Operation(update.operation.value),
+        stack=update.key.stack,
+        type=update.key.type,
+        label=update.key.label,
+        target=update.target.label,
+        state=UpdateState.PENDING,
+        updated_at=utc_now(),
+        native_id=update.native_id,
+        desired_properties=update.desired_properties,
+        prior_properties=update.prior_properties,
+        patch=update.patch,
+        depends_on=sorted(update.depends_on),
+    )
+
+
+def _planned(record: ResourceUpdateRecord, targets: dict[str, Target]) -> PlannedUpdate:
+    """A stored update as the DAG needs it: how a resumed command rebuilds its plan."""
+    return PlannedUpdate(
+        id=record.update_id,
+        operation=PlanOperation(record.operation.value),
+        key=record.key,
+        target=targets.get(record.target) or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
+        desired_properties=record.desired_properties,
+        prior_properties=record.prior_properties,
+        patch=record.patch,
+        native_id=record.native_id,
+        depends_on=frozenset(record.depends_on),
+    )

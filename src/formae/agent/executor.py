@@ -1,0 +1,236 @@
+"""ChangesetExecutor: runs one command's resource updates in dependency order.
+
+Every ready update starts at once; the rate limiter and the per-namespace in-flight bound decide
+how many reach the plugins. Finished updates report through a queue, so each completion costs
+O(its dependants), never a scan over the changeset. A failure fails its dependants with
+DependencyFailure and lets the rest finish; a cancel starts nothing new and lets in-flight work end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from formae.agent.updater import ResourceUpdater, RetryPolicy
+from formae.agent.registry import PluginRegistry
+from formae.agent.rate_limiter import RateLimiter
+from formae.model import Reference, ResourceKey, resolve_references
+from formae.plan.changeset import Operation as PlanOperation
+from formae.plan.changeset import PlannedUpdate
+from formae.plan.dag import Dag, NodeState
+from formae.plugin.types import TargetInfo
+from formae.store import (
+    Datastore,
+    NewResourceVersion,
+    ResourceDeletion,
+    ResourceUpdateRecord,
+    UpdateState,
+    utc_now,
+)
+
+log = logging.getLogger("formae.agent.executor")
+
+DEPENDENCY_FAILURE = "DependencyFailure"
+UNRESOLVED_REFERENCE = "UnresolvedReference"
+
+
+class UnresolvedReference(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    succeeded: int
+    failed: int
+    canceled: int
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.canceled == 0
+
+
+class Inventory:
+    """The properties of every managed resource, as references read them during one command."""
+
+    def __init__(self, properties: dict[ResourceKey, dict[str, Any]]) -> None:
+        self._properties = properties
+
+    def set(self, key: ResourceKey, properties: dict[str, Any] | None) -> None:
+        if properties is None:
+            self._properties.pop(key, None)
+        else:
+            self._properties[key] = properties
+
+    def resolve(self, properties: dict[str, Any]) -> dict[str, Any]:
+        resolved: dict[str, Any] = resolve_references(properties, self._value)
+        return resolved
+
+    def _value(self, reference: Reference) -> Any:
+        properties = self._properties.get(ResourceKey(*reference.target_key))
+        if properties is None:
+            raise UnresolvedReference(f"{reference.stack}/{reference.type}/{reference.label} does not exist")
+        if reference.property not in properties:
+            raise UnresolvedReference(
+                f"{reference.stack}/{reference.type}/{reference.label} has no property {reference.property!r}"
+            )
+        return properties[reference.property]
+
+
+class _CompletingSink:
+    """Persists each step of one update; the final success and the inventory change in one transaction."""
+
+    def __init__(self, store: Datastore, planned: PlannedUpdate, inventory: Inventory) -> None:
+        self._store = store
+        self._planned = planned
+        self._inventory = inventory
+
+    async def save(self, update: ResourceUpdateRecord) -> None:
+        if update.state is not UpdateState.SUCCESS:
+            await self._store.save_update(update)
+            return
+        if update.operation == "delete":
+            await self._store.complete_update(update, ResourceDeletion.of(update.key, update.command_id))
+            self._inventory.set(update.key, None)
+            return
+        properties = _cloud_properties(update)
+        version = NewResourceVersion(
+            stack=update.stack, type=update.type, label=update.label, target=update.target,
+            native_id=update.native_id, properties=properties,
+            desired_properties=self._planned.desired_properties or {}, command_id=update.command_id,
+        )
+        await self._store.complete_update(update, version)
+        self._inventory.set(update.key, properties)
+
+
+def _cloud_properties(update: ResourceUpdateRecord) -> dict[str, Any]:
+    reported = (update.progress or {}).get("properties")
+    return dict(reported) if isinstance(reported, dict) else dict(update.desired_properties or {})
+
+
+class ChangesetExecutor:
+    def __init__(
+        self,
+        *,
+        dag: Dag,
+        records: Mapping[str, ResourceUpdateRecord],
+        store: Datastore,
+        registry: PluginRegistry,
+        limiter: RateLimiter,
+        policy: RetryPolicy,
+        inventory: Inventory,
+        cancel: asyncio.Event,
+        max_in_flight: int = 256,
+    ) -> None:
+        self._dag = dag
+        self._records = dict(records)
+        self._store = store
+        self._registry = registry
+        self._limiter = limiter
+        self._policy = policy
+        self._inventory = inventory
+        self._cancel = cancel
+        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._max_in_flight = max_in_flight
+        self._finished: asyncio.Queue[tuple[str, UpdateState]] = asyncio.Queue()
+        self._running = 0
+        self._canceled = False
+
+    async def run(self) -> ExecutionResult:
+        async with asyncio.TaskGroup() as group:
+            while not self._dag.is_done():
+                if self._cancel.is_set():
+                    await self._cancel_pending()
+                self._start_ready(group)
+                if self._running == 0 and self._finished.empty():
+                    break
+                await self._absorb(await self._next_finished())
+                while not self._finished.empty():
+                    await self._absorb(self._finished.get_nowait())
+        return self._result()
+
+    async def _next_finished(self) -> tuple[str, UpdateState]:
+        """The next finished update; wakes early when a cancel arrives so pending work is dropped at once."""
+        getting = asyncio.ensure_future(self._finished.get())
+        canceling = asyncio.ensure_future(self._cancel.wait())
+        try:
+            await asyncio.wait({getting, canceling}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            canceling.cancel()
+        if getting.done():
+            return getting.result()
+        await self._cancel_pending()
+        return await getting
+
+    def _start_ready(self, group: asyncio.TaskGroup) -> None:
+        for planned in self._dag.ready():
+            self._dag.mark_started(planned.id)
+            record = self._records[planned.id]
+            if record.state.is_final:  # finished before a restart: only its outcome is replayed
+                self._finished.put_nowait((planned.id, record.state))
+                continue
+            self._running += 1
+            group.create_task(self._run_update(planned, record), name=f"update {planned.id}")
+
+    async def _run_update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> None:
+        state = UpdateState.FAILED
+        try:
+            state = (await self._update(planned, record)).state
+        finally:
+            self._running -= 1
+            self._finished.put_nowait((planned.id, state))
+
+    async def _update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> ResourceUpdateRecord:
+        namespace = planned.key.type.split("::", 1)[0]
+        slots = self._slots.setdefault(namespace, asyncio.Semaphore(self._max_in_flight))
+        async with slots:
+            try:
+                properties = self._properties(planned)
+            except UnresolvedReference as error:
+                return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
+            target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
+            sink = _CompletingSink(self._store, planned, self._inventory)
+            updater = ResourceUpdater(self._registry, self._limiter, sink, self._policy, target, properties)
+            return await updater.run(record)
+
+    def _properties(self, planned: PlannedUpdate) -> dict[str, Any] | None:
+        if planned.operation is PlanOperation.DELETE or planned.desired_properties is None:
+            return None
+        return self._inventory.resolve(planned.desired_properties)
+
+    async def _absorb(self, finished: tuple[str, UpdateState]) -> None:
+        id, state = finished
+        if state is UpdateState.SUCCESS:
+            self._dag.mark_succeeded(id)
+        elif state is UpdateState.CANCELED:
+            self._dag.mark_failed(id)
+        else:
+            for dependant in self._dag.mark_failed(id):
+                await self._fail(self._records[dependant], DEPENDENCY_FAILURE, f"{id} failed")
+
+    async def _cancel_pending(self) -> None:
+        if self._canceled:
+            return
+        self._canceled = True
+        for id in self._dag.mark_canceled_pending():
+            record = self._records[id]
+            if not record.state.is_final:
+                await self._store.save_update(replace(record, state=UpdateState.CANCELED, updated_at=utc_now()))
+
+    async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
+        failed = replace(record, state=UpdateState.FAILED, error_code=code, error=message, updated_at=utc_now())
+        self._records[record.update_id] = failed
+        await self._store.save_update(failed)
+        return failed
+
+    def _result(self) -> ExecutionResult:
+        counts = {state: 0 for state in NodeState}
+        for id in self._records:
+            counts[self._dag.state(id)] += 1
+        return ExecutionResult(
+            succeeded=counts[NodeState.SUCCEEDED],
+            failed=counts[NodeState.FAILED],
+            canceled=counts[NodeState.CANCELED] + counts[NodeState.PENDING],
+        )

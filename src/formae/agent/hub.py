@@ -1,0 +1,158 @@
+"""PluginHub: the agent's side of the plugin stream, from first frame to last.
+
+For every stream a plugin opens it challenges, checks the proof of the cookie, negotiates the
+protocol version, checks what the plugin claims, registers it, then pumps its frames (replies to
+calls, heartbeats) until the stream ends or the registry gives up on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from formae.agent.plugin_link import PluginLink
+from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
+from formae.wire import PROTOCOL_VERSIONS, auth
+from formae.wire.codec import ProtocolError
+from formae.wire.frames import (
+    Announcement,
+    AnnouncementAck,
+    Challenge,
+    Heartbeat,
+    HeartbeatAck,
+    OperationReply,
+)
+from formae.wire.transport import AgentSideStream, StreamClosed
+
+log = logging.getLogger("formae.agent.hub")
+
+Locator = Callable[[str, int], Location]
+"""Says whether the plugin announcing ``(node, pid)`` is one this agent spawned."""
+
+
+@dataclass(frozen=True)
+class Refusal:
+    told_plugin: str
+    logged: str
+
+
+class PluginHub:
+    def __init__(
+        self,
+        registry: PluginRegistry,
+        cookie: str,
+        agent_node: str,
+        locate: Locator,
+        *,
+        handshake_timeout: float = 10.0,
+    ) -> None:
+        self._registry = registry
+        self._cookie = cookie
+        self._agent_node = agent_node
+        self._locate = locate
+        self._handshake_timeout = handshake_timeout
+
+    async def handle(self, stream: AgentSideStream) -> None:
+        """Serve one plugin stream to its end; never raises, whatever the plugin sends."""
+        try:
+            link = await asyncio.wait_for(self._accept(stream), self._handshake_timeout)
+        except (StreamClosed, ProtocolError, TimeoutError) as error:
+            log.warning("Plugin handshake failed peer=%s: %s", stream.peer, error or "timed out")
+            return
+        if link is None:
+            return
+        reason = "agent shutting down"
+        try:
+            reason = await self._pump(stream, link)
+        finally:
+            self._registry.disconnected(link, reason)
+
+    async def _accept(self, stream: AgentSideStream) -> PluginLink | None:
+        nonce = auth.new_nonce()
+        await stream.send(Challenge(nonce, PROTOCOL_VERSIONS, self._agent_node))
+        announcement = await stream.receive()
+        if not isinstance(announcement, Announcement):
+            raise ProtocolError(f"expected an announcement, got {type(announcement).__name__}")
+        refusal = self._check(announcement, nonce)
+        if refusal is not None:
+            log.warning("Plugin refused node=%s peer=%s: %s", announcement.node, stream.peer, refusal.logged)
+            await stream.send(AnnouncementAck(accepted=False, reason=refusal.told_plugin))
+            return None
+        version = auth.negotiate(PROTOCOL_VERSIONS, announcement.protocol_versions) or 0
+        proof = auth.agent_proof(self._cookie, nonce, announcement.plugin_nonce)
+        await stream.send(AnnouncementAck(accepted=True, protocol_version=version, proof=proof))
+        link = PluginLink(stream, announcement.namespace, announcement.node)
+        self._registry.register(self._registration(announcement, link, version))
+        return link
+
+    def _check(self, announcement: Announcement, nonce: bytes) -> Refusal | None:
+        expected = auth.plugin_proof(self._cookie, nonce, announcement.plugin_nonce)
+        if not auth.verify(expected, announcement.proof):
+            return Refusal("authentication failed: wrong network cookie", "wrong network cookie")
+        if auth.negotiate(PROTOCOL_VERSIONS, announcement.protocol_versions) is None:
+            message = (
+                f"no common protocol version: agent speaks {list(PROTOCOL_VERSIONS)}, "
+                f"plugin speaks {list(announcement.protocol_versions)}"
+            )
+            return Refusal(message, message)
+        return _check_claims(announcement)
+
+    def _registration(self, a: Announcement, link: PluginLink, version: int) -> RegisteredPlugin:
+        return RegisteredPlugin(
+            namespace=a.namespace,
+            name=a.plugin_name,
+            version=a.plugin_version,
+            node=a.node,
+            pid=a.pid,
+            location=self._locate(a.node, a.pid),
+            protocol_version=version,
+            rate_limit=a.rate_limit,
+            max_concurrency=a.max_concurrency,
+            schemas=a.resource_types,
+            link=link,
+        )
+
+    async def _pump(self, stream: AgentSideStream, link: PluginLink) -> str:
+        """Route the plugin's frames until the stream ends or the registry closes the link; why it ended."""
+        receiving = asyncio.create_task(self._receive_all(stream, link))
+        closing = asyncio.create_task(link.wait_closed())
+        try:
+            await asyncio.wait({receiving, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            receiving.cancel()
+            closing.cancel()
+        if closing.done() and not closing.cancelled():
+            return closing.result()
+        return receiving.result()
+
+    async def _receive_all(self, stream: AgentSideStream, link: PluginLink) -> str:
+        try:
+            while (frame := await stream.receive()) is not None:
+                await self._route(stream, link, frame)
+        except (StreamClosed, ProtocolError) as error:
+            return str(error)
+        return "stream closed by the plugin"
+
+    async def _route(self, stream: AgentSideStream, link: PluginLink, frame: object) -> None:
+        if isinstance(frame, OperationReply):
+            if not link.deliver(frame):
+                log.debug("late reply to call %d from %s dropped", frame.call_id, link.node)
+        elif isinstance(frame, Heartbeat):
+            self._registry.heartbeat(link)
+            await stream.send(HeartbeatAck(frame.sequence))
+        else:
+            raise ProtocolError(f"unexpected {type(frame).__name__} after the handshake")
+
+
+def _check_claims(announcement: Announcement) -> Refusal | None:
+    if not announcement.namespace or not announcement.node:
+        return Refusal("announcement must name a namespace and a node", "announcement without namespace or node")
+    prefix = f"{announcement.namespace}::"
+    foreign = [s.type for s in announcement.resource_types if not s.type.startswith(prefix)]
+    if foreign:
+        message = f"types outside namespace {announcement.namespace}: {', '.join(foreign)}"
+        return Refusal(message, message)
+    return None
+

@@ -1,0 +1,167 @@
+"""PluginProcessManager: starts the plugins installed on this host and keeps them running.
+
+It only manages local processes; it never registers anything. A spawned plugin reaches the
+registry the same way a remote one does, by announcing itself. Each child gets one supervising
+task that forwards its output into the agent's log and restarts it after a crash, backing off
+exponentially up to a bound. Children die with the agent: on a clean stop they are terminated,
+and on a SIGKILL of the agent the SDK's parent-death signal and the closed stream end them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from formae.agent.plugin_manager import InstalledPlugin
+from formae.agent.registry import Location
+
+log = logging.getLogger("formae.agent.processes")
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    initial_delay: float = 0.1
+    max_delay: float = 5.0
+    stable_after: float = 30.0
+    """A child that ran this long before dying starts its backoff afresh."""
+    max_consecutive_failures: int = 20
+
+    def delay(self, failures: int) -> float:
+        return float(min(self.max_delay, self.initial_delay * 2 ** max(0, failures - 1)))
+
+
+@dataclass(frozen=True)
+class PluginEnvironment:
+    """What every spawned plugin is told: where the agent is and the secret to prove itself with."""
+
+    agent_address: str
+    cookie: str
+    heartbeat_interval: float
+    extra: Mapping[str, str]
+
+    def __repr__(self) -> str:  # keeps the cookie out of any log line
+        return f"PluginEnvironment(agent_address={self.agent_address!r})"
+
+    def for_child(self, node: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.extra,
+            "FORMAE_AGENT_NODE": self.agent_address,
+            "FORMAE_PLUGIN_NODE": node,
+            "FORMAE_NETWORK_COOKIE": self.cookie,
+            "FORMAE_HEARTBEAT_INTERVAL": str(self.heartbeat_interval),
+            "FORMAE_PARENT_PID": str(os.getpid()),
+        }
+
+
+class PluginProcessManager:
+    def __init__(
+        self,
+        plugins: list[InstalledPlugin],
+        environment: PluginEnvironment,
+        policy: RestartPolicy | None = None,
+        stop_grace: float = 3.0,
+    ) -> None:
+        self._plugins = plugins
+        self._environment = environment
+        self._policy = policy or RestartPolicy()
+        self._stop_grace = stop_grace
+        self._children: dict[int, tuple[str, asyncio.subprocess.Process]] = {}
+        self._stopping = False
+        self._host = socket.gethostname()
+
+    def locate(self, node: str, pid: int) -> Location:
+        """LOCAL when ``(node, pid)`` is a child this manager spawned and still runs."""
+        child = self._children.get(pid)
+        return Location.LOCAL if child is not None and child[0] == node else Location.REMOTE
+
+    def children(self) -> dict[int, str]:
+        return {pid: node for pid, (node, _) in self._children.items()}
+
+    async def run(self) -> None:
+        """Supervise every installed plugin until ``stop``; returns when all supervisors have."""
+        async with asyncio.TaskGroup() as supervisors:
+            for plugin in self._plugins:
+                supervisors.create_task(self._supervise(plugin), name=f"supervise {plugin.name}")
+
+    async def stop(self) -> None:
+        """Terminate every child: SIGTERM, then SIGKILL whatever outlives the grace period."""
+        self._stopping = True
+        processes = [process for _, process in self._children.values()]
+        for process in processes:
+            _signal(process, signal.SIGTERM)
+        if not processes:
+            return
+        _, late = await asyncio.wait([asyncio.create_task(p.wait()) for p in processes], timeout=self._stop_grace)
+        for process in processes:
+            if process.returncode is None:
+                log.warning("plugin pid=%d ignored SIGTERM for %.1fs; killing it", process.pid, self._stop_grace)
+                _signal(process, signal.SIGKILL)
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+
+    async def _supervise(self, plugin: InstalledPlugin) -> None:
+        node = f"{plugin.name}@{self._host}"
+        failures = 0
+        while not self._stopping:
+            started = time.monotonic()
+            code = await self._run_once(plugin, node)
+            if self._stopping:
+                return
+            failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
+            if failures > self._policy.max_consecutive_failures:
+                log.error("giving up on plugin %s after %d consecutive failures", plugin.name, failures - 1)
+                return
+            delay = self._policy.delay(failures)
+            log.warning("Plugin process exited name=%s code=%s; restarting in %.2fs", plugin.name, code, delay)
+            await asyncio.sleep(delay)
+
+    async def _run_once(self, plugin: InstalledPlugin, node: str) -> int | None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                str(plugin.executable),
+                env=self._environment.for_child(node),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except OSError as error:
+            log.error("cannot start plugin %s from %s: %s", plugin.name, plugin.executable, error)
+            return None
+        self._children[process.pid] = (node, process)
+        log.info("Plugin process started name=%s version=%s pid=%d node=%s", plugin.name, plugin.version,
+                 process.pid, node)
+        try:
+            async with asyncio.TaskGroup() as output:
+                output.create_task(_forward(process.stdout, plugin.name, process.pid))
+                output.create_task(_forward(process.stderr, plugin.name, process.pid))
+            return await process.wait()
+        except asyncio.CancelledError:
+            _signal(process, signal.SIGTERM)
+            raise
+        finally:
+            self._children.pop(process.pid, None)
+
+
+async def _forward(stream: asyncio.StreamReader | None, name: str, pid: int) -> None:
+    """Copy a child's output into the agent's log, one record per line, tagged with the plugin."""
+    if stream is None:
+        return
+    plugin_log = logging.getLogger(f"formae.plugin.{name}")
+    while line := await stream.readline():
+        plugin_log.info("[%s pid=%d] %s", name, pid, line.decode(errors="replace").rstrip())
+
+
+def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    if process.returncode is None:
+        try:
+            process.send_signal(signum)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,54 @@
+"""RateLimiter: one token bucket per namespace, sized from the plugin's announcement.
+
+Waiters reserve their slot before sleeping (the bucket may go negative), so a burst of callers
+is released in order at the configured rate with one sleep each, no polling and no thundering herd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class TokenBucket:
+    rate: float
+    """Tokens added per second; 0 or less means unlimited."""
+    burst: float
+    tokens: float
+    updated: float
+
+    def reserve(self, now: float) -> float:
+        """Take one token; the seconds to wait before using it."""
+        if self.rate <= 0:
+            return 0.0
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+
+class RateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def configure(self, namespace: str, rate: float, burst: float | None = None) -> None:
+        """Set a namespace's rate (operations per second); ``burst`` defaults to one second's worth."""
+        size = burst if burst is not None else max(1.0, rate)
+        self._buckets[namespace] = TokenBucket(rate, size, size, self._clock())
+
+    def rate(self, namespace: str) -> float:
+        bucket = self._buckets.get(namespace)
+        return bucket.rate if bucket else 0.0
+
+    def reserve(self, namespace: str) -> float:
+        bucket = self._buckets.get(namespace)
+        return bucket.reserve(self._clock()) if bucket else 0.0
+
+    async def acquire(self, namespace: str) -> None:
+        delay = self.reserve(namespace)
+        if delay > 0:
+            await asyncio.sleep(delay)

@@ -1,0 +1,158 @@
+"""PluginRegistry: every plugin the agent can route to, local or remote, filled only by announcements.
+
+It is the single source of routing: the ResourceUpdater asks it for a namespace and gets a link to
+a healthy plugin, or a clear error. Health comes from two signals: the connection (a closed stream
+marks the plugin unhealthy at once) and heartbeats (silence longer than the timeout does too).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from formae.agent.plugin_link import PluginLink, PluginUnavailable
+from formae.agent.rate_limiter import RateLimiter
+from formae.plugin.types import ResourceSchema
+
+log = logging.getLogger("formae.agent.registry")
+
+
+class Location(StrEnum):
+    LOCAL = "local"
+    REMOTE = "remote"
+
+
+class NoPluginError(LookupError):
+    """No plugin of this namespace has ever announced itself: the user must install or start one."""
+
+    def __init__(self, namespace: str, registered: list[str]) -> None:
+        known = ", ".join(registered) if registered else "none"
+        super().__init__(f"no plugin registered for namespace {namespace} (registered: {known})")
+        self.namespace = namespace
+
+
+@dataclass
+class RegisteredPlugin:
+    namespace: str
+    name: str
+    version: str
+    node: str
+    pid: int
+    location: Location
+    protocol_version: int
+    rate_limit: float
+    max_concurrency: int
+    schemas: tuple[ResourceSchema, ...]
+    link: PluginLink
+    last_heartbeat: float = 0.0
+    registered_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    healthy: bool = True
+    status_reason: str = ""
+
+
+class PluginRegistry:
+    def __init__(
+        self,
+        rate_limiter: RateLimiter,
+        *,
+        heartbeat_timeout: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._rate_limiter = rate_limiter
+        self._heartbeat_timeout = heartbeat_timeout
+        self._clock = clock
+        self._plugins: dict[str, RegisteredPlugin] = {}
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------ what the hub reports
+
+    def register(self, plugin: RegisteredPlugin) -> None:
+        previous = self._plugins.get(plugin.node)
+        if previous is not None and previous.link is not plugin.link:
+            previous.link.close("replaced by a new announcement from the same node")
+        plugin.last_heartbeat = self._clock()
+        self._plugins[plugin.node] = plugin
+        self._rate_limiter.configure(plugin.namespace, plugin.rate_limit)
+        log.info(
+            "Plugin registered namespace=%s node=%s version=%s location=%s pid=%d",
+            plugin.namespace, plugin.node, plugin.version, plugin.location, plugin.pid,
+        )
+        self._notify()
+
+    def heartbeat(self, link: PluginLink) -> None:
+        plugin = self._plugins.get(link.node)
+        if plugin is not None and plugin.link is link:
+            plugin.last_heartbeat = self._clock()
+
+    def disconnected(self, link: PluginLink, reason: str) -> None:
+        plugin = self._plugins.get(link.node)
+        if plugin is None or plugin.link is not link:
+            return
+        link.close(reason)
+        if plugin.healthy:
+            self._mark_unhealthy(plugin, f"disconnected: {reason}")
+
+    # ------------------------------------------------------------ what the engine asks
+
+    def lookup(self, namespace: str) -> PluginLink:
+        """A healthy plugin for ``namespace``, the least busy when there are replicas."""
+        candidates = [p for p in self._plugins.values() if p.namespace == namespace]
+        if not candidates:
+            raise NoPluginError(namespace, self.namespaces())
+        healthy = [p for p in candidates if p.healthy]
+        if not healthy:
+            reasons = "; ".join(f"{p.node}: {p.status_reason}" for p in candidates)
+            raise PluginUnavailable(f"no healthy plugin for namespace {namespace} ({reasons})")
+        return min(healthy, key=lambda p: p.link.in_flight).link
+
+    async def wait_for(self, namespace: str, timeout: float) -> PluginLink:
+        """A healthy plugin for ``namespace``, waiting up to ``timeout`` for one to (re)announce."""
+        async with asyncio.timeout(timeout):
+            while True:
+                changed = self._changed
+                try:
+                    return self.lookup(namespace)
+                except PluginUnavailable:
+                    await changed.wait()
+
+    def namespaces(self) -> list[str]:
+        return sorted({p.namespace for p in self._plugins.values()})
+
+    def plugins(self) -> list[RegisteredPlugin]:
+        return sorted(self._plugins.values(), key=lambda p: (p.namespace, p.node))
+
+    def schema(self, resource_type: str) -> ResourceSchema | None:
+        for plugin in self._plugins.values():
+            for schema in plugin.schemas:
+                if schema.type == resource_type:
+                    return schema
+        return None
+
+    # ------------------------------------------------------------ liveness
+
+    async def watch_heartbeats(self) -> None:
+        """Mark plugins that went silent unhealthy and drop their links; runs for the agent's life."""
+        while True:
+            await asyncio.sleep(self._heartbeat_timeout / 6)
+            now = self._clock()
+            for plugin in list(self._plugins.values()):
+                silent_for = now - plugin.last_heartbeat
+                if plugin.healthy and silent_for > self._heartbeat_timeout:
+                    reason = f"no heartbeat for {silent_for:.1f}s"
+                    plugin.link.close(reason)
+                    self._mark_unhealthy(plugin, reason)
+
+    def _mark_unhealthy(self, plugin: RegisteredPlugin, reason: str) -> None:
+        plugin.healthy = False
+        plugin.status_reason = reason
+        log.warning("Plugin unhealthy namespace=%s node=%s reason=%s", plugin.namespace, plugin.node, reason)
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()

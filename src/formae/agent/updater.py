@@ -1,0 +1,212 @@
+"""ResourceUpdater: carries one resource operation to its end through the registry to a plugin.
+
+Its state is a ResourceUpdateRecord; every transition is checked against TRANSITIONS and handed
+to the sink (the datastore) before the next step begins, so that an agent restarted after a crash
+resumes exactly where it stopped: a DISPATCHING create is sent again with the same idempotency key,
+an IN_PROGRESS one polls Status with its stored request id. Recoverable error codes and a plugin
+that went away are retried with exponential backoff; everything else fails the update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from formae.agent.plugin_link import PluginUnavailable
+from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.plugin.types import (
+    CreateRequest,
+    DeleteRequest,
+    ErrorCode,
+    OperationRequest,
+    OperationStatus,
+    ProgressResult,
+    ReadRequest,
+    StatusRequest,
+    TargetInfo,
+    UpdateRequest,
+)
+from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
+
+log = logging.getLogger("formae.agent.updater")
+
+S = UpdateState
+TRANSITIONS: dict[UpdateState, frozenset[UpdateState]] = {
+    S.PENDING: frozenset({S.DISPATCHING, S.FAILED, S.CANCELED}),
+    S.DISPATCHING: frozenset({S.IN_PROGRESS, S.SUCCESS, S.FAILED, S.WAITING_RETRY, S.CANCELED}),
+    S.IN_PROGRESS: frozenset({S.IN_PROGRESS, S.SUCCESS, S.FAILED, S.WAITING_RETRY, S.CANCELED}),
+    S.WAITING_RETRY: frozenset({S.DISPATCHING, S.IN_PROGRESS, S.FAILED, S.CANCELED}),
+    S.SUCCESS: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELED: frozenset(),
+}
+
+NO_PLUGIN = "NoPlugin"
+PLUGIN_UNAVAILABLE = "PluginUnavailable"
+
+
+class IllegalTransition(RuntimeError):
+    pass
+
+
+class UpdateSink(Protocol):
+    async def save(self, update: ResourceUpdateRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    initial_delay: float = 0.05
+    max_delay: float = 5.0
+    poll_interval: float = 0.05
+    max_poll_interval: float = 1.0
+    call_timeout: float = 60.0
+    plugin_wait: float = 30.0
+    """How long to wait for a namespace's plugin to come back before the attempt counts as failed."""
+
+    def backoff(self, attempt: int, hint: float = 0.0) -> float:
+        delay = min(self.max_delay, self.initial_delay * 2 ** max(0, attempt - 1))
+        return float(max(hint, delay * random.uniform(0.75, 1.25)))
+
+
+class ResourceUpdater:
+    def __init__(
+        self,
+        registry: PluginRegistry,
+        limiter: RateLimiter,
+        sink: UpdateSink,
+        policy: RetryPolicy,
+        target: TargetInfo,
+        properties: dict[str, Any] | None,
+    ) -> None:
+        self._registry = registry
+        self._limiter = limiter
+        self._sink = sink
+        self._policy = policy
+        self._target = target
+        self._properties = properties
+        """Desired properties with references resolved: what the plugin is sent."""
+
+    async def run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
+        """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given."""
+        namespace = update.type.split("::", 1)[0]
+        polls = 0
+        while not update.state.is_final:
+            if _polling(update):
+                polls += 1
+                await asyncio.sleep(self._poll_delay(update, polls))
+                result = await self._call(namespace, self._status_request(update))
+            else:
+                update = await self._move(update, S.DISPATCHING, attempts=update.attempts + 1, request_id=None)
+                result = await self._call(namespace, self._request(update))
+            update = await self._absorb(update, result)
+        return update
+
+    # ------------------------------------------------------------ one step
+
+    async def _call(self, namespace: str, request: OperationRequest) -> ProgressResult | Exception:
+        try:
+            link = self._registry.lookup(namespace)
+        except NoPluginError as error:
+            return error
+        except PluginUnavailable:
+            try:
+                link = await self._registry.wait_for(namespace, self._policy.plugin_wait)
+            except TimeoutError:
+                return PluginUnavailable(f"no healthy plugin for namespace {namespace} within {self._policy.plugin_wait}s")
+        await self._limiter.acquire(namespace)
+        try:
+            result = await link.call(request, self._policy.call_timeout)
+        except PluginUnavailable as error:
+            return error
+        if not isinstance(result, ProgressResult):
+            return PluginUnavailable(f"plugin {link.node} answered a {type(result).__name__} to a resource operation")
+        return result
+
+    async def _absorb(self, update: ResourceUpdateRecord, result: ProgressResult | Exception) -> ResourceUpdateRecord:
+        """The next state after the plugin's answer (or the failure to get one)."""
+        if isinstance(result, NoPluginError):
+            return await self._move(update, S.FAILED, error_code=NO_PLUGIN, error=str(result))
+        if isinstance(result, Exception):
+            return await self._retry_or_fail(update, PLUGIN_UNAVAILABLE, str(result), 0.0)
+        progress = _progress_json(result)
+        native_id = result.native_id or update.native_id
+        if result.status is OperationStatus.SUCCESS or _already_gone(update, result):
+            return await self._move(update, S.SUCCESS, native_id=native_id, progress=progress, error_code=None,
+                                    error=None)
+        if result.status is OperationStatus.IN_PROGRESS:
+            return await self._move(update, S.IN_PROGRESS, request_id=result.request_id or update.request_id,
+                                    native_id=native_id, progress=progress)
+        code = result.error_code or ErrorCode.SERVICE_INTERNAL_ERROR
+        if code.recoverable:  # the operation itself failed: send it again rather than poll it
+            update = replace(update, request_id=None, progress=progress)
+            return await self._retry_or_fail(update, code.wire_name, result.message, result.retry_after)
+        return await self._move(update, S.FAILED, progress=progress, error_code=code.wire_name, error=result.message)
+
+    async def _retry_or_fail(self, update: ResourceUpdateRecord, code: str, message: str, hint: float) -> ResourceUpdateRecord:
+        if update.attempts >= self._policy.max_attempts:
+            error = f"{message} (gave up after {update.attempts} attempts)"
+            return await self._move(update, S.FAILED, error_code=code, error=error)
+        update = await self._move(update, S.WAITING_RETRY, error_code=code, error=message)
+        delay = self._policy.backoff(update.attempts, hint)
+        log.info("retrying %s %s in %.2fs after %s: %s", update.operation, update.key, delay, code, message)
+        await asyncio.sleep(delay)
+        if update.request_id:
+            return await self._move(update, S.IN_PROGRESS, attempts=update.attempts + 1)
+        return update
+
+    async def _move(self, update: ResourceUpdateRecord, state: UpdateState, **changes: Any) -> ResourceUpdateRecord:
+        if state not in TRANSITIONS[update.state]:
+            raise IllegalTransition(f"{update.key}: {update.state} -> {state}")
+        moved = replace(update, state=state, updated_at=utc_now(), **changes)
+        await self._sink.save(moved)
+        return moved
+
+    # ------------------------------------------------------------ requests
+
+    def _request(self, update: ResourceUpdateRecord) -> OperationRequest:
+        match update.operation:
+            case Operation.CREATE:
+                return CreateRequest(update.type, update.label, self._properties or {}, self._target,
+                                     idempotency_key=f"{update.command_id}/{update.update_id}")
+            case Operation.UPDATE:
+                return UpdateRequest(update.type, update.native_id or "", update.prior_properties or {},
+                                     self._properties or {}, list(update.patch or []), self._target)
+            case Operation.DELETE:
+                return DeleteRequest(update.type, update.native_id or "", self._target)
+            case Operation.READ:
+                return ReadRequest(update.type, update.native_id or "", self._target)
+
+    def _status_request(self, update: ResourceUpdateRecord) -> StatusRequest:
+        return StatusRequest(update.request_id or "", update.type, self._target)
+
+    def _poll_delay(self, update: ResourceUpdateRecord, polls: int) -> float:
+        hint = float((update.progress or {}).get("retry_after", 0.0))
+        return hint or min(self._policy.max_poll_interval, self._policy.poll_interval * 1.5 ** (polls - 1))
+
+
+def _polling(update: ResourceUpdateRecord) -> bool:
+    """True when the plugin holds a running operation to ask about, rather than one to send."""
+    return update.request_id is not None and update.state in (S.IN_PROGRESS, S.WAITING_RETRY)
+
+
+def _already_gone(update: ResourceUpdateRecord, result: ProgressResult) -> bool:
+    """Deleting what the cloud no longer has is what the user asked for."""
+    return update.operation is Operation.DELETE and result.error_code is ErrorCode.NOT_FOUND
+
+
+def _progress_json(result: ProgressResult) -> dict[str, Any]:
+    return {
+        "operation": result.operation.name,
+        "status": result.status.name,
+        "request_id": result.request_id,
+        "native_id": result.native_id,
+        "properties": result.properties,
+        "error_code": result.error_code.wire_name if result.error_code else None,
+        "message": result.message,
+        "retry_after": result.retry_after,
+    }

@@ -1,0 +1,167 @@
+"""The REST routes: thin translations between HTTP and the CommandRunner, store and registry."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from formae import __version__
+from formae.agent.commands import CommandRunner, Rejected, Submission
+from formae.agent.registry import PluginRegistry
+from formae.api.schemas import (
+    ApplyRequest,
+    CommandView,
+    DestroyRequest,
+    Health,
+    PlannedChange,
+    PluginView,
+    ResourceView,
+    StackView,
+    SubmitResponse,
+    TargetView,
+    UpdateView,
+)
+from formae.model.query import Query as ResourceQuery
+from formae.model.query import QueryError
+from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord
+
+
+@dataclass(frozen=True)
+class AgentServices:
+    runner: CommandRunner
+    store: Datastore
+    registry: PluginRegistry
+
+
+def build_app(services: AgentServices) -> FastAPI:
+    app = FastAPI(title="formae agent", version=__version__, openapi_url="/openapi.json")
+    app.include_router(_routes(services), prefix="/api/v1")
+    app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    return app
+
+
+async def _rejected(_: Request, error: Rejected) -> JSONResponse:
+    status = 409 if error.conflict else 400
+    return JSONResponse({"error": "command rejected", "problems": error.problems}, status_code=status)
+
+
+async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()]
+    return JSONResponse({"error": "malformed request", "problems": problems}, status_code=400)
+
+
+def _routes(services: AgentServices) -> APIRouter:  # noqa: C901 - one closure per route
+    router = APIRouter()
+    runner, store, registry = services.runner, services.store, services.registry
+
+    @router.get("/health")
+    async def health() -> Health:
+        plugins = registry.plugins()
+        return Health(status="ok", version=__version__, plugins=len(plugins),
+                      healthy_plugins=sum(p.healthy for p in plugins))
+
+    @router.get("/plugins")
+    async def plugins() -> list[PluginView]:
+        return [
+            PluginView(
+                namespace=p.namespace, name=p.name, version=p.version, node=p.node, pid=p.pid,
+                location=p.location, healthy=p.healthy, status=p.status_reason or "ok",
+                protocol_version=p.protocol_version, rate_limit=p.rate_limit,
+                max_concurrency=p.max_concurrency, in_flight=p.link.in_flight,
+                types=[s.type for s in p.schemas], registered_at=p.registered_at,
+            )
+            for p in registry.plugins()
+        ]
+
+    @router.post("/commands/apply", status_code=202)
+    async def apply(body: ApplyRequest) -> SubmitResponse:
+        submission = await runner.submit_apply(
+            body.forma, body.mode, simulate=body.simulate, force=body.force, source=body.source
+        )
+        return _submitted(submission, body.simulate)
+
+    @router.post("/commands/destroy", status_code=202)
+    async def destroy(body: DestroyRequest) -> SubmitResponse:
+        if (body.forma is None) == (body.query is None):
+            raise HTTPException(400, "give exactly one of forma or query")
+        submission = await runner.submit_destroy(body.forma, body.query, simulate=body.simulate, source=body.source)
+        return _submitted(submission, body.simulate)
+
+    @router.post("/commands/{command_id}/cancel")
+    async def cancel(command_id: str) -> CommandView:
+        try:
+            command = await runner.cancel(command_id)
+        except KeyError:
+            raise HTTPException(404, f"no command {command_id}") from None
+        return _command_view(command, await store.get_updates(command_id), with_updates=False)
+
+    @router.get("/commands/{command_id}")
+    async def command(command_id: str, updates: bool = True) -> CommandView:
+        found = await store.get_command(command_id)
+        if found is None:
+            raise HTTPException(404, f"no command {command_id}")
+        return _command_view(found, await store.get_updates(command_id), with_updates=updates)
+
+    @router.get("/commands")
+    async def commands(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20, state: CommandState | None = None
+    ) -> list[CommandView]:
+        found = await store.list_commands(limit, [state] if state else None)
+        return [_command_view(c, [], with_updates=False) for c in found]
+
+    @router.get("/resources")
+    async def resources(query: str = "") -> list[ResourceView]:
+        try:
+            selected = ResourceQuery.parse(query)
+        except QueryError as error:
+            raise HTTPException(400, str(error)) from None
+        return [
+            ResourceView(**{k: v for k, v in asdict(r).items() if k not in ("deleted", "desired_properties")})
+            for r in await store.current_resources()
+            if selected.matches(r.key, r.target)
+        ]
+
+    @router.get("/stacks")
+    async def stacks() -> list[StackView]:
+        return [StackView(label=s.label, description=s.description) for s in await store.list_stacks()]
+
+    @router.get("/targets")
+    async def targets() -> list[TargetView]:
+        return [TargetView(label=t.label, namespace=t.namespace, config=t.config) for t in await store.list_targets()]
+
+    return router
+
+
+def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
+    changes = [
+        PlannedChange(
+            id=u.id, operation=str(u.operation), stack=u.key.stack, type=u.key.type, label=u.key.label,
+            replace=u.replace, depends_on=sorted(u.depends_on), patch=u.patch,
+        )
+        for u in submission.changeset.updates
+    ]
+    command_id = submission.command.id if submission.command else None
+    return SubmitResponse(command_id=command_id, simulate=simulate, summary=submission.changeset.summary(),
+                          changes=changes)
+
+
+def _command_view(command: Command, updates: list[ResourceUpdateRecord], *, with_updates: bool) -> CommandView:
+    summary = Counter(str(u.state) for u in updates)
+    views = [
+        UpdateView(
+            update_id=u.update_id, operation=u.operation, stack=u.stack, type=u.type, label=u.label,
+            target=u.target, state=u.state, attempts=u.attempts, request_id=u.request_id, native_id=u.native_id,
+            error_code=u.error_code, error=u.error, depends_on=u.depends_on, updated_at=u.updated_at,
+        )
+        for u in updates
+    ] if with_updates else None
+    return CommandView(
+        id=command.id, kind=command.kind, mode=command.mode, state=command.state, message=command.message,
+        created_at=command.created_at, updated_at=command.updated_at, summary=dict(summary), updates=views,
+    )

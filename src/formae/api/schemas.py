@@ -1,0 +1,128 @@
+"""Request and response bodies of the REST API: the contract the CLI and users script against."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from formae.store import CommandKind, CommandMode, CommandState, Operation, UpdateState
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApplyRequest(_Body):
+    forma: dict[str, Any] = Field(description="The forma in formae's JSON shape")
+    mode: CommandMode = CommandMode.RECONCILE
+    simulate: bool = False
+    force: bool = False
+    source: str = Field(default="forma", description="File name used in error messages")
+
+
+class DestroyRequest(_Body):
+    forma: dict[str, Any] | None = None
+    query: str | None = Field(default=None, description="e.g. 'stack:net type:FakeAWS::*'")
+    simulate: bool = False
+    source: str = "forma"
+
+
+class Problem(BaseModel):
+    error: str
+    problems: list[str] = []
+
+
+class PlannedChange(BaseModel):
+    id: str
+    operation: str
+    stack: str
+    type: str
+    label: str
+    replace: bool
+    depends_on: list[str]
+    patch: list[dict[str, Any]] | None = None
+
+
+class SubmitResponse(BaseModel):
+    command_id: str | None
+    simulate: bool
+    summary: dict[str, int]
+    changes: list[PlannedChange]
+
+
+class UpdateView(BaseModel):
+    update_id: str
+    operation: Operation
+    stack: str
+    type: str
+    label: str
+    target: str
+    state: UpdateState
+    attempts: int
+    request_id: str | None
+    native_id: str | None
+    error_code: str | None
+    error: str | None
+    depends_on: list[str]
+    updated_at: datetime
+
+
+class CommandView(BaseModel):
+    id: str
+    kind: CommandKind
+    mode: CommandMode
+    state: CommandState
+    message: str
+    created_at: datetime
+    updated_at: datetime
+    summary: dict[str, int] = Field(default_factory=dict, description="Updates by state")
+    updates: list[UpdateView] | None = None
+
+
+class ResourceView(BaseModel):
+    stack: str
+    type: str
+    label: str
+    target: str
+    native_id: str | None
+    version: int
+    properties: dict[str, Any]
+    command_id: str | None
+    created_at: datetime
+
+
+class StackView(BaseModel):
+    label: str
+    description: str
+
+
+class TargetView(BaseModel):
+    label: str
+    namespace: str
+    config: dict[str, Any]
+
+
+class PluginView(BaseModel):
+    namespace: str
+    name: str
+    version: str
+    node: str
+    pid: int
+    location: str
+    healthy: bool
+    status: str
+    protocol_version: int
+    rate_limit: float
+    max_concurrency: int
+    in_flight: int
+    types: list[str]
+    registered_at: datetime
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    plugins: int
+    healthy_plugins: int

@@ -1,0 +1,116 @@
+"""The CLI's view of the agent: where it is, and its REST API as plain method calls."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from formae.agent.config import default_home
+
+DEFAULT_API_URL = "http://127.0.0.1:49684"
+
+
+class AgentUnreachable(Exception):
+    pass
+
+
+class Rejected(Exception):
+    """The agent refused the command (4xx); ``problems`` say why."""
+
+    def __init__(self, status: int, error: str, problems: list[str]) -> None:
+        super().__init__(error)
+        self.status = status
+        self.problems = problems
+
+
+def runtime_info(home: Path) -> dict[str, Any] | None:
+    path = home / "run" / "agent.json"
+    try:
+        info: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info
+
+
+def api_url(explicit: str | None = None) -> str:
+    """--api-url, then FORMAE_API_URL, then the running agent's runtime file, then the default."""
+    if explicit:
+        return explicit
+    if os.environ.get("FORMAE_API_URL"):
+        return os.environ["FORMAE_API_URL"]
+    info = runtime_info(default_home(os.environ))
+    return str(info["api_url"]) if info and "api_url" in info else DEFAULT_API_URL
+
+
+class AgentClient:
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=f"{self.base_url}/api/v1", timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise AgentUnreachable(f"cannot reach the formae agent at {self.base_url}: {error}") from None
+        if response.status_code >= 400:
+            raise _rejection(response)
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/health")
+        return result
+
+    def apply(self, forma: dict[str, Any], mode: str, simulate: bool, force: bool, source: str) -> dict[str, Any]:
+        body = {"forma": forma, "mode": mode, "simulate": simulate, "force": force, "source": source}
+        result: dict[str, Any] = self._request("POST", "/commands/apply", json=body)
+        return result
+
+    def destroy(self, forma: dict[str, Any] | None, query: str | None, simulate: bool, source: str) -> dict[str, Any]:
+        body = {"forma": forma, "query": query, "simulate": simulate, "source": source}
+        result: dict[str, Any] = self._request("POST", "/commands/destroy", json=body)
+        return result
+
+    def cancel(self, command_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", f"/commands/{command_id}/cancel")
+        return result
+
+    def command(self, command_id: str, updates: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/commands/{command_id}", params={"updates": updates})
+        return result
+
+    def commands(self, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/commands", params={"limit": limit})
+        return result
+
+    def inventory(self, what: str, query: str = "") -> list[dict[str, Any]]:
+        params = {"query": query} if what == "resources" else {}
+        result: list[dict[str, Any]] = self._request("GET", f"/{what}", params=params)
+        return result
+
+    def plugins(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/plugins")
+        return result
+
+
+def _rejection(response: httpx.Response) -> Rejected:
+    try:
+        body = response.json()
+    except ValueError:
+        return Rejected(response.status_code, response.text or response.reason_phrase, [])
+    if isinstance(body, dict) and "problems" in body:
+        return Rejected(response.status_code, str(body.get("error", "rejected")), list(body["problems"]))
+    detail = body.get("detail") if isinstance(body, dict) else body
+    return Rejected(response.status_code, str(detail), [])

@@ -1,0 +1,300 @@
+"""The ``formae`` command: apply, destroy, cancel, status, inventory, plugin, agent.
+
+Exit codes scripts can trust: 0 success; 1 the command ran and failed; 2 bad usage;
+3 the agent rejected the command (bad forma, missing plugin, needs --force); 4 no agent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from formae.agent.config import AgentConfig, ConfigError, default_home
+from formae.cli import agent_cmd
+from formae.cli.client import AgentClient, AgentUnreachable, Rejected, api_url
+from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
+from formae.cli.plugin_cmd import InstallError, install_plugin
+from formae.cli.watch import watch_command
+from formae.forma import FormaError, load_forma
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_NO_AGENT = 4
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="formae: infrastructure as code, with plugins")
+agent_app = typer.Typer(no_args_is_help=True, help="Run and control the agent")
+status_app = typer.Typer(no_args_is_help=True, help="Status of commands")
+inventory_app = typer.Typer(no_args_is_help=True, help="What the agent manages")
+plugin_app = typer.Typer(no_args_is_help=True, help="Resource plugins")
+app.add_typer(agent_app, name="agent")
+app.add_typer(status_app, name="status")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(plugin_app, name="plugin")
+
+console = Console()
+errors = Console(stderr=True)
+
+OutputOption = Annotated[Output, typer.Option("--output", "-o", help="human, json or yaml")]
+ApiOption = Annotated[str | None, typer.Option("--api-url", help="The agent's REST API [env FORMAE_API_URL]")]
+WatchOption = Annotated[bool, typer.Option("--watch", help="Follow the command until it ends")]
+
+
+def main() -> None:
+    app()
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    errors.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _client(url: str | None) -> AgentClient:
+    return AgentClient(api_url(url))
+
+
+def _call(client: AgentClient, what: str, *args: Any, **kwargs: Any) -> Any:
+    """One API call with the CLI's error conventions applied."""
+    try:
+        return getattr(client, what)(*args, **kwargs)
+    except AgentUnreachable as error:
+        _fail(f"{error}\nstart one with: formae agent start --background", EXIT_NO_AGENT)
+    except Rejected as error:
+        details = "".join(f"\n  - {problem}" for problem in error.problems)
+        _fail(f"{error}{details}", EXIT_REJECTED if error.status < 500 else EXIT_FAILED)
+
+
+def _load(path: Path) -> tuple[dict[str, Any], str]:
+    try:
+        forma = load_forma(path)
+    except FormaError as error:
+        _fail("invalid forma\n" + "\n".join(f"  - {problem}" for problem in error.problems), EXIT_REJECTED)
+    return forma.model_dump(mode="json"), path.name
+
+
+# ---------------------------------------------------------------- apply / destroy / cancel
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="Forma: .pkl, .json, .yaml")],
+    mode: Annotated[str, typer.Option(help="reconcile: the stacks become exactly the forma; patch: only add/change")] = "reconcile",
+    simulate: Annotated[bool, typer.Option("--simulate", help="Print the plan and change nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Reconcile even over out-of-band changes")] = False,
+    watch: WatchOption = False,
+    output: OutputOption = Output.HUMAN,
+    api: ApiOption = None,
+) -> None:
+    """Make the resources in FILE exist as described."""
+    if mode not in ("reconcile", "patch"):
+        _fail(f"--mode must be reconcile or patch, not {mode!r}", EXIT_USAGE)
+    forma, source = _load(file)
+    with _client(api) as client:
+        response = _call(client, "apply", forma, mode, simulate, force, source)
+        _submitted(client, response, watch, output)
+
+
+@app.command()
+def destroy(
+    file: Annotated[Path | None, typer.Argument(help="Forma whose resources to delete")] = None,
+    query: Annotated[str | None, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")] = None,
+    simulate: Annotated[bool, typer.Option("--simulate")] = False,
+    watch: WatchOption = False,
+    output: OutputOption = Output.HUMAN,
+    api: ApiOption = None,
+) -> None:
+    """Delete the resources of a forma, or those matching a query."""
+    if (file is None) == (query is None):
+        _fail("give a forma file or --query, not both", EXIT_USAGE)
+    forma, source = _load(file) if file is not None else (None, "query")
+    with _client(api) as client:
+        response = _call(client, "destroy", forma, query, simulate, source)
+        _submitted(client, response, watch, output)
+
+
+def _submitted(client: AgentClient, response: dict[str, Any], watch: bool, output: Output) -> None:
+    command_id = response.get("command_id")
+    if not watch or command_id is None:
+        if not emit_data(console, output, response):
+            console.print(plan_table(response))
+            if command_id:
+                console.print(f"command [bold]{command_id}[/] submitted; follow it with: formae status command {command_id} --watch")
+        return
+    _finish(client, command_id, output)
+
+
+def _finish(client: AgentClient, command_id: str, output: Output) -> None:
+    view = console if output is Output.HUMAN else errors
+    command = watch_command(client, command_id, view) if output is Output.HUMAN else _wait_quietly(client, command_id)
+    emit_data(console, output, command)
+    if command["state"] != "Success":
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _wait_quietly(client: AgentClient, command_id: str) -> dict[str, Any]:
+    import time
+
+    while (command := client.command(command_id))["state"] not in ("Success", "Failed", "Canceled"):
+        time.sleep(0.25)
+    return command
+
+
+@app.command()
+def cancel(command_id: str, api: ApiOption = None) -> None:
+    """Cancel a command: nothing new starts; what is in flight finishes."""
+    with _client(api) as client:
+        command = _call(client, "cancel", command_id)
+    console.print(f"command {command_id}: {styled_state(command['state'])}")
+
+
+# ---------------------------------------------------------------- status / inventory
+
+
+@status_app.command("command")
+def status_command(
+    command_id: Annotated[str | None, typer.Argument(help="Command id; the latest commands when omitted")] = None,
+    watch: WatchOption = False,
+    output: OutputOption = Output.HUMAN,
+    api: ApiOption = None,
+) -> None:
+    """Show a command and its resource updates (or the latest commands)."""
+    with _client(api) as client:
+        if command_id is None:
+            commands = _call(client, "commands")
+            if not emit_data(console, output, commands):
+                rows = [(c["id"], c["kind"], c["mode"], styled_state(c["state"]), c["message"], c["created_at"]) for c in commands]
+                console.print(table("commands", ["id", "kind", "mode", "state", "message", "created"], rows))
+            return
+        if watch:
+            _finish(client, command_id, output)
+            return
+        command = _call(client, "command", command_id)
+        if not emit_data(console, output, command):
+            console.print(command_table(command))
+            console.print(command["message"])
+        if command["state"] in ("Failed", "Canceled"):
+            raise typer.Exit(EXIT_FAILED)
+
+
+@inventory_app.command("resources")
+def inventory_resources(
+    query: Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")] = "",
+    output: OutputOption = Output.HUMAN,
+    api: ApiOption = None,
+) -> None:
+    """Resources the agent manages."""
+    with _client(api) as client:
+        resources = _call(client, "inventory", "resources", query)
+    if not emit_data(console, output, resources):
+        rows = [(r["stack"], r["type"], r["label"], r["target"], r["native_id"], r["version"]) for r in resources]
+        console.print(table("resources", ["stack", "type", "label", "target", "native id", "version"], rows))
+
+
+@inventory_app.command("stacks")
+def inventory_stacks(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
+    with _client(api) as client:
+        stacks = _call(client, "inventory", "stacks")
+    if not emit_data(console, output, stacks):
+        console.print(table("stacks", ["label", "description"], [(s["label"], s["description"]) for s in stacks]))
+
+
+@inventory_app.command("targets")
+def inventory_targets(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
+    with _client(api) as client:
+        targets = _call(client, "inventory", "targets")
+    if not emit_data(console, output, targets):
+        rows = [(t["label"], t["namespace"], t["config"]) for t in targets]
+        console.print(table("targets", ["label", "namespace", "config"], rows))
+
+
+# ---------------------------------------------------------------- plugins
+
+
+@plugin_app.command("list")
+def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
+    """Plugins registered with the agent, local and remote."""
+    with _client(api) as client:
+        plugins = _call(client, "plugins")
+    if emit_data(console, output, plugins):
+        return
+    rows = [
+        (p["namespace"], p["version"], p["node"], p["location"],
+         "[green]healthy[/]" if p["healthy"] else f"[red]{p['status']}[/]",
+         p["rate_limit"] or "unlimited", len(p["types"]), ", ".join(p["types"]))
+        for p in plugins
+    ]
+    console.print(table("plugins", ["namespace", "version", "node", "where", "health", "rate/s", "#", "types"], rows))
+
+
+@plugin_app.command("install")
+def plugin_install(
+    executable: Annotated[Path, typer.Argument(help="The plugin executable, e.g. $(command -v fake-aws-plugin)")],
+    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
+) -> None:
+    """Install a plugin executable into the agent's versioned plugin directory."""
+    try:
+        destination = install_plugin(executable, home or default_home(os.environ))
+    except InstallError as error:
+        _fail(str(error), EXIT_FAILED)
+    console.print(f"installed {destination}; restart the agent to start it")
+
+
+# ---------------------------------------------------------------- agent
+
+
+@agent_app.command("start")
+def agent_start(
+    background: Annotated[bool, typer.Option("--background", "-d", help="Run as a daemon")] = False,
+    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
+    api_address: Annotated[str | None, typer.Option(help="host:port of the REST API")] = None,
+    plugin_address: Annotated[str | None, typer.Option(help="host:port plugins connect to")] = None,
+    store_url: Annotated[str | None, typer.Option(help="sqlite:///… or postgresql://… [env FORMAE_STORE_URL]")] = None,
+    log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """Start the agent (in the foreground unless --background)."""
+    try:
+        config = AgentConfig.from_env(
+            home=str(home) if home else None, api_address=api_address, plugin_address=plugin_address,
+            store_url=store_url,
+        )
+    except ConfigError as error:
+        _fail(str(error), EXIT_USAGE)
+    if not background:
+        raise typer.Exit(agent_cmd.run_foreground(config, log_file))
+    argv = [f"--home={config.home}", f"--api-address={config.api_address}",
+            f"--plugin-address={config.plugin_address}", f"--store-url={config.store_url}"]
+    try:
+        info = agent_cmd.start_background(config, argv)
+    except RuntimeError as error:
+        _fail(str(error), EXIT_FAILED)
+    console.print(f"agent started (pid {info['pid']}) at {info['api_url']}; log: {config.log_file}")
+
+
+@agent_app.command("stop")
+def agent_stop(home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None) -> None:
+    """Stop the background agent (and its plugins)."""
+    pid = agent_cmd.stop_agent(home or default_home(os.environ))
+    console.print("no agent running" if pid is None else f"agent (pid {pid}) stopped")
+
+
+@agent_app.command("status")
+def agent_status(
+    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
+    output: OutputOption = Output.HUMAN,
+) -> None:
+    """Whether an agent is running, where, and how many plugins it has."""
+    info = agent_cmd.alive_agent(home or default_home(os.environ))
+    health = agent_cmd.agent_health(str(info["api_url"])) if info else None
+    status = {"running": info is not None, **(info or {}), "health": health}
+    if not emit_data(console, output, status):
+        if info is None:
+            console.print("agent is not running")
+        else:
+            plugins = f"{health['healthy_plugins']}/{health['plugins']} plugins healthy" if health else "not answering"
+            console.print(f"agent running (pid {info['pid']}) at {info['api_url']}: {plugins}")
+    if info is None:
+        raise typer.Exit(EXIT_FAILED)

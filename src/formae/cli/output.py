@@ -1,0 +1,83 @@
+"""How read commands print: ``human`` tables for people, ``json`` and ``yaml`` for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+STATE_STYLES = {
+    "Success": "green", "Failed": "red", "InProgress": "yellow", "Dispatching": "yellow",
+    "WaitingRetry": "magenta", "Pending": "dim", "Canceled": "dim", "Canceling": "magenta",
+}
+
+
+class Output(StrEnum):
+    HUMAN = "human"
+    JSON = "json"
+    YAML = "yaml"
+
+
+def emit_data(console: Console, output: Output, data: Any) -> bool:
+    """Print ``data`` for a script and return True, or return False for the caller to print for people."""
+    if output is Output.JSON:
+        console.print_json(json.dumps(data))
+        return True
+    if output is Output.YAML:
+        console.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
+        return True
+    return False
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    view = Table(title=title, title_justify="left", show_lines=False)
+    for column in columns:
+        view.add_column(column)
+    for row in rows:
+        view.add_row(*(_cell(value) for value in row))
+    return view
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def styled_state(state: str) -> str:
+    style = STATE_STYLES.get(state)
+    return f"[{style}]{state}[/]" if style else state
+
+
+def command_table(command: dict[str, Any]) -> Table:
+    rows = [
+        (u["operation"], f"{u['stack']}/{u['label']}", u["type"], styled_state(u["state"]), u["attempts"],
+         u.get("native_id"), _error(u))
+        for u in command.get("updates") or []
+    ]
+    title = f"command {command['id']} ({command['kind']} {command['mode']}): {styled_state(command['state'])}"
+    return table(title, ["operation", "resource", "type", "state", "attempts", "native id", "error"], rows)
+
+
+def _error(update: dict[str, Any]) -> str:
+    if not update.get("error_code"):
+        return ""
+    return f"{update['error_code']}: {update.get('error') or ''}"
+
+
+def plan_table(response: dict[str, Any]) -> Table:
+    rows = [
+        ("replace" if c["replace"] else c["operation"], f"{c['stack']}/{c['label']}", c["type"],
+         ", ".join(c["depends_on"]))
+        for c in response["changes"]
+        if not (c["replace"] and c["operation"] == "delete")
+    ]
+    summary = ", ".join(f"{count} to {name}" for name, count in response["summary"].items() if count)
+    return table(f"plan: {summary or 'no changes'}", ["change", "resource", "type", "after"], rows)
