@@ -40,7 +40,7 @@ class PluginSettings:
             raise SettingsError(f"set {' and '.join(missing)} to reach the formae agent")
         return cls(
             agent_address=_address(address),
-            node=env.get(PLUGIN_NODE) or f"{default_node}@{socket.gethostname()}",
+            node=env.get(PLUGIN_NODE) or f"{default_node}-{os.getpid()}@{socket.gethostname()}",
             cookie=cookie,
             heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 1.0),
             reconnect=env.get(RECONNECT, "").lower() in {"1", "true", "yes"},
