@@ -81,7 +81,13 @@ class CommandRunner:
     # ------------------------------------------------------------ submission
 
     async def submit_apply(
-        self, forma_json: Any, mode: CommandMode, *, simulate: bool = False, force: bool = False, source: str = "forma"
+        self,
+        forma_json: Any,
+        mode: CommandMode,
+        *,
+        simulate: bool = False,
+        force: bool = False,
+        source: str = "forma",
     ) -> Submission:
         forma = _parse(forma_json, source)
         self._check_namespaces(forma)
@@ -91,7 +97,9 @@ class CommandRunner:
             if drift:
                 raise Rejected([*drift, "apply with --force to overwrite them"], conflict=True)
         try:
-            changeset = plan(forma, current, self._schemas(forma), Mode(mode.value), targets=await self._targets())
+            changeset = plan(
+                forma, current, self._schemas(forma), Mode(mode.value), targets=await self._targets()
+            )
         except PlanError as error:
             raise Rejected(error.problems) from None
         return await self._submit(CommandKind.APPLY, mode, forma, forma_json, changeset, simulate, force)
@@ -114,12 +122,24 @@ class CommandRunner:
             changeset = plan_destroy(keys, current, targets=targets)
         self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
         return await self._submit(
-            CommandKind.DESTROY, CommandMode.PATCH, forma, forma_json or {"query": query}, changeset, simulate, False
+            CommandKind.DESTROY,
+            CommandMode.PATCH,
+            forma,
+            forma_json or {"query": query},
+            changeset,
+            simulate,
+            False,
         )
 
     async def _submit(
-        self, kind: CommandKind, mode: CommandMode, forma: Forma, forma_json: Any,
-        changeset: Changeset, simulate: bool, force: bool,
+        self,
+        kind: CommandKind,
+        mode: CommandMode,
+        forma: Forma,
+        forma_json: Any,
+        changeset: Changeset,
+        simulate: bool,
+        force: bool,
     ) -> Submission:
         try:
             Dag(changeset)
@@ -138,7 +158,9 @@ class CommandRunner:
         return Submission(command, changeset)
 
     def _check_namespaces(self, forma: Forma) -> None:
-        self._check_namespace_names({r.namespace for r in forma.resources} | {t.namespace for t in forma.targets})
+        self._check_namespace_names(
+            {r.namespace for r in forma.resources} | {t.namespace for t in forma.targets}
+        )
 
     def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
         registered = self._registry.namespaces()
@@ -160,7 +182,10 @@ class CommandRunner:
         return {r.key: _managed(r) for r in await self._store.current_resources()}
 
     async def _targets(self) -> dict[str, Target]:
-        return {t.label: Target(label=t.label, namespace=t.namespace, config=t.config) for t in await self._store.list_targets()}
+        return {
+            t.label: Target(label=t.label, namespace=t.namespace, config=t.config)
+            for t in await self._store.list_targets()
+        }
 
     # ------------------------------------------------------------ cancel
 
@@ -207,11 +232,24 @@ class CommandRunner:
         dag = Dag(Changeset(tuple(_planned(r, targets) for r in records.values())))
         inventory = Inventory({r.key: r.properties for r in await self._store.current_resources()})
         executor = ChangesetExecutor(
-            dag=dag, records=records, store=self._store, registry=self._registry, limiter=self._limiter,
-            policy=self._policy, inventory=inventory, cancel=cancel, max_in_flight=self._max_in_flight,
+            dag=dag,
+            records=records,
+            store=self._store,
+            registry=self._registry,
+            limiter=self._limiter,
+            policy=self._policy,
+            inventory=inventory,
+            cancel=cancel,
+            max_in_flight=self._max_in_flight,
         )
         result = await executor.run()
-        state = CommandState.SUCCESS if result.ok else CommandState.CANCELED if cancel.is_set() else CommandState.FAILED
+        state = (
+            CommandState.SUCCESS
+            if result.ok
+            else CommandState.CANCELED
+            if cancel.is_set()
+            else CommandState.FAILED
+        )
         message = f"{result.succeeded} succeeded, {result.failed} failed, {result.canceled} canceled"
         await self._store.set_command_state(command.id, state, message)
         log.info("command %s finished %s: %s", command.id, state, message)
@@ -229,8 +267,9 @@ def _as_object(value: Any) -> dict[str, Any]:
 
 
 def _managed(record: ResourceRecord) -> ManagedResource:
-    return ManagedResource(record.key, record.target, record.native_id or "", record.properties,
-                           record.desired_properties)
+    return ManagedResource(
+        record.key, record.target, record.native_id or "", record.properties, record.desired_properties
+    )
 
 
 def _record(command_id: str, update: PlannedUpdate) -> ResourceUpdateRecord:
@@ -258,7 +297,8 @@ def _planned(record: ResourceUpdateRecord, targets: dict[str, Target]) -> Planne
         id=record.update_id,
         operation=PlanOperation(record.operation.value),
         key=record.key,
-        target=targets.get(record.target) or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
+        target=targets.get(record.target)
+        or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
         desired_properties=record.desired_properties,
         prior_properties=record.prior_properties,
         patch=record.patch,

@@ -50,11 +50,15 @@ class AgentConfig:
         home = Path(overrides.get("home") or default_home(env))
         return cls(
             home=home,
-            api_address=_address(overrides.get("api_address") or env.get("FORMAE_API_ADDRESS") or DEFAULT_API_ADDRESS),
+            api_address=_address(
+                overrides.get("api_address") or env.get("FORMAE_API_ADDRESS") or DEFAULT_API_ADDRESS
+            ),
             plugin_address=_address(
                 overrides.get("plugin_address") or env.get("FORMAE_PLUGIN_ADDRESS") or DEFAULT_PLUGIN_ADDRESS
             ),
-            store_url=overrides.get("store_url") or env.get("FORMAE_STORE_URL") or f"sqlite:///{home / 'data' / 'formae.db'}",
+            store_url=overrides.get("store_url")
+            or env.get("FORMAE_STORE_URL")
+            or f"sqlite:///{home / 'data' / 'formae.db'}",
             cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
             heartbeat_interval=_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", 1.0),
             heartbeat_timeout=_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", 3.0),

@@ -26,7 +26,9 @@ async def out_of_band_changes(store: Datastore, stacks: Iterable[str]) -> list[s
     return problems
 
 
-async def _changes_since_last_reconcile(store: Datastore, newest_first: list[Command], stack: str) -> list[Command]:
+async def _changes_since_last_reconcile(
+    store: Datastore, newest_first: list[Command], stack: str
+) -> list[Command]:
     changers: list[Command] = []
     for command in newest_first:
         if _is_reconcile_of(command, stack):

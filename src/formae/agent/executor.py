@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from formae.agent.updater import ResourceUpdater, RetryPolicy
-from formae.agent.registry import PluginRegistry
 from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import PluginRegistry
+from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Reference, ResourceKey, resolve_references
 from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.changeset import PlannedUpdate
@@ -97,9 +97,14 @@ class _CompletingSink:
             return
         properties = _cloud_properties(update)
         version = NewResourceVersion(
-            stack=update.stack, type=update.type, label=update.label, target=update.target,
-            native_id=update.native_id, properties=properties,
-            desired_properties=self._planned.desired_properties or {}, command_id=update.command_id,
+            stack=update.stack,
+            type=update.type,
+            label=update.label,
+            target=update.target,
+            native_id=update.native_id,
+            properties=properties,
+            desired_properties=self._planned.desired_properties or {},
+            command_id=update.command_id,
         )
         await self._store.complete_update(update, version)
         self._inventory.set(update.key, properties)
@@ -217,10 +222,14 @@ class ChangesetExecutor:
         for id in self._dag.mark_canceled_pending():
             record = self._records[id]
             if not record.state.is_final:
-                await self._store.save_update(replace(record, state=UpdateState.CANCELED, updated_at=utc_now()))
+                await self._store.save_update(
+                    replace(record, state=UpdateState.CANCELED, updated_at=utc_now())
+                )
 
     async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
-        failed = replace(record, state=UpdateState.FAILED, error_code=code, error=message, updated_at=utc_now())
+        failed = replace(
+            record, state=UpdateState.FAILED, error_code=code, error=message, updated_at=utc_now()
+        )
         self._records[record.update_id] = failed
         await self._store.save_update(failed)
         return failed

@@ -148,11 +148,12 @@ class PluginHub:
 
 def _check_claims(announcement: Announcement) -> Refusal | None:
     if not announcement.namespace or not announcement.node:
-        return Refusal("announcement must name a namespace and a node", "announcement without namespace or node")
+        return Refusal(
+            "announcement must name a namespace and a node", "announcement without namespace or node"
+        )
     prefix = f"{announcement.namespace}::"
     foreign = [s.type for s in announcement.resource_types if not s.type.startswith(prefix)]
     if foreign:
         message = f"types outside namespace {announcement.namespace}: {', '.join(foreign)}"
         return Refusal(message, message)
     return None
-

@@ -10,6 +10,7 @@ and on a SIGKILL of the agent the SDK's parent-death signal and the closed strea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -98,10 +99,14 @@ class PluginProcessManager:
             _signal(process, signal.SIGTERM)
         if not processes:
             return
-        _, late = await asyncio.wait([asyncio.create_task(p.wait()) for p in processes], timeout=self._stop_grace)
+        _, late = await asyncio.wait(
+            [asyncio.create_task(p.wait()) for p in processes], timeout=self._stop_grace
+        )
         for process in processes:
             if process.returncode is None:
-                log.warning("plugin pid=%d ignored SIGTERM for %.1fs; killing it", process.pid, self._stop_grace)
+                log.warning(
+                    "plugin pid=%d ignored SIGTERM for %.1fs; killing it", process.pid, self._stop_grace
+                )
                 _signal(process, signal.SIGKILL)
         if late:
             await asyncio.gather(*late, return_exceptions=True)
@@ -119,7 +124,9 @@ class PluginProcessManager:
                 log.error("giving up on plugin %s after %d consecutive failures", plugin.name, failures - 1)
                 return
             delay = self._policy.delay(failures)
-            log.warning("Plugin process exited name=%s code=%s; restarting in %.2fs", plugin.name, code, delay)
+            log.warning(
+                "Plugin process exited name=%s code=%s; restarting in %.2fs", plugin.name, code, delay
+            )
             await asyncio.sleep(delay)
 
     async def _run_once(self, plugin: InstalledPlugin, node: str) -> int | None:
@@ -136,8 +143,13 @@ class PluginProcessManager:
             log.error("cannot start plugin %s from %s: %s", plugin.name, plugin.executable, error)
             return None
         self._children[process.pid] = (node, process)
-        log.info("Plugin process started name=%s version=%s pid=%d node=%s", plugin.name, plugin.version,
-                 process.pid, node)
+        log.info(
+            "Plugin process started name=%s version=%s pid=%d node=%s",
+            plugin.name,
+            plugin.version,
+            process.pid,
+            node,
+        )
         try:
             async with asyncio.TaskGroup() as output:
                 output.create_task(_forward(process.stdout, plugin.name, process.pid))
@@ -161,7 +173,5 @@ async def _forward(stream: asyncio.StreamReader | None, name: str, pid: int) -> 
 
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
     if process.returncode is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             process.send_signal(signum)
-        except ProcessLookupError:
-            pass

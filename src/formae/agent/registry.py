@@ -80,7 +80,11 @@ class PluginRegistry:
         self._rate_limiter.configure(plugin.namespace, plugin.rate_limit)
         log.info(
             "Plugin registered namespace=%s node=%s version=%s location=%s pid=%d",
-            plugin.namespace, plugin.node, plugin.version, plugin.location, plugin.pid,
+            plugin.namespace,
+            plugin.node,
+            plugin.version,
+            plugin.location,
+            plugin.pid,
         )
         self._notify()
 

@@ -101,7 +101,9 @@ class ResourceUpdater:
                 await asyncio.sleep(self._poll_delay(update, polls))
                 result = await self._call(namespace, self._status_request(update))
             else:
-                update = await self._move(update, S.DISPATCHING, attempts=update.attempts + 1, request_id=None)
+                update = await self._move(
+                    update, S.DISPATCHING, attempts=update.attempts + 1, request_id=None
+                )
                 result = await self._call(namespace, self._request(update))
             update = await self._absorb(update, result)
         return update
@@ -117,17 +119,23 @@ class ResourceUpdater:
             try:
                 link = await self._registry.wait_for(namespace, self._policy.plugin_wait)
             except TimeoutError:
-                return PluginUnavailable(f"no healthy plugin for namespace {namespace} within {self._policy.plugin_wait}s")
+                return PluginUnavailable(
+                    f"no healthy plugin for namespace {namespace} within {self._policy.plugin_wait}s"
+                )
         await self._limiter.acquire(namespace)
         try:
             result = await link.call(request, self._policy.call_timeout)
         except PluginUnavailable as error:
             return error
         if not isinstance(result, ProgressResult):
-            return PluginUnavailable(f"plugin {link.node} answered a {type(result).__name__} to a resource operation")
+            return PluginUnavailable(
+                f"plugin {link.node} answered a {type(result).__name__} to a resource operation"
+            )
         return result
 
-    async def _absorb(self, update: ResourceUpdateRecord, result: ProgressResult | Exception) -> ResourceUpdateRecord:
+    async def _absorb(
+        self, update: ResourceUpdateRecord, result: ProgressResult | Exception
+    ) -> ResourceUpdateRecord:
         """The next state after the plugin's answer (or the failure to get one)."""
         if isinstance(result, NoPluginError):
             return await self._move(update, S.FAILED, error_code=NO_PLUGIN, error=str(result))
@@ -136,18 +144,28 @@ class ResourceUpdater:
         progress = _progress_json(result)
         native_id = result.native_id or update.native_id
         if result.status is OperationStatus.SUCCESS or _already_gone(update, result):
-            return await self._move(update, S.SUCCESS, native_id=native_id, progress=progress, error_code=None,
-                                    error=None)
+            return await self._move(
+                update, S.SUCCESS, native_id=native_id, progress=progress, error_code=None, error=None
+            )
         if result.status is OperationStatus.IN_PROGRESS:
-            return await self._move(update, S.IN_PROGRESS, request_id=result.request_id or update.request_id,
-                                    native_id=native_id, progress=progress)
+            return await self._move(
+                update,
+                S.IN_PROGRESS,
+                request_id=result.request_id or update.request_id,
+                native_id=native_id,
+                progress=progress,
+            )
         code = result.error_code or ErrorCode.SERVICE_INTERNAL_ERROR
         if code.recoverable:  # the operation itself failed: send it again rather than poll it
             update = replace(update, request_id=None, progress=progress)
             return await self._retry_or_fail(update, code.wire_name, result.message, result.retry_after)
-        return await self._move(update, S.FAILED, progress=progress, error_code=code.wire_name, error=result.message)
+        return await self._move(
+            update, S.FAILED, progress=progress, error_code=code.wire_name, error=result.message
+        )
 
-    async def _retry_or_fail(self, update: ResourceUpdateRecord, code: str, message: str, hint: float) -> ResourceUpdateRecord:
+    async def _retry_or_fail(
+        self, update: ResourceUpdateRecord, code: str, message: str, hint: float
+    ) -> ResourceUpdateRecord:
         if update.attempts >= self._policy.max_attempts:
             error = f"{message} (gave up after {update.attempts} attempts)"
             return await self._move(update, S.FAILED, error_code=code, error=error)
@@ -159,7 +177,9 @@ class ResourceUpdater:
             return await self._move(update, S.IN_PROGRESS, attempts=update.attempts + 1)
         return update
 
-    async def _move(self, update: ResourceUpdateRecord, state: UpdateState, **changes: Any) -> ResourceUpdateRecord:
+    async def _move(
+        self, update: ResourceUpdateRecord, state: UpdateState, **changes: Any
+    ) -> ResourceUpdateRecord:
         if state not in TRANSITIONS[update.state]:
             raise IllegalTransition(f"{update.key}: {update.state} -> {state}")
         moved = replace(update, state=state, updated_at=utc_now(), **changes)
@@ -171,11 +191,22 @@ class ResourceUpdater:
     def _request(self, update: ResourceUpdateRecord) -> OperationRequest:
         match update.operation:
             case Operation.CREATE:
-                return CreateRequest(update.type, update.label, self._properties or {}, self._target,
-                                     idempotency_key=f"{update.command_id}/{update.update_id}")
+                return CreateRequest(
+                    update.type,
+                    update.label,
+                    self._properties or {},
+                    self._target,
+                    idempotency_key=f"{update.command_id}/{update.update_id}",
+                )
             case Operation.UPDATE:
-                return UpdateRequest(update.type, update.native_id or "", update.prior_properties or {},
-                                     self._properties or {}, list(update.patch or []), self._target)
+                return UpdateRequest(
+                    update.type,
+                    update.native_id or "",
+                    update.prior_properties or {},
+                    self._properties or {},
+                    list(update.patch or []),
+                    self._target,
+                )
             case Operation.DELETE:
                 return DeleteRequest(update.type, update.native_id or "", self._target)
             case Operation.READ:

@@ -56,25 +56,38 @@ async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
     return JSONResponse({"error": "malformed request", "problems": problems}, status_code=400)
 
 
-def _routes(services: AgentServices) -> APIRouter:  # noqa: C901 - one closure per route
+def _routes(services: AgentServices) -> APIRouter:
     router = APIRouter()
     runner, store, registry = services.runner, services.store, services.registry
 
     @router.get("/health")
     async def health() -> Health:
         plugins = registry.plugins()
-        return Health(status="ok", version=__version__, plugins=len(plugins),
-                      healthy_plugins=sum(p.healthy for p in plugins))
+        return Health(
+            status="ok",
+            version=__version__,
+            plugins=len(plugins),
+            healthy_plugins=sum(p.healthy for p in plugins),
+        )
 
     @router.get("/plugins")
     async def plugins() -> list[PluginView]:
         return [
             PluginView(
-                namespace=p.namespace, name=p.name, version=p.version, node=p.node, pid=p.pid,
-                location=p.location, healthy=p.healthy, status=p.status_reason or "ok",
-                protocol_version=p.protocol_version, rate_limit=p.rate_limit,
-                max_concurrency=p.max_concurrency, in_flight=p.link.in_flight,
-                types=[s.type for s in p.schemas], registered_at=p.registered_at,
+                namespace=p.namespace,
+                name=p.name,
+                version=p.version,
+                node=p.node,
+                pid=p.pid,
+                location=p.location,
+                healthy=p.healthy,
+                status=p.status_reason or "ok",
+                protocol_version=p.protocol_version,
+                rate_limit=p.rate_limit,
+                max_concurrency=p.max_concurrency,
+                in_flight=p.link.in_flight,
+                types=[s.type for s in p.schemas],
+                registered_at=p.registered_at,
             )
             for p in registry.plugins()
         ]
@@ -90,7 +103,9 @@ def _routes(services: AgentServices) -> APIRouter:  # noqa: C901 - one closure p
     async def destroy(body: DestroyRequest) -> SubmitResponse:
         if (body.forma is None) == (body.query is None):
             raise HTTPException(400, "give exactly one of forma or query")
-        submission = await runner.submit_destroy(body.forma, body.query, simulate=body.simulate, source=body.source)
+        submission = await runner.submit_destroy(
+            body.forma, body.query, simulate=body.simulate, source=body.source
+        )
         return _submitted(submission, body.simulate)
 
     @router.post("/commands/{command_id}/cancel")
@@ -133,7 +148,10 @@ def _routes(services: AgentServices) -> APIRouter:  # noqa: C901 - one closure p
 
     @router.get("/targets")
     async def targets() -> list[TargetView]:
-        return [TargetView(label=t.label, namespace=t.namespace, config=t.config) for t in await store.list_targets()]
+        return [
+            TargetView(label=t.label, namespace=t.namespace, config=t.config)
+            for t in await store.list_targets()
+        ]
 
     return router
 
@@ -141,27 +159,58 @@ def _routes(services: AgentServices) -> APIRouter:  # noqa: C901 - one closure p
 def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
     changes = [
         PlannedChange(
-            id=u.id, operation=str(u.operation), stack=u.key.stack, type=u.key.type, label=u.key.label,
-            replace=u.replace, depends_on=sorted(u.depends_on), patch=u.patch,
+            id=u.id,
+            operation=str(u.operation),
+            stack=u.key.stack,
+            type=u.key.type,
+            label=u.key.label,
+            replace=u.replace,
+            depends_on=sorted(u.depends_on),
+            patch=u.patch,
         )
         for u in submission.changeset.updates
     ]
     command_id = submission.command.id if submission.command else None
-    return SubmitResponse(command_id=command_id, simulate=simulate, summary=submission.changeset.summary(),
-                          changes=changes)
+    return SubmitResponse(
+        command_id=command_id, simulate=simulate, summary=submission.changeset.summary(), changes=changes
+    )
 
 
-def _command_view(command: Command, updates: list[ResourceUpdateRecord], *, with_updates: bool) -> CommandView:
+def _command_view(
+    command: Command, updates: list[ResourceUpdateRecord], *, with_updates: bool
+) -> CommandView:
     summary = Counter(str(u.state) for u in updates)
-    views = [
-        UpdateView(
-            update_id=u.update_id, operation=u.operation, stack=u.stack, type=u.type, label=u.label,
-            target=u.target, state=u.state, attempts=u.attempts, request_id=u.request_id, native_id=u.native_id,
-            error_code=u.error_code, error=u.error, depends_on=u.depends_on, updated_at=u.updated_at,
-        )
-        for u in updates
-    ] if with_updates else None
+    views = (
+        [
+            UpdateView(
+                update_id=u.update_id,
+                operation=u.operation,
+                stack=u.stack,
+                type=u.type,
+                label=u.label,
+                target=u.target,
+                state=u.state,
+                attempts=u.attempts,
+                request_id=u.request_id,
+                native_id=u.native_id,
+                error_code=u.error_code,
+                error=u.error,
+                depends_on=u.depends_on,
+                updated_at=u.updated_at,
+            )
+            for u in updates
+        ]
+        if with_updates
+        else None
+    )
     return CommandView(
-        id=command.id, kind=command.kind, mode=command.mode, state=command.state, message=command.message,
-        created_at=command.created_at, updated_at=command.updated_at, summary=dict(summary), updates=views,
+        id=command.id,
+        kind=command.kind,
+        mode=command.mode,
+        state=command.state,
+        message=command.message,
+        created_at=command.created_at,
+        updated_at=command.updated_at,
+        summary=dict(summary),
+        updates=views,
     )

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from formae.agent.agent import Agent
+from formae.agent_process import Agent
 from formae.agent.config import AgentConfig
 from formae.agent.logs import configure_logging
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
@@ -42,7 +42,10 @@ def start_background(config: AgentConfig, argv: list[str]) -> dict[str, object]:
     with config.log_file.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "formae", "agent", "start", *argv, "--log-file", str(config.log_file)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     return _wait_until_up(config, process)
 

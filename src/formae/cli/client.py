@@ -73,12 +73,16 @@ class AgentClient:
         result: dict[str, Any] = self._request("GET", "/health")
         return result
 
-    def apply(self, forma: dict[str, Any], mode: str, simulate: bool, force: bool, source: str) -> dict[str, Any]:
+    def apply(
+        self, forma: dict[str, Any], mode: str, simulate: bool, force: bool, source: str
+    ) -> dict[str, Any]:
         body = {"forma": forma, "mode": mode, "simulate": simulate, "force": force, "source": source}
         result: dict[str, Any] = self._request("POST", "/commands/apply", json=body)
         return result
 
-    def destroy(self, forma: dict[str, Any] | None, query: str | None, simulate: bool, source: str) -> dict[str, Any]:
+    def destroy(
+        self, forma: dict[str, Any] | None, query: str | None, simulate: bool, source: str
+    ) -> dict[str, Any]:
         body = {"forma": forma, "query": query, "simulate": simulate, "source": source}
         result: dict[str, Any] = self._request("POST", "/commands/destroy", json=body)
         return result

@@ -26,7 +26,9 @@ EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_NO_AGENT = 4
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="formae: infrastructure as code, with plugins")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="formae: infrastructure as code, with plugins"
+)
 agent_app = typer.Typer(no_args_is_help=True, help="Run and control the agent")
 status_app = typer.Typer(no_args_is_help=True, help="Status of commands")
 inventory_app = typer.Typer(no_args_is_help=True, help="What the agent manages")
@@ -82,7 +84,9 @@ def _load(path: Path) -> tuple[dict[str, Any], str]:
 @app.command()
 def apply(
     file: Annotated[Path, typer.Argument(help="Forma: .pkl, .json, .yaml")],
-    mode: Annotated[str, typer.Option(help="reconcile: the stacks become exactly the forma; patch: only add/change")] = "reconcile",
+    mode: Annotated[
+        str, typer.Option(help="reconcile: the stacks become exactly the forma; patch: only add/change")
+    ] = "reconcile",
     simulate: Annotated[bool, typer.Option("--simulate", help="Print the plan and change nothing")] = False,
     force: Annotated[bool, typer.Option("--force", help="Reconcile even over out-of-band changes")] = False,
     watch: WatchOption = False,
@@ -122,14 +126,19 @@ def _submitted(client: AgentClient, response: dict[str, Any], watch: bool, outpu
         if not emit_data(console, output, response):
             console.print(plan_table(response))
             if command_id:
-                console.print(f"command [bold]{command_id}[/] submitted; follow it with: formae status command {command_id} --watch")
+                follow = f"formae status command {command_id} --watch"
+                console.print(f"command [bold]{command_id}[/] submitted; follow it with: {follow}")
         return
     _finish(client, command_id, output)
 
 
 def _finish(client: AgentClient, command_id: str, output: Output) -> None:
     view = console if output is Output.HUMAN else errors
-    command = watch_command(client, command_id, view) if output is Output.HUMAN else _wait_quietly(client, command_id)
+    command = (
+        watch_command(client, command_id, view)
+        if output is Output.HUMAN
+        else _wait_quietly(client, command_id)
+    )
     emit_data(console, output, command)
     if command["state"] != "Success":
         raise typer.Exit(EXIT_FAILED)
@@ -156,7 +165,9 @@ def cancel(command_id: str, api: ApiOption = None) -> None:
 
 @status_app.command("command")
 def status_command(
-    command_id: Annotated[str | None, typer.Argument(help="Command id; the latest commands when omitted")] = None,
+    command_id: Annotated[
+        str | None, typer.Argument(help="Command id; the latest commands when omitted")
+    ] = None,
     watch: WatchOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
@@ -166,7 +177,10 @@ def status_command(
         if command_id is None:
             commands = _call(client, "commands")
             if not emit_data(console, output, commands):
-                rows = [(c["id"], c["kind"], c["mode"], styled_state(c["state"]), c["message"], c["created_at"]) for c in commands]
+                rows = [
+                    (c["id"], c["kind"], c["mode"], styled_state(c["state"]), c["message"], c["created_at"])
+                    for c in commands
+                ]
                 console.print(table("commands", ["id", "kind", "mode", "state", "message", "created"], rows))
             return
         if watch:
@@ -190,7 +204,9 @@ def inventory_resources(
     with _client(api) as client:
         resources = _call(client, "inventory", "resources", query)
     if not emit_data(console, output, resources):
-        rows = [(r["stack"], r["type"], r["label"], r["target"], r["native_id"], r["version"]) for r in resources]
+        rows = [
+            (r["stack"], r["type"], r["label"], r["target"], r["native_id"], r["version"]) for r in resources
+        ]
         console.print(table("resources", ["stack", "type", "label", "target", "native id", "version"], rows))
 
 
@@ -199,7 +215,9 @@ def inventory_stacks(output: OutputOption = Output.HUMAN, api: ApiOption = None)
     with _client(api) as client:
         stacks = _call(client, "inventory", "stacks")
     if not emit_data(console, output, stacks):
-        console.print(table("stacks", ["label", "description"], [(s["label"], s["description"]) for s in stacks]))
+        console.print(
+            table("stacks", ["label", "description"], [(s["label"], s["description"]) for s in stacks])
+        )
 
 
 @inventory_app.command("targets")
@@ -222,17 +240,28 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
     if emit_data(console, output, plugins):
         return
     rows = [
-        (p["namespace"], p["version"], p["node"], p["location"],
-         "[green]healthy[/]" if p["healthy"] else f"[red]{p['status']}[/]",
-         p["rate_limit"] or "unlimited", len(p["types"]), ", ".join(p["types"]))
+        (
+            p["namespace"],
+            p["version"],
+            p["node"],
+            p["location"],
+            "[green]healthy[/]" if p["healthy"] else f"[red]{p['status']}[/]",
+            p["rate_limit"] or "unlimited",
+            len(p["types"]),
+            ", ".join(p["types"]),
+        )
         for p in plugins
     ]
-    console.print(table("plugins", ["namespace", "version", "node", "where", "health", "rate/s", "#", "types"], rows))
+    console.print(
+        table("plugins", ["namespace", "version", "node", "where", "health", "rate/s", "#", "types"], rows)
+    )
 
 
 @plugin_app.command("install")
 def plugin_install(
-    executable: Annotated[Path, typer.Argument(help="The plugin executable, e.g. $(command -v fake-aws-plugin)")],
+    executable: Annotated[
+        Path, typer.Argument(help="The plugin executable, e.g. $(command -v fake-aws-plugin)")
+    ],
     home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
 ) -> None:
     """Install a plugin executable into the agent's versioned plugin directory."""
@@ -252,21 +281,29 @@ def agent_start(
     home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
     api_address: Annotated[str | None, typer.Option(help="host:port of the REST API")] = None,
     plugin_address: Annotated[str | None, typer.Option(help="host:port plugins connect to")] = None,
-    store_url: Annotated[str | None, typer.Option(help="sqlite:///… or postgresql://… [env FORMAE_STORE_URL]")] = None,
+    store_url: Annotated[
+        str | None, typer.Option(help="sqlite:///… or postgresql://… [env FORMAE_STORE_URL]")
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
     try:
         config = AgentConfig.from_env(
-            home=str(home) if home else None, api_address=api_address, plugin_address=plugin_address,
+            home=str(home) if home else None,
+            api_address=api_address,
+            plugin_address=plugin_address,
             store_url=store_url,
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
     if not background:
         raise typer.Exit(agent_cmd.run_foreground(config, log_file))
-    argv = [f"--home={config.home}", f"--api-address={config.api_address}",
-            f"--plugin-address={config.plugin_address}", f"--store-url={config.store_url}"]
+    argv = [
+        f"--home={config.home}",
+        f"--api-address={config.api_address}",
+        f"--plugin-address={config.plugin_address}",
+        f"--store-url={config.store_url}",
+    ]
     try:
         info = agent_cmd.start_background(config, argv)
     except RuntimeError as error:
@@ -275,7 +312,9 @@ def agent_start(
 
 
 @agent_app.command("stop")
-def agent_stop(home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None) -> None:
+def agent_stop(
+    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
+) -> None:
     """Stop the background agent (and its plugins)."""
     pid = agent_cmd.stop_agent(home or default_home(os.environ))
     console.print("no agent running" if pid is None else f"agent (pid {pid}) stopped")
@@ -294,7 +333,11 @@ def agent_status(
         if info is None:
             console.print("agent is not running")
         else:
-            plugins = f"{health['healthy_plugins']}/{health['plugins']} plugins healthy" if health else "not answering"
+            plugins = (
+                f"{health['healthy_plugins']}/{health['plugins']} plugins healthy"
+                if health
+                else "not answering"
+            )
             console.print(f"agent running (pid {info['pid']}) at {info['api_url']}: {plugins}")
     if info is None:
         raise typer.Exit(EXIT_FAILED)

@@ -12,8 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 STATE_STYLES = {
-    "Success": "green", "Failed": "red", "InProgress": "yellow", "Dispatching": "yellow",
-    "WaitingRetry": "magenta", "Pending": "dim", "Canceled": "dim", "Canceling": "magenta",
+    "Success": "green",
+    "Failed": "red",
+    "InProgress": "yellow",
+    "Dispatching": "yellow",
+    "WaitingRetry": "magenta",
+    "Pending": "dim",
+    "Canceled": "dim",
+    "Canceling": "magenta",
 }
 
 
@@ -58,8 +64,15 @@ def styled_state(state: str) -> str:
 
 def command_table(command: dict[str, Any]) -> Table:
     rows = [
-        (u["operation"], f"{u['stack']}/{u['label']}", u["type"], styled_state(u["state"]), u["attempts"],
-         u.get("native_id"), _error(u))
+        (
+            u["operation"],
+            f"{u['stack']}/{u['label']}",
+            u["type"],
+            styled_state(u["state"]),
+            u["attempts"],
+            u.get("native_id"),
+            _error(u),
+        )
         for u in command.get("updates") or []
     ]
     title = f"command {command['id']} ({command['kind']} {command['mode']}): {styled_state(command['state'])}"
@@ -74,8 +87,12 @@ def _error(update: dict[str, Any]) -> str:
 
 def plan_table(response: dict[str, Any]) -> Table:
     rows = [
-        ("replace" if c["replace"] else c["operation"], f"{c['stack']}/{c['label']}", c["type"],
-         ", ".join(c["depends_on"]))
+        (
+            "replace" if c["replace"] else c["operation"],
+            f"{c['stack']}/{c['label']}",
+            c["type"],
+            ", ".join(c["depends_on"]),
+        )
         for c in response["changes"]
         if not (c["replace"] and c["operation"] == "delete")
     ]

@@ -41,7 +41,11 @@ def install_plugin(executable: Path, home: Path) -> Path:
 def _describe(executable: Path) -> dict[str, object]:
     try:
         done = subprocess.run(
-            [str(executable), "--describe"], capture_output=True, text=True, timeout=DESCRIBE_TIMEOUT, check=False
+            [str(executable), "--describe"],
+            capture_output=True,
+            text=True,
+            timeout=DESCRIBE_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         raise InstallError(f"cannot run {executable} --describe: {error}") from None

@@ -16,7 +16,9 @@ FINAL_STATES = {"Success", "Failed", "Canceled"}
 FINAL_UPDATE_STATES = {"Success", "Failed", "Canceled"}
 
 
-def watch_command(client: AgentClient, command_id: str, console: Console, interval: float = 0.25) -> dict[str, Any]:
+def watch_command(
+    client: AgentClient, command_id: str, console: Console, interval: float = 0.25
+) -> dict[str, Any]:
     """Poll the command until it is final; the last view of it."""
     if console.is_terminal:
         return _watch_live(client, command_id, console, interval)
@@ -24,7 +26,9 @@ def watch_command(client: AgentClient, command_id: str, console: Console, interv
 
 
 def _watch_live(client: AgentClient, command_id: str, console: Console, interval: float) -> dict[str, Any]:
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+    )
     bar = progress.add_task(f"command {command_id}", total=None)
     command = client.command(command_id)
     with Live(console=console, refresh_per_second=8, transient=False) as live:
@@ -47,10 +51,16 @@ def _watch_plain(client: AgentClient, command_id: str, console: Console, interva
             if seen.get(update["update_id"]) != update["state"]:
                 seen[update["update_id"]] = update["state"]
                 error = f" {update['error_code']}: {update['error']}" if update.get("error_code") else ""
-                console.print(f"{update['operation']} {update['stack']}/{update['label']} {update['state']}{error}",
-                              markup=False, highlight=False)
+                console.print(
+                    f"{update['operation']} {update['stack']}/{update['label']} {update['state']}{error}",
+                    markup=False,
+                    highlight=False,
+                )
         if command["state"] in FINAL_STATES:
-            console.print(f"command {command_id} {command['state']}: {command['message']}", markup=False,
-                          highlight=False)
+            console.print(
+                f"command {command_id} {command['state']}: {command['message']}",
+                markup=False,
+                highlight=False,
+            )
             return command
         time.sleep(interval)

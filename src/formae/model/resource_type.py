@@ -16,9 +16,7 @@ class ResourceType:
 
     def __post_init__(self) -> None:
         if not _TYPE_PATTERN.match(self.name):
-            raise ValueError(
-                f"resource type {self.name!r} is not of the form Namespace::Service::Kind"
-            )
+            raise ValueError(f"resource type {self.name!r} is not of the form Namespace::Service::Kind")
 
     @property
     def namespace(self) -> str:

@@ -8,6 +8,7 @@ or reconnects when FORMAE_PLUGIN_RECONNECT is set) or it is told to stop by SIGT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -94,17 +95,17 @@ async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, st
 
 
 async def _sleep_unless_stopped(delay: float, stop: asyncio.Event) -> None:
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay)
-    except TimeoutError:
-        pass
 
 
 async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> Outcome:
     connection = PluginConnection(settings.agent_address)
     try:
         try:
-            protocol = await asyncio.wait_for(_handshake(connection.stream, plugin, settings), HANDSHAKE_TIMEOUT)
+            protocol = await asyncio.wait_for(
+                _handshake(connection.stream, plugin, settings), HANDSHAKE_TIMEOUT
+            )
         except (StreamClosed, TimeoutError) as error:
             log.debug("agent at %s not answering: %s", settings.agent_address, error or "timeout")
             return Outcome.UNREACHABLE
@@ -113,7 +114,10 @@ async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: 
             return Outcome.REFUSED
         log.info(
             "announced to agent at %s as node=%s namespace=%s protocol=v%d",
-            settings.agent_address, settings.node, plugin.namespace, protocol,
+            settings.agent_address,
+            settings.node,
+            plugin.namespace,
+            protocol,
         )
         session = _Session(plugin, connection.stream, settings)
         return Outcome.STOPPED if await session.run(stop) else Outcome.AGENT_GONE

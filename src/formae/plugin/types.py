@@ -135,9 +135,7 @@ class ListRequest:
     page_size: int = 0
 
 
-OperationRequest = (
-    CreateRequest | ReadRequest | UpdateRequest | DeleteRequest | StatusRequest | ListRequest
-)
+OperationRequest = CreateRequest | ReadRequest | UpdateRequest | DeleteRequest | StatusRequest | ListRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +159,7 @@ class ProgressResult:
         return cls(operation, OperationStatus.SUCCESS, native_id=native_id, properties=properties, **kw)
 
     @classmethod
-    def failure(
-        cls, operation: Operation, error_code: ErrorCode, message: str, **kw: Any
-    ) -> ProgressResult:
+    def failure(cls, operation: Operation, error_code: ErrorCode, message: str, **kw: Any) -> ProgressResult:
         return cls(operation, OperationStatus.FAILURE, error_code=error_code, message=message, **kw)
 
     @classmethod

@@ -242,7 +242,9 @@ def _progress_from_pb(message: pb.ProgressResult) -> ProgressResult:
 
 
 def _list_to_pb(result: ListResult) -> pb.ListResult:
-    resources = [pb.ListedResource(native_id=r.native_id, properties=_dump(r.properties)) for r in result.resources]
+    resources = [
+        pb.ListedResource(native_id=r.native_id, properties=_dump(r.properties)) for r in result.resources
+    ]
     return pb.ListResult(resources=resources, next_page_token=result.next_page_token)
 
 

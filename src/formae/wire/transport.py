@@ -100,7 +100,9 @@ class _Servicer(plugin_pb2_grpc.PluginHubServicer):
         self._handler = handler
 
     async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:  # noqa: N802
-        stream: AgentSideStream = FrameStream(context, decode_plugin_frame, encode_agent_frame, context.peer())
+        stream: AgentSideStream = FrameStream(
+            context, decode_plugin_frame, encode_agent_frame, context.peer()
+        )
         await self._handler(stream)
 
 
@@ -122,7 +124,9 @@ class PluginConnection:
         self._channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
         stub = plugin_pb2_grpc.PluginHubStub(self._channel)  # type: ignore[no-untyped-call]
         self._call = stub.Connect()
-        self.stream: PluginSideStream = FrameStream(self._call, decode_agent_frame, encode_plugin_frame, address)
+        self.stream: PluginSideStream = FrameStream(
+            self._call, decode_agent_frame, encode_plugin_frame, address
+        )
 
     async def close(self) -> None:
         self._call.cancel()

@@ -46,8 +46,15 @@ class Cloud:
             self._journal.close()
 
     def put(self, resource: CloudResource, token: str = "") -> None:
-        self._record({"op": "put", "type": resource.type, "id": resource.native_id,
-                      "properties": resource.properties, "token": token})
+        self._record(
+            {
+                "op": "put",
+                "type": resource.type,
+                "id": resource.native_id,
+                "properties": resource.properties,
+                "token": token,
+            }
+        )
         self._apply_put(resource, token)
 
     def remove(self, native_id: str) -> None:

@@ -62,7 +62,9 @@ class FakeAWSPlugin(ResourcePlugin):
     namespace = "FakeAWS"
     version = "1.0.0"
 
-    def __init__(self, cloud: Cloud | None = None, behaviour: Behaviour | None = None, rate_limit: float = 0) -> None:
+    def __init__(
+        self, cloud: Cloud | None = None, behaviour: Behaviour | None = None, rate_limit: float = 0
+    ) -> None:
         self.cloud = cloud or Cloud()
         self.behaviour = behaviour or Behaviour()
         self.rate_limit = rate_limit
@@ -92,7 +94,9 @@ class FakeAWSPlugin(ResourcePlugin):
             return _unsupported(Operation.CREATE, request.resource_type)
         if request.idempotency_key in self.cloud.tokens:
             return self._created_before(request)
-        behaviour = await self._misbehave(request.properties, f"create:{request.idempotency_key or request.label}")
+        behaviour = await self._misbehave(
+            request.properties, f"create:{request.idempotency_key or request.label}"
+        )
         if isinstance(behaviour, ProgressResult):
             return behaviour
         try:
@@ -106,8 +110,9 @@ class FakeAWSPlugin(ResourcePlugin):
         resource = self.cloud.resources.get(request.native_id)
         if resource is None or resource.type != request.resource_type:
             return _not_found(Operation.READ, request.resource_type, request.native_id)
-        return ProgressResult.success(Operation.READ, resource.native_id, resource.properties,
-                                      resource_type=resource.type)
+        return ProgressResult.success(
+            Operation.READ, resource.native_id, resource.properties, resource_type=resource.type
+        )
 
     async def update(self, request: UpdateRequest) -> ProgressResult:
         resource = self.cloud.resources.get(request.native_id)
@@ -116,14 +121,17 @@ class FakeAWSPlugin(ResourcePlugin):
         behaviour = await self._misbehave(request.desired_properties, f"update:{request.native_id}")
         if isinstance(behaviour, ProgressResult):
             return behaviour
-        changed = _create_only_changes(_KINDS[resource.type].schema, resource.properties, request.desired_properties)
+        changed = _create_only_changes(
+            _KINDS[resource.type].schema, resource.properties, request.desired_properties
+        )
         if changed:
             return ProgressResult.failure(
                 Operation.UPDATE, ErrorCode.INVALID_REQUEST, f"{', '.join(changed)} cannot change in place"
             )
         identifier = _KINDS[resource.type].schema.identifier
-        updated = CloudResource(resource.type, resource.native_id,
-                                {**request.desired_properties, identifier: resource.native_id})
+        updated = CloudResource(
+            resource.type, resource.native_id, {**request.desired_properties, identifier: resource.native_id}
+        )
         self.cloud.put(updated)
         return self._finish(Operation.UPDATE, updated, behaviour)
 
@@ -134,10 +142,13 @@ class FakeAWSPlugin(ResourcePlugin):
         behaviour = await self._misbehave(resource.properties, f"delete:{request.native_id}")
         if isinstance(behaviour, ProgressResult):
             return behaviour
-        dependants = [r.native_id for r in self.cloud.of_type(SUBNET) if r.properties.get("VpcId") == resource.native_id]
+        dependants = [
+            r.native_id for r in self.cloud.of_type(SUBNET) if r.properties.get("VpcId") == resource.native_id
+        ]
         if dependants:
             return ProgressResult.failure(
-                Operation.DELETE, ErrorCode.RESOURCE_CONFLICT,
+                Operation.DELETE,
+                ErrorCode.RESOURCE_CONFLICT,
                 f"{resource.native_id} still has subnets: {', '.join(dependants)}",
             )
         self.cloud.remove(resource.native_id)
@@ -151,14 +162,17 @@ class FakeAWSPlugin(ResourcePlugin):
             )
         operation = Operation[pending.operation]
         if pending.polls_left > 0:
-            return ProgressResult.in_progress(operation, pending.request_id, native_id=pending.native_id,
-                                              resource_type=pending.type)
+            return ProgressResult.in_progress(
+                operation, pending.request_id, native_id=pending.native_id, resource_type=pending.type
+            )
         resource = self.cloud.resources.get(pending.native_id)
         properties = resource.properties if resource is not None else None
         return ProgressResult.success(operation, pending.native_id, properties, resource_type=pending.type)
 
     async def list(self, request: ListRequest) -> ListResult:
-        return ListResult([ListedResource(r.native_id, r.properties) for r in self.cloud.of_type(request.resource_type)])
+        return ListResult(
+            [ListedResource(r.native_id, r.properties) for r in self.cloud.of_type(request.resource_type)]
+        )
 
     # ------------------------------------------------------------ helpers
 
@@ -172,8 +186,10 @@ class FakeAWSPlugin(ResourcePlugin):
             if self._attempts[attempt_key] <= behaviour.fail_times:
                 operation = Operation[attempt_key.split(":", 1)[0].upper()]
                 return ProgressResult.failure(
-                    operation, behaviour.fail_with,
-                    f"injected {behaviour.fail_with.wire_name} ({self._attempts[attempt_key]}/{behaviour.fail_times})",
+                    operation,
+                    behaviour.fail_with,
+                    f"injected {behaviour.fail_with.wire_name} "
+                    f"({self._attempts[attempt_key]}/{behaviour.fail_times})",
                     retry_after=0.01 if behaviour.fail_with is ErrorCode.THROTTLING else 0.0,
                 )
         return behaviour
@@ -202,10 +218,17 @@ class FakeAWSPlugin(ResourcePlugin):
         if behaviour.in_progress_polls > 0:
             request_id = f"req-{uuid.uuid4().hex}"
             self.cloud.start_request(
-                PendingRequest(request_id, operation.name, resource.type, resource.native_id, behaviour.in_progress_polls)
+                PendingRequest(
+                    request_id, operation.name, resource.type, resource.native_id, behaviour.in_progress_polls
+                )
             )
-            return ProgressResult.in_progress(operation, request_id, native_id=resource.native_id,
-                                              resource_type=resource.type, retry_after=0.02)
+            return ProgressResult.in_progress(
+                operation,
+                request_id,
+                native_id=resource.native_id,
+                resource_type=resource.type,
+                retry_after=0.02,
+            )
         properties = None if operation is Operation.DELETE else resource.properties
         return ProgressResult.success(operation, resource.native_id, properties, resource_type=resource.type)
 
@@ -214,12 +237,18 @@ class FakeAWSPlugin(ResourcePlugin):
         native_id = self.cloud.tokens[request.idempotency_key]
         for pending in self.cloud.requests.values():
             if pending.native_id == native_id:
-                return ProgressResult.in_progress(Operation.CREATE, pending.request_id, native_id=native_id,
-                                                  resource_type=request.resource_type)
+                return ProgressResult.in_progress(
+                    Operation.CREATE,
+                    pending.request_id,
+                    native_id=native_id,
+                    resource_type=request.resource_type,
+                )
         resource = self.cloud.resources.get(native_id)
         if resource is None:
             return _not_found(Operation.CREATE, request.resource_type, native_id)
-        return ProgressResult.success(Operation.CREATE, native_id, resource.properties, resource_type=resource.type)
+        return ProgressResult.success(
+            Operation.CREATE, native_id, resource.properties, resource_type=resource.type
+        )
 
 
 def _create_only_changes(schema: ResourceSchema, current: JsonObject, desired: JsonObject) -> list[str]:
@@ -231,4 +260,6 @@ def _not_found(operation: Operation, resource_type: str, native_id: str) -> Prog
 
 
 def _unsupported(operation: Operation, resource_type: str) -> ProgressResult:
-    return ProgressResult.failure(operation, ErrorCode.UNSUPPORTED_TYPE, f"fake-aws does not serve {resource_type}")
+    return ProgressResult.failure(
+        operation, ErrorCode.UNSUPPORTED_TYPE, f"fake-aws does not serve {resource_type}"
+    )

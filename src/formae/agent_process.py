@@ -78,8 +78,12 @@ class Agent:
                 serving = actors.create_task(api.serve(), name="api")
                 await _wait_started(api, serving)
                 self._write_runtime_file(plugin_address, _bound_address(api, config.api_address))
-                log.info("agent started version=%s api=%s plugins=%s", __version__,
-                         _bound_address(api, config.api_address), plugin_address)
+                log.info(
+                    "agent started version=%s api=%s plugins=%s",
+                    __version__,
+                    _bound_address(api, config.api_address),
+                    plugin_address,
+                )
                 stopping = actors.create_task(stop.wait(), name="stop")
                 await asyncio.wait({stopping, serving}, return_when=asyncio.FIRST_COMPLETED)
                 log.info("agent stopping")
