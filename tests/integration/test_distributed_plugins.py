@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from formae.cli.client import Rejected
+from formae.testing import pid_alive, wait_until
 from tests.integration.conftest import MakeAgent
-from tests.integration.harness import (
-    AgentUnderTest,
-    network_forma,
-    pid_alive,
-    start_plugin_by_hand,
-    wait_until,
-)
+from tests.integration.harness import AgentUnderTest, network_forma, start_plugin_by_hand
 
 pytestmark = pytest.mark.timeout(90)
 

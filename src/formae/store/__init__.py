@@ -1,0 +1,65 @@
+"""The agent's datastore: SQLite by default, PostgreSQL by URL, one schema, migrations at open.
+
+    store = await open_store("sqlite:///home/me/.pel/formae/data/formae.db")
+    try:
+        await store.create_command(Command.new(CommandKind.APPLY, CommandMode.RECONCILE, forma), updates)
+        ...
+    finally:
+        await store.close()
+
+Every write is committed before its ``await`` returns; concurrent writers share transactions
+(group commit). Every failure of the database surfaces as ``StoreError``.
+"""
+
+from formae.store._open import open_store
+from formae.store.datastore import Datastore, WriteStats
+from formae.store.errors import StoreError, mask_url
+from formae.store.group_commit import GroupCommitter
+from formae.store.ids import new_id
+from formae.store.postgres import PostgresStore
+from formae.store.records import (
+    INCOMPLETE_COMMAND_STATES,
+    Command,
+    CommandKind,
+    CommandMode,
+    CommandState,
+    NewResourceVersion,
+    Operation,
+    ResourceChange,
+    ResourceDeletion,
+    ResourceRecord,
+    ResourceUpdateRecord,
+    StackRecord,
+    TargetRecord,
+    UpdateState,
+    utc_now,
+)
+from formae.store.sqlite import SqliteStore, sqlite_url
+
+__all__ = [
+    "INCOMPLETE_COMMAND_STATES",
+    "Command",
+    "CommandKind",
+    "CommandMode",
+    "CommandState",
+    "Datastore",
+    "GroupCommitter",
+    "NewResourceVersion",
+    "Operation",
+    "PostgresStore",
+    "ResourceChange",
+    "ResourceDeletion",
+    "ResourceRecord",
+    "ResourceUpdateRecord",
+    "SqliteStore",
+    "StackRecord",
+    "StoreError",
+    "TargetRecord",
+    "UpdateState",
+    "WriteStats",
+    "mask_url",
+    "new_id",
+    "open_store",
+    "sqlite_url",
+    "utc_now",
+]

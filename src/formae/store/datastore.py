@@ -1,0 +1,341 @@
+"""The datastore: every operation the agent needs, written once for SQLite and PostgreSQL.
+
+``Datastore`` holds the queries and the record mapping; a backend (``SqliteStore``,
+``PostgresStore``) only supplies connections: ``_transact`` for writes (driven by the
+``GroupCommitter``, so concurrent writers share transactions) and ``_read`` for queries.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from types import TracebackType
+from typing import Self, TypeVar
+
+from formae.model import ResourceKey
+from formae.store import _rows as rows
+from formae.store._dialect import Dialect, Tx
+from formae.store.errors import StoreError, mask_url
+from formae.store.group_commit import GroupCommitter
+from formae.store.migrate import migrate
+from formae.store.records import (
+    INCOMPLETE_COMMAND_STATES,
+    Command,
+    CommandState,
+    NewResourceVersion,
+    ResourceChange,
+    ResourceDeletion,
+    ResourceRecord,
+    ResourceUpdateRecord,
+    StackRecord,
+    TargetRecord,
+    utc_now,
+)
+
+T = TypeVar("T")
+
+_INSERT_COMMAND = rows.insert_sql("commands", rows.COMMAND_COLUMNS)
+_INSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS)
+_UPSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS, ("command_id", "update_id"))
+_INSERT_RESOURCE = rows.insert_sql("resources", rows.RESOURCE_COLUMNS)
+_KEY = "stack = $1 AND type = $2 AND label = $3"
+# One round trip per new version: the next number is computed by the INSERT itself.
+_APPEND_RESOURCE = (
+    "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
+    " desired_properties, deleted, command_id, created_at) VALUES ($1, $2, $3,"
+    f" (SELECT COALESCE(MAX(version), 0) + 1 FROM resources WHERE {_KEY}),"
+    " $4, $5, $6, $7, $8, $9, $10) RETURNING version"
+)
+_UPSERT_STACK = rows.insert_sql("stacks", rows.STACK_COLUMNS, ("label",))
+_UPSERT_TARGET = rows.insert_sql("targets", rows.TARGET_COLUMNS, ("label",))
+_SET_COMMAND_STATE = (
+    "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
+    " WHERE id = $1 RETURNING *"
+)
+_LATEST_VERSION = f"SELECT * FROM resources WHERE {_KEY} ORDER BY version DESC LIMIT 1"
+_HISTORY = f"SELECT * FROM resources WHERE {_KEY} ORDER BY version"
+_CURRENT = (
+    "SELECT r.* FROM resources r WHERE NOT r.deleted AND r.version = ("
+    " SELECT MAX(m.version) FROM resources m"
+    " WHERE m.stack = r.stack AND m.type = r.type AND m.label = r.label)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStats:
+    """How well group commit is batching: ``writes / transactions`` writes share each COMMIT."""
+
+    transactions: int
+    writes: int
+
+
+class Datastore(ABC):
+    """The agent's persistent memory. Every write is committed before its ``await`` returns."""
+
+    def __init__(self, *, url: str, dialect: Dialect) -> None:
+        self.url = mask_url(url)
+        """The store's URL with any password masked: safe for logs and messages."""
+        self._dialect = dialect
+        self._committer = GroupCommitter(self._transact, name=self.url)
+        self._closed = False
+
+    def _ensure_open(self) -> None:
+        """Reads after ``close()`` get a ``StoreError`` like writes do, not a driver's ValueError."""
+        if self._closed:
+            raise StoreError(f"the store {self.url} is closed")
+
+    # -- what a backend provides -------------------------------------------------------------
+
+    @abstractmethod
+    async def _transact(self, body: Callable[[Tx], Awaitable[None]], *, failure: str | None = None) -> None:
+        """Run ``body`` in one write transaction; driver errors become ``StoreError(failure…)``."""
+
+    @abstractmethod
+    async def _read(self, what: str, query: Callable[[Tx], Awaitable[T]]) -> T:
+        """Run a read-only ``query``; ``what`` names it in a ``StoreError``."""
+
+    @abstractmethod
+    async def _close_connections(self) -> None: ...
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def _migrate_and_start(self) -> None:
+        """The backends' ``open`` ends here; on failure the connections are released."""
+
+        async def body(tx: Tx) -> None:
+            await migrate(tx, self._dialect)
+
+        try:
+            await self._transact(body, failure=f"cannot migrate the schema of {self.url}")
+        except BaseException:
+            await self._close_connections()
+            raise
+        self._committer.start()
+
+    async def close(self) -> None:
+        """Commit the writes already queued, then release the connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._committer.close()
+        finally:
+            await self._close_connections()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def write_stats(self) -> WriteStats:
+        return WriteStats(self._committer.transactions, self._committer.writes)
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def create_command(self, command: Command, updates: Sequence[ResourceUpdateRecord] = ()) -> None:
+        """Store a new command with its planned updates, all or nothing."""
+        d = self._dialect
+
+        async def write(tx: Tx) -> None:
+            await tx.execute(_INSERT_COMMAND, *rows.command_params(d, command))
+            if updates:
+                await tx.executemany(_INSERT_UPDATE, [rows.update_params(d, u) for u in updates])
+
+        await self._committer.submit(write)
+
+    async def get_command(self, command_id: str) -> Command | None:
+        found = await self._fetch_commands("SELECT * FROM commands WHERE id = $1", command_id)
+        return found[0] if found else None
+
+    async def list_commands(
+        self, limit: int = 50, states: Collection[CommandState] | None = None
+    ) -> list[Command]:
+        """The newest ``limit`` commands, newest first, optionally only those in ``states``."""
+        if states is not None and not states:
+            return []
+        where, args = _state_filter(states, first=2)
+        sql = f"SELECT * FROM commands{where} ORDER BY id DESC LIMIT $1"
+        return await self._fetch_commands(sql, limit, *args)
+
+    async def list_incomplete_commands(self) -> list[Command]:
+        """Commands a crashed agent left unfinished, oldest first: what to resume at start."""
+        where, args = _state_filter(INCOMPLETE_COMMAND_STATES, first=1)
+        return await self._fetch_commands(f"SELECT * FROM commands{where} ORDER BY id", *args)
+
+    async def set_command_state(
+        self, command_id: str, state: CommandState, message: str | None = None
+    ) -> Command:
+        """Move a command to ``state``; ``message`` (if given) replaces the previous one."""
+        d = self._dialect
+
+        async def write(tx: Tx) -> list[Command]:
+            found = await tx.fetch(
+                _SET_COMMAND_STATE, command_id, state.value, message, d.encode_time(utc_now())
+            )
+            return [rows.command_from_row(d, r) for r in found]
+
+        updated = await self._committer.submit(write)
+        if not updated:
+            raise StoreError(f"no command {command_id!r} in {self.url}")
+        return updated[0]
+
+    async def _fetch_commands(self, sql: str, *args: object) -> list[Command]:
+        d = self._dialect
+
+        async def query(tx: Tx) -> list[Command]:
+            return [rows.command_from_row(d, r) for r in await tx.fetch(sql, *args)]
+
+        return await self._read("reading commands", query)
+
+    # -- resource updates --------------------------------------------------------------------
+
+    async def get_updates(self, command_id: str) -> list[ResourceUpdateRecord]:
+        d = self._dialect
+        sql = "SELECT * FROM resource_updates WHERE command_id = $1 ORDER BY update_id"
+
+        async def query(tx: Tx) -> list[ResourceUpdateRecord]:
+            return [rows.update_from_row(d, r) for r in await tx.fetch(sql, command_id)]
+
+        return await self._read("reading resource updates", query)
+
+    async def save_update(self, update: ResourceUpdateRecord) -> None:
+        """Insert or replace the update ``(command_id, update_id)``: one step of the updater."""
+        params = rows.update_params(self._dialect, update)
+
+        async def write(tx: Tx) -> None:
+            await tx.execute(_UPSERT_UPDATE, *params)
+
+        await self._committer.submit(write)
+
+    async def complete_update(
+        self, update: ResourceUpdateRecord, change: ResourceChange | None
+    ) -> ResourceRecord | None:
+        """Save ``update`` and apply ``change`` to the inventory in ONE transaction.
+
+        A crash can then never leave an update marked done whose resource version is missing,
+        or a new version whose update still looks unfinished (and would be run again).
+        Returns the version written, or None when nothing was (no change, or already deleted).
+        """
+        d = self._dialect
+
+        async def write(tx: Tx) -> ResourceRecord | None:
+            await tx.execute(_UPSERT_UPDATE, *rows.update_params(d, update))
+            return None if change is None else await _append_version(tx, d, change)
+
+        return await self._committer.submit(write)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    async def put_resource_version(self, version: NewResourceVersion) -> ResourceRecord:
+        """Append the next version of a resource: 1 when new; numbering continues after a deletion."""
+        record = await self._committer.submit(lambda tx: _append_version(tx, self._dialect, version))
+        assert record is not None  # a NewResourceVersion always writes a version
+        return record
+
+    async def delete_resource(self, deletion: ResourceDeletion) -> ResourceRecord | None:
+        """Append a tombstone version; None (and no write) if the resource is absent already."""
+        return await self._committer.submit(lambda tx: _append_version(tx, self._dialect, deletion))
+
+    async def current_resources(
+        self, stack: str | None = None, type_pattern: str | None = None
+    ) -> list[ResourceRecord]:
+        """The inventory: latest live version of each resource, by stack, type, label.
+
+        ``type_pattern`` is a case-sensitive shell glob such as ``FakeAWS::S3::*``; it is matched
+        here rather than in SQL because SQLite's LIKE and PostgreSQL's LIKE disagree on case.
+        """
+        sql, args = (_CURRENT + " AND r.stack = $1", (stack,)) if stack is not None else (_CURRENT, ())
+        found = await self._fetch_resources(sql + " ORDER BY r.stack, r.type, r.label", *args)
+        if type_pattern is None:
+            return found
+        return [r for r in found if fnmatchcase(r.type, type_pattern)]
+
+    async def get_resource(self, key: ResourceKey) -> ResourceRecord | None:
+        """The current version of ``key``, or None if it never existed or is deleted."""
+        found = await self._fetch_resources(_LATEST_VERSION, *key)
+        return found[0] if found and not found[0].deleted else None
+
+    async def resource_history(self, key: ResourceKey) -> list[ResourceRecord]:
+        """Every version of ``key``, oldest first, tombstones included."""
+        return await self._fetch_resources(_HISTORY, *key)
+
+    async def _fetch_resources(self, sql: str, *args: object) -> list[ResourceRecord]:
+        d = self._dialect
+
+        async def query(tx: Tx) -> list[ResourceRecord]:
+            return [rows.resource_from_row(d, r) for r in await tx.fetch(sql, *args)]
+
+        return await self._read("reading resources", query)
+
+    # -- stacks and targets ------------------------------------------------------------------
+
+    async def upsert_stack(self, stack: StackRecord) -> None:
+        await self._committer.submit(lambda tx: tx.execute(_UPSERT_STACK, *rows.stack_params(stack)))
+
+    async def list_stacks(self) -> list[StackRecord]:
+        async def query(tx: Tx) -> list[StackRecord]:
+            return [rows.stack_from_row(r) for r in await tx.fetch("SELECT * FROM stacks ORDER BY label")]
+
+        return await self._read("reading stacks", query)
+
+    async def upsert_target(self, target: TargetRecord) -> None:
+        await self._committer.submit(lambda tx: tx.execute(_UPSERT_TARGET, *rows.target_params(target)))
+
+    async def list_targets(self) -> list[TargetRecord]:
+        async def query(tx: Tx) -> list[TargetRecord]:
+            return [rows.target_from_row(r) for r in await tx.fetch("SELECT * FROM targets ORDER BY label")]
+
+        return await self._read("reading targets", query)
+
+
+def _state_filter(states: Collection[CommandState] | None, *, first: int) -> tuple[str, list[str]]:
+    """`` WHERE state IN ($first, …)`` and its arguments; no clause when ``states`` is None."""
+    if states is None:
+        return "", []
+    values = sorted({s.value for s in states})
+    placeholders = ", ".join(f"${first + i}" for i in range(len(values)))
+    return f" WHERE state IN ({placeholders})", values
+
+
+async def _append_version(tx: Tx, d: Dialect, change: ResourceChange) -> ResourceRecord | None:
+    """Write the version after the latest one of ``change``'s key, inside the caller's transaction.
+
+    Versions are counted here, not by a sequence, so they run 1, 2, 3… per key; two agents
+    racing on one key collide on the primary key instead of silently interleaving.
+    """
+    if isinstance(change, NewResourceVersion):
+        record = _version_of(change)
+        found = await tx.fetch(_APPEND_RESOURCE, *rows.resource_params_without_version(d, record))
+        return replace(record, version=int(found[0]["version"]))
+    found = await tx.fetch(_LATEST_VERSION, *change.key)
+    latest = rows.resource_from_row(d, found[0]) if found else None
+    if latest is None or latest.deleted:
+        return None
+    tombstone = replace(
+        latest, version=latest.version + 1, deleted=True, command_id=change.command_id, created_at=utc_now()
+    )
+    await tx.execute(_INSERT_RESOURCE, *rows.resource_params(d, tombstone))
+    return tombstone
+
+
+def _version_of(change: NewResourceVersion) -> ResourceRecord:
+    """The record to insert; its version number is assigned by the INSERT."""
+    return ResourceRecord(
+        stack=change.stack,
+        type=change.type,
+        label=change.label,
+        target=change.target,
+        native_id=change.native_id,
+        properties=change.properties,
+        desired_properties=change.desired_properties,
+        version=0,
+        deleted=False,
+        command_id=change.command_id,
+        created_at=utc_now(),
+    )

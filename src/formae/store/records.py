@@ -1,0 +1,236 @@
+"""What the agent remembers: commands, resource updates, resource versions, stacks, targets.
+
+These frozen dataclasses are the persistent vocabulary shared by the agent, the API and the
+store. They carry plain JSON-able values (dicts and lists for properties) so that they map
+one-to-one onto table rows, and enums whose string values are what is stored, so that a
+database row reads the same as the API's JSON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from formae.model import ResourceKey, Stack, Target
+from formae.store.ids import new_id
+
+
+def utc_now() -> datetime:
+    """The store only holds timezone-aware UTC times; naive datetimes are refused on write."""
+    return datetime.now(UTC)
+
+
+class CommandKind(StrEnum):
+    APPLY = "apply"
+    DESTROY = "destroy"
+
+
+class CommandMode(StrEnum):
+    RECONCILE = "reconcile"
+    PATCH = "patch"
+
+
+class CommandState(StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    CANCELING = "Canceling"
+    CANCELED = "Canceled"
+
+    @property
+    def is_final(self) -> bool:
+        """Final commands are history; the others must be resumed after a crash."""
+        return self in _FINAL_COMMAND_STATES
+
+
+_FINAL_COMMAND_STATES = frozenset({CommandState.SUCCESS, CommandState.FAILED, CommandState.CANCELED})
+INCOMPLETE_COMMAND_STATES: tuple[CommandState, ...] = tuple(s for s in CommandState if not s.is_final)
+
+
+class UpdateState(StrEnum):
+    """The ResourceUpdater's states; the transition table lives with the updater, not here."""
+
+    PENDING = "Pending"
+    DISPATCHING = "Dispatching"
+    IN_PROGRESS = "InProgress"
+    WAITING_RETRY = "WaitingRetry"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_UPDATE_STATES
+
+
+_FINAL_UPDATE_STATES = frozenset({UpdateState.SUCCESS, UpdateState.FAILED, UpdateState.CANCELED})
+
+
+class Operation(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    READ = "read"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One ``apply`` or ``destroy`` as submitted; the forma is kept verbatim for resumption."""
+
+    id: str
+    kind: CommandKind
+    mode: CommandMode
+    state: CommandState
+    forma: dict[str, Any]
+    simulate: bool
+    force: bool
+    created_at: datetime
+    updated_at: datetime
+    message: str = ""
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+    @classmethod
+    def new(
+        cls,
+        kind: CommandKind,
+        mode: CommandMode,
+        forma: dict[str, Any],
+        *,
+        simulate: bool = False,
+        force: bool = False,
+    ) -> Command:
+        """A PENDING command with a fresh time-sortable id."""
+        now = utc_now()
+        return cls(
+            id=new_id(),
+            kind=kind,
+            mode=mode,
+            state=CommandState.PENDING,
+            forma=forma,
+            simulate=simulate,
+            force=force,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceUpdateRecord:
+    """One resource operation of a command, as persisted after every step of the updater.
+
+    ``request_id`` is set once the plugin answered InProgress: after a crash the updater resumes
+    by polling it instead of calling Create again.
+    """
+
+    command_id: str
+    update_id: str
+    operation: Operation
+    stack: str
+    type: str
+    label: str
+    target: str
+    state: UpdateState
+    updated_at: datetime
+    attempts: int = 0
+    request_id: str | None = None
+    native_id: str | None = None
+    desired_properties: dict[str, Any] | None = None
+    prior_properties: dict[str, Any] | None = None
+    patch: list[Any] | None = None
+    depends_on: list[str] = field(default_factory=list)
+    progress: dict[str, Any] | None = None
+    error_code: str | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.stack, self.type, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRecord:
+    """One version of a resource. The inventory is the latest version of each key, unless deleted.
+
+    ``properties`` are as the cloud reported them; ``desired_properties`` as last written in the
+    forma, references unresolved, so that a later reconcile can diff intent against intent.
+    """
+
+    stack: str
+    type: str
+    label: str
+    target: str
+    native_id: str | None
+    properties: dict[str, Any]
+    desired_properties: dict[str, Any]
+    version: int
+    deleted: bool
+    command_id: str | None
+    created_at: datetime
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.stack, self.type, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class NewResourceVersion:
+    """What a caller knows when a resource changed; the store assigns version and time."""
+
+    stack: str
+    type: str
+    label: str
+    target: str
+    native_id: str | None
+    properties: dict[str, Any]
+    desired_properties: dict[str, Any]
+    command_id: str | None = None
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.stack, self.type, self.label)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDeletion:
+    """A resource is gone; the store appends a tombstone version so that history stays whole."""
+
+    stack: str
+    type: str
+    label: str
+    command_id: str | None = None
+
+    @classmethod
+    def of(cls, key: ResourceKey, command_id: str | None = None) -> ResourceDeletion:
+        return cls(key.stack, key.type, key.label, command_id)
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.stack, self.type, self.label)
+
+
+ResourceChange = NewResourceVersion | ResourceDeletion
+
+
+@dataclass(frozen=True, slots=True)
+class StackRecord:
+    label: str
+    description: str = ""
+
+    @classmethod
+    def from_model(cls, stack: Stack) -> StackRecord:
+        return cls(stack.label, stack.description)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRecord:
+    label: str
+    namespace: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_model(cls, target: Target) -> TargetRecord:
+        return cls(target.label, target.namespace, dict(target.config))

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import pytest
+from store_factories import a_command, an_update
+
+from formae.store import CommandState, Datastore, StoreError
+
+
+async def test_a_command_round_trips_with_its_forma(store: Datastore) -> None:
+    forma = {"stacks": [{"label": "app"}], "note": "naïve ☃", "ratio": 0.1, "none": None, "n": 2**40}
+    command = a_command(**forma)
+
+    await store.create_command(command)
+
+    assert await store.get_command(command.id) == command
+
+
+async def test_command_lifecycle_moves_state_and_keeps_the_message(store: Datastore) -> None:
+    command = a_command()
+    await store.create_command(command)
+
+    running = await store.set_command_state(command.id, CommandState.IN_PROGRESS)
+    done = await store.set_command_state(command.id, CommandState.FAILED, "bucket-1: AccessDenied")
+    again = await store.set_command_state(command.id, CommandState.FAILED)
+
+    assert running.state is CommandState.IN_PROGRESS
+    assert running.updated_at >= command.created_at
+    assert (done.state, done.message) == (CommandState.FAILED, "bucket-1: AccessDenied")
+    assert again.message == "bucket-1: AccessDenied"
+    assert await store.get_command(command.id) == again
+
+
+async def test_unknown_commands(store: Datastore) -> None:
+    assert await store.get_command("01NOSUCHCOMMAND") is None
+    with pytest.raises(StoreError, match="01NOSUCHCOMMAND"):
+        await store.set_command_state("01NOSUCHCOMMAND", CommandState.CANCELED)
+
+
+async def test_list_commands_is_newest_first_limited_and_filtered(store: Datastore) -> None:
+    commands = [a_command(n=i) for i in range(5)]
+    for command in commands:
+        await store.create_command(command)
+    await store.set_command_state(commands[1].id, CommandState.SUCCESS)
+    await store.set_command_state(commands[3].id, CommandState.FAILED)
+
+    newest = await store.list_commands(limit=3)
+    finished = await store.list_commands(states={CommandState.SUCCESS, CommandState.FAILED})
+
+    by_age = sorted(commands, key=lambda c: c.id)
+    assert [c.id for c in newest] == [c.id for c in reversed(by_age)][:3]
+    assert {c.id for c in finished} == {commands[1].id, commands[3].id}
+    assert await store.list_commands(states=[]) == []
+
+
+async def test_incomplete_commands_are_the_ones_to_resume(store: Datastore) -> None:
+    states = list(CommandState)
+    commands = [a_command(state=str(state)) for state in states]
+    for command, state in zip(commands, states, strict=True):
+        await store.create_command(command)
+        if state is not CommandState.PENDING:
+            await store.set_command_state(command.id, state)
+
+    incomplete = await store.list_incomplete_commands()
+
+    assert {c.state for c in incomplete} == {
+        CommandState.PENDING,
+        CommandState.IN_PROGRESS,
+        CommandState.CANCELING,
+    }
+    assert [c.id for c in incomplete] == sorted(c.id for c in incomplete), "oldest first"
+
+
+async def test_create_command_is_all_or_nothing(store: Datastore) -> None:
+    command = a_command()
+    duplicate_updates = [an_update(command, "u1"), an_update(command, "u1")]
+
+    with pytest.raises(StoreError):
+        await store.create_command(command, duplicate_updates)
+
+    assert await store.get_command(command.id) is None
+    assert await store.get_updates(command.id) == []
+
+
+async def test_a_command_id_is_never_reused(store: Datastore) -> None:
+    command = a_command()
+    await store.create_command(command)
+
+    with pytest.raises(StoreError):
+        await store.create_command(command)
