@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.harness import AgentUnderTest, install_fake_aws
+from tests.postgres import POSTGRES_URL, create_schema, drop_schema, with_search_path
 
 MakeAgent = Callable[..., AgentUnderTest]
 
@@ -34,5 +36,26 @@ def make_agent() -> Iterator[MakeAgent]:
 @pytest.fixture
 def agent(agent_home: Path, make_agent: MakeAgent) -> AgentUnderTest:
     running = make_agent(agent_home).start()
+    running.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
+    return running
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the default SQLite store in the agent's home, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    schema = asyncio.run(create_schema())
+    try:
+        yield with_search_path(POSTGRES_URL, schema)
+    finally:
+        asyncio.run(drop_schema(schema))
+
+
+@pytest.fixture
+def backend_agent(agent_home: Path, make_agent: MakeAgent, store_url: str | None) -> AgentUnderTest:
+    """An agent with fake-aws registered, on each datastore backend."""
+    running = make_agent(agent_home, store_url=store_url).start()
     running.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
     return running

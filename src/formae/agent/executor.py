@@ -21,7 +21,6 @@ from formae.model import Reference, ResourceKey, resolve_references
 from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.changeset import PlannedUpdate
 from formae.plan.dag import Dag, NodeState
-from formae.plugin.types import TargetInfo
 from formae.store import (
     Datastore,
     NewResourceVersion,
@@ -30,6 +29,7 @@ from formae.store import (
     UpdateState,
     utc_now,
 )
+from formae.wire.types import TargetInfo
 
 log = logging.getLogger("formae.agent.executor")
 

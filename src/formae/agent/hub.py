@@ -24,7 +24,7 @@ from formae.wire.frames import (
     HeartbeatAck,
     OperationReply,
 )
-from formae.wire.transport import AgentSideStream, StreamClosed
+from formae.wire.transport import AgentSideStream, StreamClosed, describe_error
 
 log = logging.getLogger("formae.agent.hub")
 
@@ -59,7 +59,7 @@ class PluginHub:
         try:
             link = await asyncio.wait_for(self._accept(stream), self._handshake_timeout)
         except (StreamClosed, ProtocolError, TimeoutError) as error:
-            log.warning("Plugin handshake failed peer=%s: %s", stream.peer, error or "timed out")
+            log.warning("Plugin handshake failed peer=%s: %s", stream.peer, describe_error(error))
             return
         if link is None:
             return
@@ -123,9 +123,12 @@ class PluginHub:
         finally:
             receiving.cancel()
             closing.cancel()
-        if closing.done() and not closing.cancelled():
+            await asyncio.gather(receiving, closing, return_exceptions=True)
+        if not closing.cancelled():
             return closing.result()
-        return receiving.result()
+        if not receiving.cancelled():
+            return receiving.result()
+        return "agent shutting down"
 
     async def _receive_all(self, stream: AgentSideStream, link: PluginLink) -> str:
         try:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from formae.plugin.types import OperationRequest, OperationResult
 from formae.wire.frames import OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream, StreamClosed
+from formae.wire.types import OperationRequest, OperationResult
 
 
 class PluginUnavailable(Exception):
@@ -48,6 +48,8 @@ class PluginLink:
             await self._stream.send(OperationCall(call_id, request, timeout or 0.0))
             return await asyncio.wait_for(reply, timeout)
         except StreamClosed as error:
+            if reply.done() and not reply.cancelled():
+                reply.exception()  # close() already failed it; mark it retrieved, the caller hears this one
             raise PluginUnavailable(str(error)) from None
         except TimeoutError:
             raise PluginUnavailable(f"plugin {self.node} did not answer within {timeout}s") from None

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
-from formae.plugin.types import ResourceSchema
+from formae.wire.types import ResourceSchema
 
 log = logging.getLogger("formae.agent.registry")
 
@@ -77,7 +77,8 @@ class PluginRegistry:
             previous.link.close("replaced by a new announcement from the same node")
         plugin.last_heartbeat = self._clock()
         self._plugins[plugin.node] = plugin
-        self._rate_limiter.configure(plugin.namespace, plugin.rate_limit)
+        if self._rate_limiter.rate(plugin.namespace) != plugin.rate_limit or previous is None:
+            self._rate_limiter.configure(plugin.namespace, plugin.rate_limit)
         log.info(
             "Plugin registered namespace=%s node=%s version=%s location=%s pid=%d",
             plugin.namespace,
@@ -115,13 +116,13 @@ class PluginRegistry:
         return min(healthy, key=lambda p: p.link.in_flight).link
 
     async def wait_for(self, namespace: str, timeout: float) -> PluginLink:
-        """A healthy plugin for ``namespace``, waiting up to ``timeout`` for one to (re)announce."""
+        """A healthy plugin for ``namespace``, waiting up to ``timeout`` for one to announce or come back."""
         async with asyncio.timeout(timeout):
             while True:
                 changed = self._changed
                 try:
                     return self.lookup(namespace)
-                except PluginUnavailable:
+                except (NoPluginError, PluginUnavailable):
                     await changed.wait()
 
     def namespaces(self) -> list[str]:

@@ -15,10 +15,11 @@ import random
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from formae.agent.plugin_link import PluginUnavailable
+from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
-from formae.plugin.types import (
+from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
+from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ErrorCode,
@@ -30,14 +31,16 @@ from formae.plugin.types import (
     TargetInfo,
     UpdateRequest,
 )
-from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
 
 log = logging.getLogger("formae.agent.updater")
 
 S = UpdateState
 TRANSITIONS: dict[UpdateState, frozenset[UpdateState]] = {
     S.PENDING: frozenset({S.DISPATCHING, S.FAILED, S.CANCELED}),
-    S.DISPATCHING: frozenset({S.IN_PROGRESS, S.SUCCESS, S.FAILED, S.WAITING_RETRY, S.CANCELED}),
+    # DISPATCHING -> DISPATCHING: an agent that died mid-call sends the same request again on resume.
+    S.DISPATCHING: frozenset(
+        {S.DISPATCHING, S.IN_PROGRESS, S.SUCCESS, S.FAILED, S.WAITING_RETRY, S.CANCELED}
+    ),
     S.IN_PROGRESS: frozenset({S.IN_PROGRESS, S.SUCCESS, S.FAILED, S.WAITING_RETRY, S.CANCELED}),
     S.WAITING_RETRY: frozenset({S.DISPATCHING, S.IN_PROGRESS, S.FAILED, S.CANCELED}),
     S.SUCCESS: frozenset(),
@@ -47,6 +50,7 @@ TRANSITIONS: dict[UpdateState, frozenset[UpdateState]] = {
 
 NO_PLUGIN = "NoPlugin"
 PLUGIN_UNAVAILABLE = "PluginUnavailable"
+PLUGIN_ERROR = ErrorCode.PLUGIN_ERROR.wire_name
 
 
 class IllegalTransition(RuntimeError):
@@ -112,16 +116,9 @@ class ResourceUpdater:
 
     async def _call(self, namespace: str, request: OperationRequest) -> ProgressResult | Exception:
         try:
-            link = self._registry.lookup(namespace)
-        except NoPluginError as error:
+            link = await self._plugin_for(namespace)
+        except (NoPluginError, PluginUnavailable) as error:
             return error
-        except PluginUnavailable:
-            try:
-                link = await self._registry.wait_for(namespace, self._policy.plugin_wait)
-            except TimeoutError:
-                return PluginUnavailable(
-                    f"no healthy plugin for namespace {namespace} within {self._policy.plugin_wait}s"
-                )
         await self._limiter.acquire(namespace)
         try:
             result = await link.call(request, self._policy.call_timeout)
@@ -132,6 +129,16 @@ class ResourceUpdater:
                 f"plugin {link.node} answered a {type(result).__name__} to a resource operation"
             )
         return result
+
+    async def _plugin_for(self, namespace: str) -> PluginLink:
+        """A healthy plugin, waiting a while for one: after an agent restart plugins announce late."""
+        try:
+            return self._registry.lookup(namespace)
+        except (NoPluginError, PluginUnavailable) as error:
+            try:
+                return await self._registry.wait_for(namespace, self._policy.plugin_wait)
+            except TimeoutError:
+                raise error from None
 
     async def _absorb(
         self, update: ResourceUpdateRecord, result: ProgressResult | Exception
@@ -148,6 +155,11 @@ class ResourceUpdater:
                 update, S.SUCCESS, native_id=native_id, progress=progress, error_code=None, error=None
             )
         if result.status is OperationStatus.IN_PROGRESS:
+            if not (result.request_id or update.request_id):
+                error = "the plugin answered InProgress without a request id to poll"
+                return await self._move(
+                    update, S.FAILED, progress=progress, error_code=PLUGIN_ERROR, error=error
+                )
             return await self._move(
                 update,
                 S.IN_PROGRESS,

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from formae.agent_process import Agent
 from formae.agent.config import AgentConfig
 from formae.agent.logs import configure_logging
+from formae.agent_process import Agent
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
 
 START_TIMEOUT = 30.0

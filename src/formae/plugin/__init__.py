@@ -5,7 +5,7 @@ Everything a plugin author needs is re-exported here; gRPC and protobuf stay out
 
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.run import describe, run
-from formae.plugin.types import (
+from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ErrorCode,

@@ -19,7 +19,6 @@ import traceback
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch, operation_of
 from formae.plugin.settings import PluginSettings
-from formae.plugin.types import ErrorCode, OperationRequest, OperationResult, ProgressResult
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import ProtocolError
 from formae.wire.frames import (
@@ -31,7 +30,8 @@ from formae.wire.frames import (
     OperationCall,
     OperationReply,
 )
-from formae.wire.transport import PluginConnection, PluginSideStream, StreamClosed
+from formae.wire.transport import PluginConnection, PluginSideStream, StreamClosed, describe_error
+from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult
 
 log = logging.getLogger("formae.plugin")
 
@@ -107,7 +107,7 @@ async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: 
                 _handshake(connection.stream, plugin, settings), HANDSHAKE_TIMEOUT
             )
         except (StreamClosed, TimeoutError) as error:
-            log.debug("agent at %s not answering: %s", settings.agent_address, error or "timeout")
+            log.debug("agent at %s not answering: %s", settings.agent_address, describe_error(error))
             return Outcome.UNREACHABLE
         except (Refused, ProtocolError) as error:
             log.error("agent at %s refused this plugin: %s", settings.agent_address, error)
@@ -221,11 +221,22 @@ class _Session:
             else:
                 async with self._limit:
                     result = await _safely(self._plugin, call.request)
-            await self._stream.send(OperationReply(call.call_id, result))
+            await self._reply(call, result)
         except StreamClosed:
             log.warning("reply to call %d lost: the stream closed", call.call_id)
         finally:
             self._in_flight -= 1
+
+    async def _reply(self, call: OperationCall, result: OperationResult) -> None:
+        """Send the result; one that cannot be encoded becomes a PLUGIN_ERROR, not a lost call."""
+        try:
+            await self._stream.send(OperationReply(call.call_id, result))
+        except (TypeError, ValueError) as error:
+            log.error("result of call %d cannot cross the wire: %s", call.call_id, error)
+            failure = ProgressResult.failure(
+                operation_of(call.request), ErrorCode.PLUGIN_ERROR, f"result cannot be encoded: {error}"
+            )
+            await self._stream.send(OperationReply(call.call_id, failure))
 
 
 async def _safely(plugin: ResourcePlugin, request: OperationRequest) -> OperationResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from formae.plugin.types import (
+from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ErrorCode,

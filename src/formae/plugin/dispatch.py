@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from formae.plugin.base import ResourcePlugin
-from formae.plugin.types import (
+from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ListRequest,

@@ -10,7 +10,18 @@ import json
 from typing import Any
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
-from formae.plugin.types import (
+from formae.wire.frames import (
+    AgentFrame,
+    Announcement,
+    AnnouncementAck,
+    Challenge,
+    Heartbeat,
+    HeartbeatAck,
+    OperationCall,
+    OperationReply,
+    PluginFrame,
+)
+from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ErrorCode,
@@ -29,17 +40,6 @@ from formae.plugin.types import (
     TargetInfo,
     UpdateRequest,
 )
-from formae.wire.frames import (
-    AgentFrame,
-    Announcement,
-    AnnouncementAck,
-    Challenge,
-    Heartbeat,
-    HeartbeatAck,
-    OperationCall,
-    OperationReply,
-    PluginFrame,
-)
 
 
 class ProtocolError(Exception):
@@ -47,7 +47,8 @@ class ProtocolError(Exception):
 
 
 def _dump(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode() if value is not None else b""
+    # NaN and Infinity are not JSON: a plugin in another language could not read them.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode() if value is not None else b""
 
 
 def _load(data: bytes, what: str) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from formae.plugin.types import OperationRequest, OperationResult, ResourceSchema
+from formae.wire.types import OperationRequest, OperationResult, ResourceSchema
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,21 +72,24 @@ class FrameStream(Generic[In, Out]):
             try:
                 await self._raw.write(message)
             except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as error:
-                raise StreamClosed(f"cannot send to {self.peer}: {_describe(error)}") from None
+                raise StreamClosed(f"cannot send to {self.peer}: {describe_error(error)}") from None
 
     async def receive(self) -> In | None:
         try:
             message = await self._raw.read()
         except grpc.aio.AioRpcError as error:
-            raise StreamClosed(f"stream from {self.peer} failed: {_describe(error)}") from None
+            raise StreamClosed(f"stream from {self.peer} failed: {describe_error(error)}") from None
         if message is grpc.aio.EOF:
             return None
         return self._decode(message)
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
+    """A readable reason for a log line, even for exceptions without a message (a timeout)."""
     if isinstance(error, grpc.aio.AioRpcError):
         return f"{error.code().name}: {error.details()}"
+    if isinstance(error, TimeoutError):
+        return str(error) or "timed out"
     return str(error) or type(error).__name__
 
 

@@ -33,6 +33,8 @@ from formae_fake_aws.cloud import Cloud, CloudResource, PendingRequest
 VPC = "FakeAWS::EC2::VPC"
 SUBNET = "FakeAWS::EC2::Subnet"
 BUCKET = "FakeAWS::S3::Bucket"
+POLL_HINT = 0.02
+"""Seconds the fake asks the agent to wait between Status polls: it has no real cloud to wait for."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,11 @@ class FakeAWSPlugin(ResourcePlugin):
         operation = Operation[pending.operation]
         if pending.polls_left > 0:
             return ProgressResult.in_progress(
-                operation, pending.request_id, native_id=pending.native_id, resource_type=pending.type
+                operation,
+                pending.request_id,
+                native_id=pending.native_id,
+                resource_type=pending.type,
+                retry_after=POLL_HINT,
             )
         resource = self.cloud.resources.get(pending.native_id)
         properties = resource.properties if resource is not None else None
@@ -227,7 +233,7 @@ class FakeAWSPlugin(ResourcePlugin):
                 request_id,
                 native_id=resource.native_id,
                 resource_type=resource.type,
-                retry_after=0.02,
+                retry_after=POLL_HINT,
             )
         properties = None if operation is Operation.DELETE else resource.properties
         return ProgressResult.success(operation, resource.native_id, properties, resource_type=resource.type)

@@ -1,0 +1,217 @@
+"""fake-aws through the public PluginHarness: the cloud rules it enforces and the journal it keeps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from formae_fake_aws import FakeAWSPlugin
+
+from formae.plugin import ErrorCode, ListedResource, Operation, OperationStatus, ProgressResult
+from formae.plugin.testing import PluginHarness
+
+pytestmark = pytest.mark.timeout(10)
+
+VPC = "FakeAWS::EC2::VPC"
+SUBNET = "FakeAWS::EC2::Subnet"
+BUCKET = "FakeAWS::S3::Bucket"
+
+
+@pytest.fixture
+async def aws() -> AsyncIterator[PluginHarness]:
+    async with PluginHarness(FakeAWSPlugin()) as harness:
+        yield harness
+
+
+def cloud_of(harness: PluginHarness) -> FakeAWSPlugin:
+    assert isinstance(harness.plugin, FakeAWSPlugin)
+    return harness.plugin
+
+
+def failed(result: ProgressResult, code: ErrorCode) -> str:
+    assert result.status is OperationStatus.FAILURE, result
+    assert result.error_code is code, result
+    return result.message
+
+
+async def a_vpc(aws: PluginHarness, cidr: str = "10.0.0.0/16") -> str:
+    result = await aws.create(VPC, {"CidrBlock": cidr})
+    assert result.status is OperationStatus.SUCCESS, result
+    return result.native_id
+
+
+async def test_vpc_create_assigns_an_id_and_reads_back(aws: PluginHarness) -> None:
+    created = await aws.create(VPC, {"CidrBlock": "10.0.0.0/16", "Tags": [{"Key": "env", "Value": "ü"}]})
+    assert created.status is OperationStatus.SUCCESS
+    assert created.operation is Operation.CREATE
+    assert created.native_id.startswith("vpc-")
+    assert created.resource_type == VPC
+    assert created.properties == {
+        "CidrBlock": "10.0.0.0/16",
+        "Tags": [{"Key": "env", "Value": "ü"}],
+        "VpcId": created.native_id,
+    }
+    read = await aws.read(VPC, created.native_id)
+    assert (read.status, read.properties) == (OperationStatus.SUCCESS, created.properties)
+    assert failed(await aws.read(BUCKET, created.native_id), ErrorCode.NOT_FOUND)  # right id, wrong type
+
+
+async def test_idempotency_key_dedupes_creates(aws: PluginHarness) -> None:
+    first = await aws.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key="cmd/1")
+    again = await aws.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key="cmd/1")
+    other = await aws.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key="cmd/2")
+    assert again.status is OperationStatus.SUCCESS
+    assert again.native_id == first.native_id
+    assert other.native_id != first.native_id
+    assert len((await aws.list(VPC)).resources) == 2
+
+
+async def test_idempotent_retry_of_an_in_progress_create_returns_the_same_request(aws: PluginHarness) -> None:
+    properties = {"BucketName": "slow", "FakeInProgressPolls": 2}
+    first = await aws.create(BUCKET, properties, idempotency_key="cmd/1")
+    again = await aws.create(BUCKET, properties, idempotency_key="cmd/1")
+    assert first.status is again.status is OperationStatus.IN_PROGRESS
+    assert again.request_id == first.request_id
+    done = await aws.run_to_completion(again)
+    assert (done.status, done.native_id) == (OperationStatus.SUCCESS, "slow")
+    assert list(cloud_of(aws).cloud.resources) == ["slow"]
+
+
+async def test_without_a_key_every_create_is_new(aws: PluginHarness) -> None:
+    await a_vpc(aws)
+    await a_vpc(aws)
+    assert len(cloud_of(aws).cloud.of_type(VPC)) == 2
+
+
+async def test_subnet_requires_an_existing_vpc(aws: PluginHarness) -> None:
+    message = failed(
+        await aws.create(SUBNET, {"VpcId": "vpc-nope", "CidrBlock": "10.0.1.0/24"}), ErrorCode.INVALID_REQUEST
+    )
+    assert message == "VpcId 'vpc-nope' does not name an existing VPC"
+    failed(await aws.create(SUBNET, {"CidrBlock": "10.0.1.0/24"}), ErrorCode.INVALID_REQUEST)
+    await aws.create(BUCKET, {"BucketName": "not-a-vpc"})
+    failed(await aws.create(SUBNET, {"VpcId": "not-a-vpc"}), ErrorCode.INVALID_REQUEST)
+
+    vpc_id = await a_vpc(aws)
+    subnet = await aws.create(SUBNET, {"VpcId": vpc_id, "CidrBlock": "10.0.1.0/24"})
+    assert subnet.status is OperationStatus.SUCCESS
+    assert subnet.native_id.startswith("subnet-")
+    assert subnet.properties == {"VpcId": vpc_id, "CidrBlock": "10.0.1.0/24", "SubnetId": subnet.native_id}
+    assert len(cloud_of(aws).cloud.of_type(SUBNET)) == 1
+
+
+async def test_bucket_names_are_unique(aws: PluginHarness) -> None:
+    first = await aws.create(BUCKET, {"BucketName": "logs"})
+    assert (first.status, first.native_id) == (OperationStatus.SUCCESS, "logs")
+    message = failed(await aws.create(BUCKET, {"BucketName": "logs", "Other": 1}), ErrorCode.ALREADY_EXISTS)
+    assert message == "FakeAWS::S3::Bucket 'logs' already exists"
+    assert cloud_of(aws).cloud.resources["logs"].properties == {"BucketName": "logs"}
+
+
+async def test_bucket_name_is_required(aws: PluginHarness) -> None:
+    assert failed(await aws.create(BUCKET, {}), ErrorCode.INVALID_REQUEST) == "BucketName is required"
+
+
+async def test_unknown_type_is_unsupported(aws: PluginHarness) -> None:
+    failed(await aws.create("FakeAWS::EC2::Instance", {}), ErrorCode.UNSUPPORTED_TYPE)
+
+
+async def test_update_changes_mutable_properties_and_keeps_the_identifier(aws: PluginHarness) -> None:
+    vpc_id = await a_vpc(aws)
+    prior = (await aws.read(VPC, vpc_id)).properties or {}
+    updated = await aws.update(
+        VPC, vpc_id, prior, {"CidrBlock": "10.0.0.0/16", "Name": "main", "VpcId": "vpc-evil"}
+    )
+    assert updated.status is OperationStatus.SUCCESS
+    assert updated.properties == {"CidrBlock": "10.0.0.0/16", "Name": "main", "VpcId": vpc_id}
+    assert (await aws.read(VPC, vpc_id)).properties == updated.properties
+
+
+async def test_create_only_change_in_update_is_invalid(aws: PluginHarness) -> None:
+    vpc_id = await a_vpc(aws)
+    prior = (await aws.read(VPC, vpc_id)).properties or {}
+    result = await aws.update(VPC, vpc_id, prior, {"CidrBlock": "192.168.0.0/16"})
+    assert failed(result, ErrorCode.INVALID_REQUEST) == "CidrBlock cannot change in place"
+    assert (await aws.read(VPC, vpc_id)).properties == prior
+
+
+async def test_update_of_a_missing_resource_is_not_found(aws: PluginHarness) -> None:
+    failed(await aws.update(VPC, "vpc-missing", {}, {"Name": "x"}), ErrorCode.NOT_FOUND)
+
+
+async def test_vpc_with_subnets_cannot_be_deleted(aws: PluginHarness) -> None:
+    vpc_id = await a_vpc(aws)
+    subnet = await aws.create(SUBNET, {"VpcId": vpc_id, "CidrBlock": "10.0.1.0/24"})
+
+    message = failed(await aws.delete(VPC, vpc_id), ErrorCode.RESOURCE_CONFLICT)
+    assert message == f"{vpc_id} still has subnets: {subnet.native_id}"
+    assert ErrorCode.RESOURCE_CONFLICT.recoverable  # the agent retries while the subnet is deleted
+
+    assert (await aws.delete(SUBNET, subnet.native_id)).status is OperationStatus.SUCCESS
+    deleted = await aws.delete(VPC, vpc_id)
+    assert (deleted.status, deleted.native_id, deleted.properties) == (OperationStatus.SUCCESS, vpc_id, None)
+    assert cloud_of(aws).cloud.resources == {}
+    failed(await aws.delete(VPC, vpc_id), ErrorCode.NOT_FOUND)
+
+
+async def test_in_progress_operations_finish_after_their_polls(aws: PluginHarness) -> None:
+    started = await aws.create(VPC, {"CidrBlock": "10.0.0.0/16", "FakeInProgressPolls": 3})
+    assert started.status is OperationStatus.IN_PROGRESS
+    assert started.retry_after == 0.02
+    polls = [await aws.status(started.request_id, VPC) for _ in range(3)]
+    assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS] * 2 + [OperationStatus.SUCCESS]
+    assert polls[-1].native_id == started.native_id
+    assert polls[-1].properties is not None
+    assert polls[-1].properties["VpcId"] == started.native_id
+    failed(await aws.status(started.request_id, VPC), ErrorCode.NOT_FOUND)  # forgotten once finished
+
+
+async def test_injected_failures_then_success(aws: PluginHarness) -> None:
+    properties = {"BucketName": "b", "FakeFailWith": "THROTTLING", "FakeFailTimes": 2}
+    first = await aws.create(BUCKET, properties, idempotency_key="k")
+    assert failed(first, ErrorCode.THROTTLING) == "injected Throttling (1/2)"
+    assert first.retry_after == 0.01
+    failed(await aws.create(BUCKET, properties, idempotency_key="k"), ErrorCode.THROTTLING)
+    assert (await aws.create(BUCKET, properties, idempotency_key="k")).status is OperationStatus.SUCCESS
+
+
+async def test_list_returns_every_resource_of_a_type(aws: PluginHarness) -> None:
+    for name in ("a", "b"):
+        await aws.create(BUCKET, {"BucketName": name})
+    await a_vpc(aws)
+    listed = await aws.list(BUCKET)
+    assert sorted(listed.resources, key=lambda r: r.native_id) == [
+        ListedResource("a", {"BucketName": "a"}),
+        ListedResource("b", {"BucketName": "b"}),
+    ]
+    assert (await aws.list(SUBNET)).resources == []
+
+
+async def test_journal_replay_restores_resources_and_pending_requests(tmp_path: Path) -> None:
+    env = {"FAKE_AWS_STATE_FILE": str(tmp_path / "cloud.jsonl")}
+    async with PluginHarness(FakeAWSPlugin.from_env(env)) as before:
+        vpc_id = await a_vpc(before)
+        await before.create(BUCKET, {"BucketName": "kept"}, idempotency_key="cmd/kept")
+        await before.create(BUCKET, {"BucketName": "gone"})
+        await before.delete(BUCKET, "gone")
+        pending = await before.create(
+            BUCKET, {"BucketName": "slow", "FakeInProgressPolls": 3}, idempotency_key="cmd/slow"
+        )
+        assert (await before.status(pending.request_id, BUCKET)).status is OperationStatus.IN_PROGRESS
+
+    async with PluginHarness(FakeAWSPlugin.from_env(env)) as after:  # the plugin process restarted
+        cloud = cloud_of(after).cloud
+        assert sorted(cloud.resources) == sorted([vpc_id, "kept", "slow"])
+        assert cloud.resources["kept"].properties == {"BucketName": "kept"}
+        assert cloud.requests[pending.request_id].polls_left == 2
+        again = await after.create(BUCKET, {"BucketName": "kept"}, idempotency_key="cmd/kept")
+        assert (again.status, again.native_id) == (OperationStatus.SUCCESS, "kept")
+        resumed = await after.create(BUCKET, {"BucketName": "slow"}, idempotency_key="cmd/slow")
+        assert resumed.request_id == pending.request_id
+        polls = [await after.status(pending.request_id, BUCKET) for _ in range(2)]
+        assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS, OperationStatus.SUCCESS]
+
+    async with PluginHarness(FakeAWSPlugin.from_env(env)) as third:
+        assert cloud_of(third).cloud.requests == {}  # the finishing poll was journaled too
+        assert len(cloud_of(third).cloud.resources) == 3

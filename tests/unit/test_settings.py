@@ -1,0 +1,105 @@
+"""PluginSettings.from_env: what a plugin process learns from its environment."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from formae.plugin.settings import PluginSettings, SettingsError
+
+pytestmark = pytest.mark.timeout(10)
+
+COOKIE = "very-secret-cookie-value"
+BASE = {"FORMAE_AGENT_NODE": "127.0.0.1:49684", "FORMAE_NETWORK_COOKIE": COOKIE}
+
+
+def settings(**env: str) -> PluginSettings:
+    return PluginSettings.from_env({**BASE, **env}, default_node="fake-aws")
+
+
+@pytest.mark.parametrize(
+    ("env", "missing"),
+    [
+        ({}, ["FORMAE_AGENT_NODE", "FORMAE_NETWORK_COOKIE"]),
+        ({"FORMAE_NETWORK_COOKIE": COOKIE}, ["FORMAE_AGENT_NODE"]),
+        ({"FORMAE_AGENT_NODE": "   ", "FORMAE_NETWORK_COOKIE": COOKIE}, ["FORMAE_AGENT_NODE"]),
+        ({"FORMAE_AGENT_NODE": "h:1"}, ["FORMAE_NETWORK_COOKIE"]),
+        ({"FORMAE_AGENT_NODE": "h:1", "FORMAE_NETWORK_COOKIE": ""}, ["FORMAE_NETWORK_COOKIE"]),
+    ],
+)
+def test_missing_variables_are_named(env: dict[str, str], missing: list[str]) -> None:
+    with pytest.raises(SettingsError) as raised:
+        PluginSettings.from_env(env, default_node="fake-aws")
+    message = str(raised.value)
+    assert message == f"set {' and '.join(missing)} to reach the formae agent"
+    for name in {"FORMAE_AGENT_NODE", "FORMAE_NETWORK_COOKIE"} - set(missing):
+        assert name not in message
+
+
+def test_minimal_environment() -> None:
+    s = settings()
+    assert (s.agent_address, s.cookie, s.heartbeat_interval, s.reconnect, s.parent_pid) == (
+        "127.0.0.1:49684",
+        COOKIE,
+        1.0,
+        False,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("node", "address"),
+    [
+        ("formae@127.0.0.1:49684", "127.0.0.1:49684"),
+        ("agent@some.host.example:50051", "some.host.example:50051"),
+        ("a@b@localhost:1", "localhost:1"),
+        ("localhost:1", "localhost:1"),
+        ("  localhost:1  ", "localhost:1"),
+        ("[::1]:49684", "[::1]:49684"),
+    ],
+)
+def test_name_at_host_port_is_accepted(node: str, address: str) -> None:
+    assert settings(FORMAE_AGENT_NODE=node).agent_address == address
+
+
+@pytest.mark.parametrize(
+    "node", ["localhost", "formae@localhost", "localhost:http", ":49684", "host:", "x@:1"]
+)
+def test_malformed_agent_node_is_refused(node: str) -> None:
+    with pytest.raises(SettingsError, match=r"FORMAE_AGENT_NODE=.* is not host:port"):
+        settings(FORMAE_AGENT_NODE=node)
+
+
+def test_plugin_node_defaults_to_name_pid_and_host() -> None:
+    assert settings().node.startswith(f"fake-aws-{os.getpid()}@")
+    assert settings(FORMAE_PLUGIN_NODE="fake-aws@box").node == "fake-aws@box"
+
+
+def test_optional_variables() -> None:
+    s = settings(FORMAE_HEARTBEAT_INTERVAL="0.25", FORMAE_PLUGIN_RECONNECT="TRUE", FORMAE_PARENT_PID="4242")
+    assert (s.heartbeat_interval, s.reconnect, s.parent_pid) == (0.25, True, 4242)
+    assert settings(FORMAE_PLUGIN_RECONNECT="no", FORMAE_PARENT_PID="-1").reconnect is False
+    assert settings(FORMAE_PARENT_PID="abc").parent_pid is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [("soon", "is not a number of seconds"), ("0", "must be positive"), ("-1", "must be positive")],
+)
+def test_bad_heartbeat_interval_is_refused(raw: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=f"FORMAE_HEARTBEAT_INTERVAL.*{message}"):
+        settings(FORMAE_HEARTBEAT_INTERVAL=raw)
+
+
+def test_repr_and_str_never_show_the_cookie() -> None:
+    s = settings(FORMAE_PLUGIN_NODE="fake-aws@box")
+    assert repr(s) == "PluginSettings(agent_address='127.0.0.1:49684', node='fake-aws@box')"
+    for text in (repr(s), str(s), f"{s}", f"{s!r}", repr([s]), repr({"s": s})):
+        assert COOKIE not in text
+
+
+def test_settings_errors_never_show_the_cookie() -> None:
+    with pytest.raises(SettingsError) as raised:
+        PluginSettings.from_env({"FORMAE_NETWORK_COOKIE": COOKIE}, default_node="p")
+    assert COOKIE not in str(raised.value)
