@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -148,3 +149,38 @@ def test_unrecoverable_failure_fails_dependants_and_lets_the_rest_finish(agent: 
         "bucket": ("Success", None),
     }
     assert [r.type for r in agent.cloud().values()] == ["FakeAWS::S3::Bucket"]
+
+
+def _install_script(home: Path, name: str, body: str) -> None:
+    executable = home / "plugins" / name / "v0.1.0" / f"{name}-plugin"
+    executable.parent.mkdir(parents=True)
+    executable.write_text(f"#!/bin/sh\n{body}\n")
+    executable.chmod(0o755)
+
+
+def test_crashing_plugins_back_off_refused_ones_stop_and_broken_installs_are_skipped(
+    agent_home: Path, make_agent: MakeAgent
+) -> None:
+    _install_script(agent_home, "crashy", "echo crashing >&2; exit 3")
+    _install_script(agent_home, "refused", "exit 78")
+    (agent_home / "plugins" / "half-copied" / "v1.0.0").mkdir(parents=True)
+    (agent_home / "plugins" / "bad-version" / "vlatest").mkdir(parents=True)
+
+    agent = make_agent(agent_home).start()
+
+    agent.wait_for_log(r"Plugin registered namespace=FakeAWS", timeout=15)  # the good one is unaffected
+    agent.wait_for_log(r"plugin refused was refused by this agent .*not restarting")
+    delays = [
+        float(d)
+        for d in re.findall(
+            r"name=crashy code=3; restarting in ([\d.]+)s",
+            agent.wait_for_log(r"(?s)(?:name=crashy code=3; restarting in [\d.]+s.*){3}", timeout=10),
+        )
+    ]
+    assert delays[:3] == [0.1, 0.2, 0.4]
+    assert "[crashy pid=" in agent.log()
+    assert "crashing" in agent.log()
+    assert agent.log_count(r"Plugin process started name=refused") == 1
+    assert agent.log_count(r"skipping plugin half-copied: no runnable version") == 1
+    assert agent.log_count(r"skipping .*vlatest: 'latest' is not a semantic version") == 1
+    assert agent.apply_and_wait(network_forma())["state"] == "Success"

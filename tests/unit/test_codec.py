@@ -217,9 +217,15 @@ def reply_with(**fields: Any) -> pb.PluginFrame:
         ({"properties": b"\xff\xfe"}, "not valid JSON"),
     ],
 )
-def test_bad_progress_results_raise_protocol_error(fields: dict[str, Any], message: str) -> None:
-    with pytest.raises(ProtocolError, match=message):
-        decode_plugin_frame(reply_with(**fields))
+def test_a_bad_progress_result_fails_its_own_call(fields: dict[str, Any], message: str) -> None:
+    reply = decode_plugin_frame(reply_with(**fields))
+
+    assert isinstance(reply, OperationReply)
+    assert reply.call_id == 1
+    assert isinstance(reply.result, ProgressResult)
+    assert reply.result.status is OperationStatus.FAILURE
+    assert reply.result.error_code is ErrorCode.PLUGIN_ERROR
+    assert message in reply.result.message
 
 
 @pytest.mark.parametrize(
@@ -238,10 +244,12 @@ def test_bad_operation_calls_raise_protocol_error(call: pb.OperationCall) -> Non
         decode_agent_frame(pb.AgentFrame(call=call))
 
 
-def test_bad_listed_resource_and_schema_raise_protocol_error() -> None:
+def test_bad_listed_resource_fails_its_call_and_bad_schema_raises() -> None:
     listed = pb.ListResult(resources=[pb.ListedResource(native_id="b-1", properties=b"{oops")])
-    with pytest.raises(ProtocolError, match="properties of b-1"):
-        decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=1, list=listed)))
+    reply = decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=1, list=listed)))
+    assert isinstance(reply, OperationReply)
+    assert isinstance(reply.result, ProgressResult)
+    assert "properties of b-1" in reply.result.message
     schema = pb.ResourceTypeSchema(type="X::Y::Z", json_schema=b"[]")
     with pytest.raises(ProtocolError, match="schema of X::Y::Z"):
         decode_plugin_frame(pb.PluginFrame(announcement=pb.Announcement(resource_types=[schema])))
@@ -252,8 +260,10 @@ def test_empty_frames_raise_protocol_error() -> None:
         decode_plugin_frame(pb.PluginFrame())
     with pytest.raises(ProtocolError, match="empty agent frame"):
         decode_agent_frame(pb.AgentFrame())
-    with pytest.raises(ProtocolError, match="carries no result"):
-        decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=4)))
+    reply = decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=4)))
+    assert isinstance(reply, OperationReply)
+    assert isinstance(reply.result, ProgressResult)
+    assert "carries no result" in reply.result.message
 
 
 def test_unserialisable_properties_fail_to_encode() -> None:

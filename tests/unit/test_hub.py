@@ -19,7 +19,7 @@ from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import decode_plugin_frame, encode_agent_frame
 from formae.wire.frames import Challenge, Heartbeat, HeartbeatAck, OperationCall, OperationReply
 from formae.wire.transport import FrameStream
-from formae.wire.types import ListResult, Operation, ProgressResult, ReadRequest, TargetInfo
+from formae.wire.types import ErrorCode, ListResult, Operation, ProgressResult, ReadRequest, TargetInfo
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -237,15 +237,27 @@ async def test_a_second_announcement_ends_the_stream(agent: Agent) -> None:
     assert "unexpected Announcement after the handshake" in registered.status_reason
 
 
-async def test_a_malformed_frame_ends_the_stream_without_raising(agent: Agent) -> None:
+async def test_a_malformed_reply_fails_its_own_call_and_the_stream_lives_on(agent: Agent) -> None:
     await handshake(agent.pair.plugin, COOKIE)
     await until(agent.registry.plugins)
+    target = TargetInfo("local", "FakeAWS")
+    calling = asyncio.create_task(
+        agent.registry.lookup("FakeAWS").call(ReadRequest("FakeAWS::S3::Bucket", "b", target))
+    )
+    call = await agent.pair.plugin.receive()
+    assert isinstance(call, OperationCall)
+
     bad = pb.ProgressResult(operation=pb.Operation.ValueType(77), status=pb.OPERATION_STATUS_SUCCESS)
-    agent.pair.send_raw_to_agent(pb.PluginFrame(reply=pb.OperationReply(call_id=1, progress=bad)))
-    await agent.finished()
+    agent.pair.send_raw_to_agent(pb.PluginFrame(reply=pb.OperationReply(call_id=call.call_id, progress=bad)))
+    result = await asyncio.wait_for(calling, 1.0)
+
+    assert isinstance(result, ProgressResult)
+    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert "unknown operation 77" in result.message
     [registered] = agent.registry.plugins()
-    assert not registered.healthy
-    assert "unknown operation 77" in registered.status_reason
+    assert registered.healthy
+    agent.pair.close()
+    await agent.finished()
 
 
 @pytest.mark.parametrize(

@@ -301,6 +301,22 @@ async def test_resuming_a_dispatching_record_sends_the_create_again_idempotently
     assert list(plugin.cloud.resources) == ["once"]
 
 
+async def test_resuming_mid_backoff_with_a_request_id_polls_the_running_operation() -> None:
+    plugin = RecordingFake()
+    started = await PluginHarness(plugin).create(
+        BUCKET, {"BucketName": "waiting", "FakeInProgressPolls": 1}, idempotency_key="cmd-1/upd-1"
+    )
+    plugin.requests.clear()
+    stored = a_record(state=S.WAITING_RETRY, attempts=1, request_id=started.request_id, native_id="waiting")
+
+    final, sink = await run(plugin, stored, {"BucketName": "waiting"})
+
+    assert final.state is S.SUCCESS
+    assert sink.states == [S.IN_PROGRESS, S.SUCCESS]
+    assert plugin.sent(CreateRequest) == 0
+    assert list(plugin.cloud.resources) == ["waiting"]
+
+
 class NoRequestIdPlugin(FakeAWSPlugin):
     """Breaks the protocol: answers IN_PROGRESS without the request id needed to poll it."""
 
@@ -311,6 +327,8 @@ class NoRequestIdPlugin(FakeAWSPlugin):
 async def test_in_progress_without_request_id_fails_the_update_cleanly() -> None:
     final, _ = await run(NoRequestIdPlugin(), a_record(), {"BucketName": "x"})
     assert final.state is S.FAILED
+    assert final.error_code == "PluginError"
+    assert final.error == "the plugin answered InProgress without a request id to poll"
 
 
 def test_transition_table_covers_every_state_and_final_states_are_terminal() -> None:

@@ -68,6 +68,9 @@ class Inventory:
         resolved: dict[str, Any] = resolve_references(properties, self._value)
         return resolved
 
+    def resolve_value(self, value: Any) -> Any:
+        return resolve_references(value, self._value)
+
     def _value(self, reference: Reference) -> Any:
         properties = self._properties.get(ResourceKey(*reference.target_key))
         if properties is None:
@@ -198,7 +201,14 @@ class ChangesetExecutor:
             target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
             sink = _CompletingSink(self._store, planned, self._inventory)
             updater = ResourceUpdater(self._registry, self._limiter, sink, self._policy, target, properties)
-            return await updater.run(record)
+            return await updater.run(replace(record, patch=self._patch(planned)))
+
+    def _patch(self, planned: PlannedUpdate) -> list[Any] | None:
+        """The planned JSON Patch with the values of its references filled in, as the plugin needs it."""
+        if planned.patch is None:
+            return None
+        resolved: list[Any] = self._inventory.resolve_value(planned.patch)
+        return resolved
 
     def _properties(self, planned: PlannedUpdate) -> dict[str, Any] | None:
         if planned.operation is PlanOperation.DELETE or planned.desired_properties is None:

@@ -24,6 +24,9 @@ from formae.agent.registry import Location
 
 log = logging.getLogger("formae.agent.processes")
 
+EXIT_REFUSED = 78
+"""The SDK's exit code when the agent refused it: restarting cannot help."""
+
 
 @dataclass(frozen=True)
 class RestartPolicy:
@@ -118,6 +121,9 @@ class PluginProcessManager:
             started = time.monotonic()
             code = await self._run_once(plugin, node)
             if self._stopping:
+                return
+            if code == EXIT_REFUSED:
+                log.error("plugin %s was refused by this agent (see above); not restarting it", plugin.name)
                 return
             failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
             if failures > self._policy.max_consecutive_failures:

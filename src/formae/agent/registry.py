@@ -49,6 +49,8 @@ class RegisteredPlugin:
     max_concurrency: int
     schemas: tuple[ResourceSchema, ...]
     link: PluginLink
+    heartbeat_interval: float = 0.0
+    """As announced; 0 when unknown, and then only the registry's timeout applies."""
     last_heartbeat: float = 0.0
     registered_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     healthy: bool = True
@@ -132,7 +134,8 @@ class PluginRegistry:
         return sorted(self._plugins.values(), key=lambda p: (p.namespace, p.node))
 
     def schema(self, resource_type: str) -> ResourceSchema | None:
-        for plugin in self._plugins.values():
+        """The type's schema as the healthy plugins announce it (a stale entry's only as a last resort)."""
+        for plugin in sorted(self._plugins.values(), key=lambda p: not p.healthy):
             for schema in plugin.schemas:
                 if schema.type == resource_type:
                     return schema
@@ -147,10 +150,14 @@ class PluginRegistry:
             now = self._clock()
             for plugin in list(self._plugins.values()):
                 silent_for = now - plugin.last_heartbeat
-                if plugin.healthy and silent_for > self._heartbeat_timeout:
+                if plugin.healthy and silent_for > self._patience(plugin):
                     reason = f"no heartbeat for {silent_for:.1f}s"
                     plugin.link.close(reason)
                     self._mark_unhealthy(plugin, reason)
+
+    def _patience(self, plugin: RegisteredPlugin) -> float:
+        """How long a plugin may stay silent: the timeout, or three of its own announced intervals."""
+        return max(self._heartbeat_timeout, 3 * plugin.heartbeat_interval)
 
     def _mark_unhealthy(self, plugin: RegisteredPlugin, reason: str) -> None:
         plugin.healthy = False

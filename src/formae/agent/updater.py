@@ -101,6 +101,8 @@ class ResourceUpdater:
         polls = 0
         while not update.state.is_final:
             if _polling(update):
+                if update.state is S.WAITING_RETRY:  # resumed mid-backoff: the operation is still running
+                    update = await self._move(update, S.IN_PROGRESS)
                 polls += 1
                 await asyncio.sleep(self._poll_delay(update, polls))
                 result = await self._call(namespace, self._status_request(update))

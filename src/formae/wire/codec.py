@@ -319,15 +319,21 @@ def decode_plugin_frame(message: pb.PluginFrame) -> PluginFrame:
 
 
 def _decode_reply(reply: pb.OperationReply) -> OperationReply:
+    """The reply; a malformed one becomes a PLUGIN_ERROR failure of its own call, not of the stream."""
+    try:
+        return OperationReply(reply.call_id, _decode_result(reply))
+    except ProtocolError as error:
+        failure = ProgressResult.failure(Operation.READ, ErrorCode.PLUGIN_ERROR, f"malformed reply: {error}")
+        return OperationReply(reply.call_id, failure)
+
+
+def _decode_result(reply: pb.OperationReply) -> OperationResult:
     kind = reply.WhichOneof("result")
-    result: OperationResult
     if kind == "progress":
-        result = _progress_from_pb(reply.progress)
-    elif kind == "list":
-        result = _list_from_pb(reply.list)
-    else:
-        raise ProtocolError(f"reply to call {reply.call_id} carries no result")
-    return OperationReply(reply.call_id, result)
+        return _progress_from_pb(reply.progress)
+    if kind == "list":
+        return _list_from_pb(reply.list)
+    raise ProtocolError(f"reply to call {reply.call_id} carries no result")
 
 
 def encode_agent_frame(frame: AgentFrame) -> pb.AgentFrame:

@@ -101,6 +101,8 @@ class FakeAWSPlugin(ResourcePlugin):
         )
         if isinstance(behaviour, ProgressResult):
             return behaviour
+        if request.idempotency_key in self.cloud.tokens:  # a retry overtook us while we were slow
+            return self._created_before(request)
         try:
             resource = self._new_resource(kind, request)
         except _Refusal as refusal:

@@ -492,7 +492,10 @@ class UpdateRequest(_message.Message):
     desired_properties: _builtins.bytes
     """UTF-8 JSON object"""
     patch: _builtins.bytes
-    """RFC 6902 JSON Patch (UTF-8 JSON array) from prior to desired"""
+    """RFC 6902 JSON Patch (UTF-8 JSON array) from the previously desired properties to the desired
+    ones, references resolved. Paths name only what the user changed; properties the cloud added
+    (read-only ones) never appear in it.
+    """
     @_builtins.property
     def target(self) -> Global___TargetRef: ...
     def __init__(
