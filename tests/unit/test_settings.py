@@ -42,7 +42,7 @@ def test_minimal_environment() -> None:
     assert (s.agent_address, s.cookie, s.heartbeat_interval, s.reconnect, s.parent_pid) == (
         "127.0.0.1:49684",
         COOKIE,
-        1.0,
+        0.5,
         False,
         None,
     )

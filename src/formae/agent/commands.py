@@ -9,6 +9,7 @@ the agent can die at any moment after answering and still finish the work when i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -55,6 +56,15 @@ class Rejected(Exception):
 
 
 @dataclass(frozen=True)
+class _Plan:
+    """What running a command needs: built at submission, or rebuilt from the store on resume."""
+
+    command: Command
+    dag: Dag
+    records: dict[str, ResourceUpdateRecord]
+
+
+@dataclass(frozen=True)
 class Submission:
     command: Command | None
     """None for a simulation: nothing was stored and nothing will run."""
@@ -75,8 +85,9 @@ class CommandRunner:
         self._limiter = limiter
         self._policy = policy or RetryPolicy()
         self._max_in_flight = max_in_flight
-        self._queue: asyncio.Queue[Command] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Plan] = asyncio.Queue()
         self._cancels: dict[str, asyncio.Event] = {}
+        self._finished: dict[str, asyncio.Event] = {}
 
     # ------------------------------------------------------------ submission
 
@@ -142,7 +153,7 @@ class CommandRunner:
         force: bool,
     ) -> Submission:
         try:
-            Dag(changeset)
+            dag = Dag(changeset)
         except DagError as error:
             raise Rejected([str(error)]) from None
         if simulate:
@@ -152,9 +163,11 @@ class CommandRunner:
             await self._store.upsert_stack(StackRecord.from_model(stack))
         for target in forma.targets:
             await self._store.upsert_target(TargetRecord.from_model(target))
-        await self._store.create_command(command, [_record(command.id, u) for u in changeset.updates])
+        records = {u.id: _record(command.id, u) for u in changeset.updates}
+        await self._store.create_command(command, list(records.values()))
         log.info("command %s accepted: %s %s %s", command.id, kind, mode, changeset.summary())
-        self._queue.put_nowait(command)
+        self._finished[command.id] = asyncio.Event()
+        self._queue.put_nowait(_Plan(command, dag, records))
         return Submission(command, changeset)
 
     def _check_namespaces(self, forma: Forma) -> None:
@@ -201,35 +214,48 @@ class CommandRunner:
 
     # ------------------------------------------------------------ execution
 
+    async def wait_finished(self, command_id: str, timeout: float) -> None:
+        """Return once the command ends in this agent, or after ``timeout``: a long poll for clients."""
+        finished = self._finished.get(command_id)
+        if finished is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), timeout)
+
     async def run(self) -> None:
         """Resume what a previous agent left unfinished, then run commands as they are submitted."""
         async with asyncio.TaskGroup() as commands:
             for command in await self._store.list_incomplete_commands():
                 log.info("resuming command %s (%s)", command.id, command.state)
+                self._finished[command.id] = asyncio.Event()
                 commands.create_task(self._execute(command), name=f"command {command.id}")
             while True:
-                command = await self._queue.get()
-                commands.create_task(self._execute(command), name=f"command {command.id}")
+                plan = await self._queue.get()
+                commands.create_task(self._execute(plan.command, plan), name=f"command {plan.command.id}")
 
-    async def _execute(self, command: Command) -> None:
+    async def _execute(self, command: Command, plan: _Plan | None = None) -> None:
         """Run one command to its end; its failures are recorded on it, never raised to the runner."""
         try:
-            await self._execute_unguarded(command)
+            await self._execute_unguarded(command, plan or await self._stored_plan(command))
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
             await self._store.set_command_state(command.id, CommandState.FAILED, f"agent error: {error}")
         finally:
             self._cancels.pop(command.id, None)
+            self._finished.pop(command.id).set()
 
-    async def _execute_unguarded(self, command: Command) -> None:
+    async def _stored_plan(self, command: Command) -> _Plan:
+        """A command's plan as persisted: how a resumed command rebuilds what submission had."""
+        records = {r.update_id: r for r in await self._store.get_updates(command.id)}
+        targets = await self._targets()
+        return _Plan(command, Dag(Changeset(tuple(_planned(r, targets) for r in records.values()))), records)
+
+    async def _execute_unguarded(self, command: Command, plan: _Plan) -> None:
         cancel = self._cancels.setdefault(command.id, asyncio.Event())
         if command.state is CommandState.CANCELING:
             cancel.set()
         else:
             await self._store.set_command_state(command.id, CommandState.IN_PROGRESS)
-        records = {r.update_id: r for r in await self._store.get_updates(command.id)}
-        targets = await self._targets()
-        dag = Dag(Changeset(tuple(_planned(r, targets) for r in records.values())))
+        dag, records = plan.dag, plan.records
         inventory = Inventory({r.key: r.properties for r in await self._store.current_resources()})
         executor = ChangesetExecutor(
             dag=dag,

@@ -28,8 +28,8 @@ class AgentConfig:
     plugin_address: str = DEFAULT_PLUGIN_ADDRESS
     store_url: str = ""
     cookie: str = field(default="", repr=False)
-    heartbeat_interval: float = 1.0
-    heartbeat_timeout: float = 3.0
+    heartbeat_interval: float = 0.5
+    heartbeat_timeout: float = 2.5
     node: str = field(default_factory=lambda: f"agent@{socket.gethostname()}")
 
     @property
@@ -60,8 +60,8 @@ class AgentConfig:
             or env.get("FORMAE_STORE_URL")
             or f"sqlite:///{home / 'data' / 'formae.db'}",
             cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
-            heartbeat_interval=_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", 1.0),
-            heartbeat_timeout=_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", 3.0),
+            heartbeat_interval=_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", 0.5),
+            heartbeat_timeout=_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", 2.5),
         )
 
 

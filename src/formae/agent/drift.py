@@ -16,7 +16,7 @@ HISTORY_LIMIT = 1000
 
 async def out_of_band_changes(store: Datastore, stacks: Iterable[str]) -> list[str]:
     """One line per stack changed out of band, naming the commands that did it."""
-    commands = await store.list_commands(limit=HISTORY_LIMIT)
+    commands = await store.list_commands(limit=HISTORY_LIMIT, with_forma=False)
     problems = []
     for stack in stacks:
         changers = await _changes_since_last_reconcile(store, commands, stack)
@@ -31,17 +31,18 @@ async def _changes_since_last_reconcile(
 ) -> list[Command]:
     changers: list[Command] = []
     for command in newest_first:
-        if _is_reconcile_of(command, stack):
+        if await _is_reconcile_of(store, command, stack):
             return changers
         if await _changed(store, command, stack):
             changers.append(command)
     return []
 
 
-def _is_reconcile_of(command: Command, stack: str) -> bool:
+async def _is_reconcile_of(store: Datastore, command: Command, stack: str) -> bool:
     if command.kind is not CommandKind.APPLY or command.mode is not CommandMode.RECONCILE:
         return False
-    stacks = command.forma.get("stacks") or []
+    with_forma = await store.get_command(command.id)
+    stacks = (with_forma.forma if with_forma and with_forma.forma else {}).get("stacks") or []
     return any(isinstance(s, dict) and (s.get("label") or s.get("Label")) == stack for s in stacks)
 
 

@@ -92,10 +92,10 @@ class _CompletingSink:
 
     async def save(self, update: ResourceUpdateRecord) -> None:
         if update.state is not UpdateState.SUCCESS:
-            await self._store.save_update(update)
+            await self._store.save_progress(update)
             return
         if update.operation == "delete":
-            await self._store.complete_update(update, ResourceDeletion.of(update.key, update.command_id))
+            await self._store.record_update(update, ResourceDeletion.of(update.key, update.command_id))
             self._inventory.set(update.key, None)
             return
         properties = _cloud_properties(update)
@@ -109,7 +109,7 @@ class _CompletingSink:
             desired_properties=self._planned.desired_properties or {},
             command_id=update.command_id,
         )
-        await self._store.complete_update(update, version)
+        await self._store.record_update(update, version)
         self._inventory.set(update.key, properties)
 
 
@@ -192,16 +192,17 @@ class ChangesetExecutor:
 
     async def _update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> ResourceUpdateRecord:
         namespace = planned.key.type.split("::", 1)[0]
-        slots = self._slots.setdefault(namespace, asyncio.Semaphore(self._max_in_flight))
-        async with slots:
-            try:
-                properties = self._properties(planned)
-            except UnresolvedReference as error:
-                return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
-            target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
-            sink = _CompletingSink(self._store, planned, self._inventory)
-            updater = ResourceUpdater(self._registry, self._limiter, sink, self._policy, target, properties)
-            return await updater.run(replace(record, patch=self._patch(planned)))
+        in_flight = self._slots.setdefault(namespace, asyncio.Semaphore(self._max_in_flight))
+        try:
+            properties = self._properties(planned)
+        except UnresolvedReference as error:
+            return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
+        target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
+        sink = _CompletingSink(self._store, planned, self._inventory)
+        updater = ResourceUpdater(
+            self._registry, self._limiter, sink, self._policy, target, properties, in_flight=in_flight
+        )
+        return await updater.run(replace(record, patch=self._patch(planned)))
 
     def _patch(self, planned: PlannedUpdate) -> list[Any] | None:
         """The planned JSON Patch with the values of its references filled in, as the plugin needs it."""

@@ -62,7 +62,7 @@ class PluginRegistry:
         self,
         rate_limiter: RateLimiter,
         *,
-        heartbeat_timeout: float = 3.0,
+        heartbeat_timeout: float = 2.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rate_limiter = rate_limiter
@@ -146,11 +146,11 @@ class PluginRegistry:
     async def watch_heartbeats(self) -> None:
         """Mark plugins that went silent unhealthy and drop their links; runs for the agent's life."""
         while True:
-            await asyncio.sleep(self._heartbeat_timeout / 6)
+            await asyncio.sleep(min(0.05, self._heartbeat_timeout / 10))
             now = self._clock()
             for plugin in list(self._plugins.values()):
                 silent_for = now - plugin.last_heartbeat
-                if plugin.healthy and silent_for > self._patience(plugin):
+                if plugin.healthy and silent_for >= self._patience(plugin):
                     reason = f"no heartbeat for {silent_for:.1f}s"
                     plugin.link.close(reason)
                     self._mark_unhealthy(plugin, reason)

@@ -86,8 +86,12 @@ class ResourceUpdater:
         policy: RetryPolicy,
         target: TargetInfo,
         properties: dict[str, Any] | None,
+        *,
+        in_flight: asyncio.Semaphore | None = None,
     ) -> None:
         self._registry = registry
+        self._in_flight = in_flight or asyncio.Semaphore(1)
+        """Shared by the namespace's updaters: bounds the calls waiting on its plugins, nothing else."""
         self._limiter = limiter
         self._sink = sink
         self._policy = policy
@@ -121,11 +125,12 @@ class ResourceUpdater:
             link = await self._plugin_for(namespace)
         except (NoPluginError, PluginUnavailable) as error:
             return error
-        await self._limiter.acquire(namespace)
-        try:
-            result = await link.call(request, self._policy.call_timeout)
-        except PluginUnavailable as error:
-            return error
+        async with self._in_flight:
+            await self._limiter.acquire(namespace)
+            try:
+                result = await link.call(request, self._policy.call_timeout)
+            except PluginUnavailable as error:
+                return error
         if not isinstance(result, ProgressResult):
             return PluginUnavailable(
                 f"plugin {link.node} answered a {type(result).__name__} to a resource operation"

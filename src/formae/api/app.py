@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
@@ -28,7 +29,7 @@ from formae.api.schemas import (
 )
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
-from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord
+from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord, UpdateState
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,29 @@ def _routes(services: AgentServices) -> APIRouter:
             command = await runner.cancel(command_id)
         except KeyError:
             raise HTTPException(404, f"no command {command_id}") from None
-        return _command_view(command, await store.get_updates(command_id), with_updates=False)
+        return _command_view(command, [], counts=await store.count_updates(command_id))
 
     @router.get("/commands/{command_id}")
-    async def command(command_id: str, updates: bool = True) -> CommandView:
-        found = await store.get_command(command_id)
+    async def command(
+        command_id: str,
+        updates: bool = True,
+        wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the command to end")] = 0,
+    ) -> CommandView:
+        if wait:
+            await runner.wait_finished(command_id, wait)
+        found = await store.get_command(command_id, with_forma=False)
         if found is None:
             raise HTTPException(404, f"no command {command_id}")
-        return _command_view(found, await store.get_updates(command_id), with_updates=updates)
+        if not updates:  # the cheap view a poller wants: counts, no rows
+            return _command_view(found, [], counts=await store.count_updates(command_id))
+        return _command_view(found, await store.get_updates(command_id))
 
     @router.get("/commands")
     async def commands(
         limit: Annotated[int, Query(ge=1, le=1000)] = 20, state: CommandState | None = None
     ) -> list[CommandView]:
-        found = await store.list_commands(limit, [state] if state else None)
-        return [_command_view(c, [], with_updates=False) for c in found]
+        found = await store.list_commands(limit, [state] if state else None, with_forma=False)
+        return [_command_view(c, [], counts={}) for c in found]
 
     @router.get("/resources")
     async def resources(query: str = "") -> list[ResourceView]:
@@ -177,32 +186,13 @@ def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
 
 
 def _command_view(
-    command: Command, updates: list[ResourceUpdateRecord], *, with_updates: bool
+    command: Command, updates: list[ResourceUpdateRecord], counts: Mapping[UpdateState, int] | None = None
 ) -> CommandView:
-    summary = Counter(str(u.state) for u in updates)
-    views = (
-        [
-            UpdateView(
-                update_id=u.update_id,
-                operation=u.operation,
-                stack=u.stack,
-                type=u.type,
-                label=u.label,
-                target=u.target,
-                state=u.state,
-                attempts=u.attempts,
-                request_id=u.request_id,
-                native_id=u.native_id,
-                error_code=u.error_code,
-                error=u.error,
-                depends_on=u.depends_on,
-                updated_at=u.updated_at,
-            )
-            for u in updates
-        ]
-        if with_updates
-        else None
-    )
+    """The command with its updates, or (when ``counts`` is given) only how many are in each state."""
+    summary = {str(state): n for state, n in counts.items()} if counts is not None else None
+    if summary is None:
+        summary = dict(Counter(str(u.state) for u in updates))
+    views = None if counts is not None else [_update_view(u) for u in updates]
     return CommandView(
         id=command.id,
         kind=command.kind,
@@ -211,6 +201,25 @@ def _command_view(
         message=command.message,
         created_at=command.created_at,
         updated_at=command.updated_at,
-        summary=dict(summary),
+        summary=summary,
         updates=views,
+    )
+
+
+def _update_view(u: ResourceUpdateRecord) -> UpdateView:
+    return UpdateView(
+        update_id=u.update_id,
+        operation=u.operation,
+        stack=u.stack,
+        type=u.type,
+        label=u.label,
+        target=u.target,
+        state=u.state,
+        attempts=u.attempts,
+        request_id=u.request_id,
+        native_id=u.native_id,
+        error_code=u.error_code,
+        error=u.error,
+        depends_on=u.depends_on,
+        updated_at=u.updated_at,
     )

@@ -91,8 +91,13 @@ class AgentClient:
         result: dict[str, Any] = self._request("POST", f"/commands/{command_id}/cancel")
         return result
 
-    def command(self, command_id: str, updates: bool = True) -> dict[str, Any]:
-        result: dict[str, Any] = self._request("GET", f"/commands/{command_id}", params={"updates": updates})
+    def command(self, command_id: str, updates: bool = True, wait: float = 0) -> dict[str, Any]:
+        """The command; with ``wait``, the agent answers once it ends or after that many seconds."""
+        params = {"updates": updates, "wait": wait}
+        timeout = httpx.Timeout(self._http.timeout.read + wait if self._http.timeout.read else None)
+        result: dict[str, Any] = self._request(
+            "GET", f"/commands/{command_id}", params=params, timeout=timeout
+        )
         return result
 
     def commands(self, limit: int = 20) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ class PluginSettings:
     agent_address: str
     node: str
     cookie: str
-    heartbeat_interval: float = 1.0
+    heartbeat_interval: float = 0.5
     reconnect: bool = False
     parent_pid: int | None = None
 
@@ -42,7 +42,7 @@ class PluginSettings:
             agent_address=_address(address),
             node=env.get(PLUGIN_NODE) or f"{default_node}-{os.getpid()}@{socket.gethostname()}",
             cookie=cookie,
-            heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 1.0),
+            heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 0.5),
             reconnect=env.get(RECONNECT, "").lower() in {"1", "true", "yes"},
             parent_pid=int(env[PARENT_PID]) if env.get(PARENT_PID, "").isdigit() else None,
         )

@@ -84,6 +84,27 @@ def command_from_row(d: Dialect, r: Row) -> Command:
     )
 
 
+PROGRESS_COLUMNS = (
+    "state",
+    "attempts",
+    "request_id",
+    "native_id",
+    "progress",
+    "error_code",
+    "error",
+    "updated_at",
+)
+"""What changes as an update runs; the plan (properties, patch, dependencies) is fixed at creation."""
+
+
+def progress_params(d: Dialect, u: ResourceUpdateRecord) -> tuple[Any, ...]:
+    """Key first, then PROGRESS_COLUMNS, for ``datastore._SAVE_PROGRESS``."""
+    return (
+        u.command_id, u.update_id, u.state.value, u.attempts, u.request_id, u.native_id,
+        encode_json(u.progress), u.error_code, u.error, d.encode_time(u.updated_at),
+    )  # fmt: skip
+
+
 def update_params(d: Dialect, u: ResourceUpdateRecord) -> tuple[Any, ...]:
     return (
         u.command_id, u.update_id, u.operation.value, u.stack, u.type, u.label, u.target,

@@ -31,6 +31,7 @@ from formae.store.records import (
     ResourceUpdateRecord,
     StackRecord,
     TargetRecord,
+    UpdateState,
     utc_now,
 )
 
@@ -39,8 +40,27 @@ T = TypeVar("T")
 _INSERT_COMMAND = rows.insert_sql("commands", rows.COMMAND_COLUMNS)
 _INSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS)
 _UPSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS, ("command_id", "update_id"))
+_SAVE_PROGRESS = (
+    "UPDATE resource_updates SET "
+    + ", ".join(f"{column} = ${i}" for i, column in enumerate(rows.PROGRESS_COLUMNS, start=3))
+    + " WHERE command_id = $1 AND update_id = $2"
+)
 _INSERT_RESOURCE = rows.insert_sql("resources", rows.RESOURCE_COLUMNS)
 _KEY = "stack = $1 AND type = $2 AND label = $3"
+_WITHOUT_FORMA = ", ".join("NULL AS forma" if c == "forma" else c for c in rows.COMMAND_COLUMNS)
+
+
+def _columns(with_forma: bool) -> str:
+    """Command columns to select; without the forma, which can be megabytes for a big apply."""
+    return "*" if with_forma else _WITHOUT_FORMA
+
+
+_SET_COMMAND_STATE = (
+    "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
+    f" WHERE id = $1 RETURNING {_WITHOUT_FORMA}"
+)
+
+
 # One round trip per new version: the next number is computed by the INSERT itself.
 _APPEND_RESOURCE = (
     "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
@@ -48,12 +68,17 @@ _APPEND_RESOURCE = (
     f" (SELECT COALESCE(MAX(version), 0) + 1 FROM resources WHERE {_KEY}),"
     " $4, $5, $6, $7, $8, $9, $10) RETURNING version"
 )
+_APPEND_RESOURCE_BLIND = _APPEND_RESOURCE.removesuffix(" RETURNING version")
+_APPEND_TOMBSTONE_BLIND = (
+    "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
+    " desired_properties, deleted, command_id, created_at)"
+    " SELECT stack, type, label, version + 1, target, native_id, properties, desired_properties, TRUE, $4, $5"
+    f" FROM resources WHERE {_KEY} AND NOT deleted"
+    f" AND version = (SELECT MAX(version) FROM resources WHERE {_KEY})"
+)
 _UPSERT_STACK = rows.insert_sql("stacks", rows.STACK_COLUMNS, ("label",))
 _UPSERT_TARGET = rows.insert_sql("targets", rows.TARGET_COLUMNS, ("label",))
-_SET_COMMAND_STATE = (
-    "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
-    " WHERE id = $1 RETURNING *"
-)
+
 _LATEST_VERSION = f"SELECT * FROM resources WHERE {_KEY} ORDER BY version DESC LIMIT 1"
 _HISTORY = f"SELECT * FROM resources WHERE {_KEY} ORDER BY version"
 _CURRENT = (
@@ -149,18 +174,20 @@ class Datastore(ABC):
 
         await self._committer.submit(write)
 
-    async def get_command(self, command_id: str) -> Command | None:
-        found = await self._fetch_commands("SELECT * FROM commands WHERE id = $1", command_id)
+    async def get_command(self, command_id: str, *, with_forma: bool = True) -> Command | None:
+        found = await self._fetch_commands(
+            f"SELECT {_columns(with_forma)} FROM commands WHERE id = $1", command_id
+        )
         return found[0] if found else None
 
     async def list_commands(
-        self, limit: int = 50, states: Collection[CommandState] | None = None
+        self, limit: int = 50, states: Collection[CommandState] | None = None, *, with_forma: bool = True
     ) -> list[Command]:
         """The newest ``limit`` commands, newest first, optionally only those in ``states``."""
         if states is not None and not states:
             return []
         where, args = _state_filter(states, first=2)
-        sql = f"SELECT * FROM commands{where} ORDER BY id DESC LIMIT $1"
+        sql = f"SELECT {_columns(with_forma)} FROM commands{where} ORDER BY id DESC LIMIT $1"
         return await self._fetch_commands(sql, limit, *args)
 
     async def list_incomplete_commands(self) -> list[Command]:
@@ -204,6 +231,15 @@ class Datastore(ABC):
 
         return await self._read("reading resource updates", query)
 
+    async def count_updates(self, command_id: str) -> dict[UpdateState, int]:
+        """How many of a command's updates are in each state: a progress view without the rows."""
+        sql = "SELECT state, COUNT(*) AS n FROM resource_updates WHERE command_id = $1 GROUP BY state"
+
+        async def query(tx: Tx) -> dict[UpdateState, int]:
+            return {UpdateState(r["state"]): int(r["n"]) for r in await tx.fetch(sql, command_id)}
+
+        return await self._read("counting resource updates", query)
+
     async def save_update(self, update: ResourceUpdateRecord) -> None:
         """Insert or replace the update ``(command_id, update_id)``: one step of the updater."""
         params = rows.update_params(self._dialect, update)
@@ -229,6 +265,40 @@ class Datastore(ABC):
             return None if change is None else await _append_version(tx, d, change)
 
         return await self._committer.submit(write)
+
+    async def save_progress(self, update: ResourceUpdateRecord) -> None:
+        """One step of a running update: only what a step changes (state, attempts, request id, …).
+
+        The update must exist (``create_command`` wrote it); its plan columns are left as they are,
+        so a step costs a small UPDATE rather than re-encoding the properties and patch.
+        """
+        params = rows.progress_params(self._dialect, update)
+
+        async def write(tx: Tx) -> None:
+            await tx.execute(_SAVE_PROGRESS, *params)
+
+        await self._committer.submit(write)
+
+    async def record_update(self, update: ResourceUpdateRecord, change: ResourceChange | None) -> None:
+        """``complete_update`` without reading anything back, so a whole batch goes as a few statements.
+
+        The hot path of an apply: one call per finished resource operation. The same transaction
+        guarantee holds; only the written version is not returned.
+        """
+        d = self._dialect
+
+        async def write(tx: Tx) -> None:
+            await tx.execute(_SAVE_PROGRESS, *rows.progress_params(d, update))
+            if isinstance(change, NewResourceVersion):
+                await tx.execute(
+                    _APPEND_RESOURCE_BLIND, *rows.resource_params_without_version(d, _version_of(change))
+                )
+            elif isinstance(change, ResourceDeletion):
+                await tx.execute(
+                    _APPEND_TOMBSTONE_BLIND, *change.key, change.command_id, d.encode_time(utc_now())
+                )
+
+        await self._committer.submit(write)
 
     # -- resources ---------------------------------------------------------------------------
 

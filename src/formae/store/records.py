@@ -84,7 +84,8 @@ class Command:
     kind: CommandKind
     mode: CommandMode
     state: CommandState
-    forma: dict[str, Any]
+    forma: dict[str, Any] | None
+    """None when read without it (``with_forma=False``): a big forma is costly to fetch for a status view."""
     simulate: bool
     force: bool
     created_at: datetime

@@ -9,6 +9,7 @@ import pytest
 from store_factories import a_command, a_version, an_update
 
 from formae.store import Datastore, GroupCommitter, StoreError, UpdateState, open_store, utc_now
+from formae.store.group_commit import _by_ordering_group, ordering_group
 
 WRITERS = 200
 
@@ -168,3 +169,23 @@ async def test_a_cancelled_writer_is_skipped_if_not_yet_written() -> None:
     await committer.close()
 
     assert db.committed == [["kept"]]
+
+
+def test_statements_on_unrelated_tables_are_regrouped_and_related_ones_keep_their_order() -> None:
+    update = "UPDATE resource_updates SET state = $3 WHERE command_id = $1 AND update_id = $2"
+    insert = "INSERT INTO resources (stack) VALUES ($1)"
+    command = "INSERT INTO commands (id) VALUES ($1)"
+    pending = [(update, (1,)), (insert, (1,)), (command, ("c",)), (update, (2,)), (insert, (2,))]
+
+    regrouped = _by_ordering_group(pending)
+
+    assert regrouped == [(update, (1,)), (command, ("c",)), (update, (2,)), (insert, (1,)), (insert, (2,))]
+
+
+def test_a_statement_of_unknown_shape_is_a_barrier() -> None:
+    insert = "INSERT INTO resources (stack) VALUES ($1)"
+    pending = [(insert, (1,)), ("SELECT pg_advisory_xact_lock(1)", ()), (insert, (2,))]
+
+    assert _by_ordering_group(pending) == pending
+    assert ordering_group("  update Resources set x = 1") == "resources"
+    assert ordering_group("DELETE FROM resource_updates") == "commands"

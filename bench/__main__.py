@@ -1,0 +1,106 @@
+"""``python -m bench``: every figure of the performance budget, measured in one run.
+
+Prints a table and writes docs/benchmarks.md with a plot (docs/benchmarks.png). ``--quick`` is
+the CI smoke run (N = 50, SQLite only, 5 spawns) that keeps the harness from rotting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import platform
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import agent_runs, report, spawn, transport, workload
+from bench.report import Figures, SizeFigures
+
+FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
+
+
+def main() -> None:
+    args = _parse()
+    logging.getLogger("formae").setLevel(logging.ERROR)  # the in-process hubs' own chatter
+    figures = Figures(machine=_machine())
+    spawns = asyncio.run(spawn.spawn_to_registered(args.spawns))
+    figures.spawn = spawn.summary(spawns)
+    for backend in args.backends:
+        for size in args.sizes:
+            figures.sizes.append(_measure_size(backend, size))
+            print(report.row(figures.sizes[-1]), flush=True)
+    figures.liveness = _liveness()
+    print(report.table(figures))
+    if args.write:
+        report.write(figures, Path("docs/benchmarks.md"), Path("docs/benchmarks.png"))
+
+
+def _measure_size(backend: str, size: int) -> SizeFigures:
+    forma = workload.forma(size)
+    limit_create, limit_delete = asyncio.run(transport.transport_limit(forma))
+    with tempfile.TemporaryDirectory(prefix="formae-bench-") as home, _store(backend) as url:
+        agent = agent_runs.start_agent(Path(home), url, FAKE_AWS)
+        try:
+            run = agent_runs.apply_and_destroy(agent, forma)
+        finally:
+            agent.stop()
+            agent.cleanup()
+    return SizeFigures(backend, run, limit_create, limit_delete)
+
+
+def _store(backend: str) -> report.StoreContext:
+    return report.StoreContext(backend)
+
+
+def _liveness() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="formae-bench-") as home:
+        agent = agent_runs.start_agent(Path(home), None, FAKE_AWS)
+        try:
+            return {
+                "local SIGKILL": agent_runs.time_to_notice_local_death(agent),
+                "remote SIGKILL": agent_runs.time_to_notice_remote_death(agent, FAKE_AWS, signal.SIGKILL),
+                "remote silent (SIGSTOP)": agent_runs.time_to_notice_remote_death(
+                    agent, FAKE_AWS, signal.SIGSTOP
+                ),
+            }
+        finally:
+            agent.stop()
+            agent.cleanup()
+
+
+def _machine() -> str:
+    import os
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu})"
+    return f"{system}, Python {platform.python_version()}"
+
+
+def _parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="CI smoke run: N=50 on SQLite, 5 spawns, no file written"
+    )
+    parser.add_argument("--sizes", default="100,1000,10000", help="resource counts, comma separated")
+    parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres")
+    parser.add_argument("--spawns", type=int, default=20)
+    parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.backends, args.spawns, args.write = "50", "sqlite", 5, False
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.backends = args.backends.split(",")
+    return args
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Measurements that need a whole agent: apply and destroy wall time, peak RSS, liveness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from formae.testing import AgentProcess, wait_until
+
+FAKE_AWS_INSTALL = ("fake-aws", "1.0.0")
+
+
+@dataclass(frozen=True)
+class ApplyRun:
+    resources: int
+    apply_seconds: float
+    destroy_seconds: float
+    peak_rss_mb: float
+    failed: int
+
+
+def install_fake_aws(home: Path, executable: Path) -> None:
+    name, version = FAKE_AWS_INSTALL
+    target = home / "plugins" / name / f"v{version}" / f"{name}-plugin"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(executable.read_bytes())
+    target.chmod(0o755)
+
+
+def start_agent(home: Path, store_url: str | None, fake_aws: Path) -> AgentProcess:
+    install_fake_aws(home, fake_aws)
+    agent = AgentProcess(home, env={"FORMAE_LOG_LEVEL": "WARNING"}, store_url=store_url).start()
+    wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
+    return agent
+
+
+def apply_and_destroy(agent: AgentProcess, forma: dict[str, Any]) -> ApplyRun:
+    count = len(forma["resources"])
+    with agent.client() as client:
+        started = time.perf_counter()
+        submitted = client.apply(forma, "reconcile", False, False, "bench")
+        applied = _wait(client, submitted["command_id"])
+        apply_seconds = time.perf_counter() - started
+        rss = peak_rss_mb(agent.pid)
+        started = time.perf_counter()
+        submitted = client.destroy(None, "stack:bench", False, "bench")
+        destroyed = _wait(client, submitted["command_id"])
+        destroy_seconds = time.perf_counter() - started
+    failed = sum(c["summary"].get("Failed", 0) for c in (applied, destroyed))  # counts by state
+    return ApplyRun(count, apply_seconds, destroy_seconds, rss, failed)
+
+
+def _wait(client: Any, command_id: str) -> dict[str, Any]:
+    """The command once final: a long poll, so measuring adds no load to the agent."""
+    while True:
+        command: dict[str, Any] = client.command(command_id, updates=False, wait=60)
+        if command["state"] in ("Success", "Failed", "Canceled"):
+            return command
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def time_to_notice_local_death(agent: AgentProcess) -> float:
+    """SIGKILL the spawned plugin; seconds until the agent reports it unhealthy."""
+    [plugin] = agent.plugins()
+    killed = time.perf_counter()
+    os.kill(plugin["pid"], signal.SIGKILL)
+    return _until_unhealthy(agent, plugin["node"], killed)
+
+
+def time_to_notice_remote_death(agent: AgentProcess, fake_aws: Path, how: signal.Signals) -> float:
+    """A plugin started by hand (as on another host) dies: SIGKILL closes its connection,
+    SIGSTOP freezes it with the connection open, as a host that vanished would. Seconds to notice."""
+    env = {
+        **os.environ,
+        "FORMAE_AGENT_NODE": agent.runtime["plugin_address"],
+        "FORMAE_PLUGIN_NODE": "fake-aws@remote",
+        "FORMAE_NETWORK_COOKIE": agent.cookie,
+        "FORMAE_LOG_LEVEL": "WARNING",
+    }
+    plugin = subprocess.Popen([str(fake_aws)], env=env, stdin=subprocess.DEVNULL)
+    try:
+        wait_until(
+            lambda: any(p["node"] == "fake-aws@remote" and p["healthy"] for p in agent.plugins()),
+            15,
+            "the remote plugin to register",
+        )
+        stopped = time.perf_counter()
+        plugin.send_signal(how)
+        return _until_unhealthy(agent, "fake-aws@remote", stopped)
+    finally:
+        plugin.kill()
+        plugin.wait()
+
+
+def _until_unhealthy(agent: AgentProcess, node: str, since: float) -> float:
+    with agent.client() as client:
+        while True:
+            plugins = {p["node"]: p for p in client.plugins()}
+            if not plugins[node]["healthy"]:
+                return time.perf_counter() - since
+            time.sleep(0.002)

@@ -1,0 +1,234 @@
+"""Figures, their budgets, and how they are printed, written to docs/benchmarks.md and plotted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import asyncpg
+
+from bench.agent_runs import ApplyRun
+
+POSTGRES_URL = os.environ.get("FORMAE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BUDGET_RATIO = 2.0
+BUDGET_SPAWN_MS = 150.0
+BUDGET_LOCAL_DEATH_S = 0.1
+BUDGET_REMOTE_DEATH_S = 3.0
+BUDGET_RSS_MB = 200.0
+
+
+@dataclass
+class SizeFigures:
+    backend: str
+    run: ApplyRun
+    limit_create: float
+    limit_delete: float
+
+    @property
+    def apply_ratio(self) -> float:
+        return self.run.apply_seconds / self.limit_create
+
+    @property
+    def destroy_ratio(self) -> float:
+        return self.run.destroy_seconds / self.limit_delete
+
+
+@dataclass
+class Figures:
+    machine: str
+    spawn: dict[str, float] = field(default_factory=dict)
+    sizes: list[SizeFigures] = field(default_factory=list)
+    liveness: dict[str, float] = field(default_factory=dict)
+
+
+class StoreContext:
+    """None for SQLite (the agent's default); for PostgreSQL a fresh schema, dropped afterwards."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self._schema = f"formae_bench_{secrets.token_hex(4)}"
+
+    def __enter__(self) -> str | None:
+        if self.backend == "sqlite":
+            return None
+        asyncio.run(self._execute(f'CREATE SCHEMA "{self._schema}"'))
+        return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}search_path={self._schema}"
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self.backend != "sqlite":
+            asyncio.run(self._execute(f'DROP SCHEMA "{self._schema}" CASCADE'))
+
+    async def _execute(self, sql: str) -> None:
+        connection = await asyncpg.connect(POSTGRES_URL)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+
+INTRO = """\
+Each apply creates N fake-aws resources (per ten: a VPC, four subnets referring to it, five
+buckets) through a real agent with persistence on, an out-of-process plugin and no rate limit,
+then destroys them. **limit** is the same plugin operations sent straight over the same gRPC
+stream with the same concurrency (256 in flight) and the same dependency waves, without the
+agent: no planner, DAG or datastore. The ratio is agent time ÷ limit, measured in the same run."""
+
+HEADER = (
+    "| backend | N | apply s | limit s | apply ratio | destroy s | limit s | destroy ratio"
+    " | peak RSS MB | failed |\n"
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+)
+
+
+def row(s: SizeFigures) -> str:
+    r = s.run
+    return (
+        f"| {s.backend} | {r.resources} "
+        f"| {r.apply_seconds:.2f} | {s.limit_create:.2f} | {s.apply_ratio:.2f}× "
+        f"| {r.destroy_seconds:.2f} | {s.limit_delete:.2f} | {s.destroy_ratio:.2f}× "
+        f"| {r.peak_rss_mb:.0f} | {r.failed} |"
+    )
+
+
+def table(f: Figures) -> str:
+    lines = [f"machine: {f.machine}", "", HEADER, *(row(s) for s in f.sizes), ""]
+    lines.append(
+        f"spawn → Plugin registered: median {f.spawn['median_ms']:.0f} ms, p95 {f.spawn['p95_ms']:.0f} ms "
+        f"(budget ≤ {BUDGET_SPAWN_MS:.0f} ms)"
+    )
+    for what, seconds in f.liveness.items():
+        lines.append(f"dead plugin noticed, {what}: {seconds * 1000:.0f} ms")
+    return "\n".join(lines)
+
+
+def _verdicts(f: Figures) -> list[str]:
+    largest = {s.backend: s for s in f.sizes if s.run.resources == max(x.run.resources for x in f.sizes)}
+    lines = []
+    for backend, s in largest.items():
+        lines.append(
+            _verdict(
+                f"{s.run.resources}-resource apply on {backend}",
+                f"{s.apply_ratio:.2f}× the limit",
+                s.apply_ratio <= BUDGET_RATIO,
+                f"≤ {BUDGET_RATIO:.0f}×",
+            )
+        )
+        lines.append(
+            _verdict(
+                f"agent peak RSS, {s.run.resources} on {backend}",
+                f"{s.run.peak_rss_mb:.0f} MB",
+                s.run.peak_rss_mb <= BUDGET_RSS_MB,
+                f"≤ {BUDGET_RSS_MB:.0f} MB",
+            )
+        )
+        lines.append(
+            _verdict(
+                f"failed operations, {s.run.resources} on {backend}",
+                str(s.run.failed),
+                s.run.failed == 0,
+                "0",
+            )
+        )
+    lines.append(
+        _verdict(
+            "spawn → registered (median)",
+            f"{f.spawn['median_ms']:.0f} ms",
+            f.spawn["median_ms"] <= BUDGET_SPAWN_MS,
+            f"≤ {BUDGET_SPAWN_MS:.0f} ms",
+        )
+    )
+    local = f.liveness.get("local SIGKILL", float("nan"))
+    lines.append(
+        _verdict(
+            "dead local plugin noticed",
+            f"{local * 1000:.0f} ms",
+            local <= BUDGET_LOCAL_DEATH_S,
+            f"≤ {BUDGET_LOCAL_DEATH_S * 1000:.0f} ms",
+        )
+    )
+    remote = max(v for k, v in f.liveness.items() if k.startswith("remote")) if f.liveness else float("nan")
+    lines.append(
+        _verdict(
+            "dead remote plugin noticed (worst case)",
+            f"{remote:.2f} s",
+            remote <= BUDGET_REMOTE_DEATH_S,
+            f"≤ {BUDGET_REMOTE_DEATH_S:.0f} s",
+        )
+    )
+    return lines
+
+
+def _verdict(what: str, value: str, ok: bool, budget: str) -> str:
+    return f"| {what} | {value} | {budget} | {'met' if ok else '**missed**'} |"
+
+
+def write(f: Figures, markdown: Path, plot: Path) -> None:
+    _plot(f, plot)
+    body = [
+        "# Benchmarks",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {f.machine}, with `python -m bench` (see the README).",
+        "",
+        INTRO,
+        "",
+        HEADER,
+        *(row(s) for s in f.sizes),
+        "",
+        f"![apply and destroy time against resource count]({plot.name})",
+        "",
+        "| figure | measured | budget | |",
+        "|---|---|---|---|",
+        *_verdicts(f),
+        "",
+        f"Plugin spawn → `Plugin registered` over {f.spawn['runs']:.0f} runs: "
+        f"median {f.spawn['median_ms']:.0f} ms, "
+        f"p95 {f.spawn['p95_ms']:.0f} ms, min {f.spawn['min_ms']:.0f} ms, max {f.spawn['max_ms']:.0f} ms.",
+        "",
+        "Time for the agent to mark a dead plugin unhealthy (from the signal to the REST API saying so):",
+        "",
+        *(f"- {what}: {seconds * 1000:.0f} ms" for what, seconds in f.liveness.items()),
+        "",
+    ]
+    markdown.write_text("\n".join(body), encoding="utf-8")
+
+
+def _plot(f: Figures, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for backend in sorted({s.backend for s in f.sizes}):
+        runs = sorted((s for s in f.sizes if s.backend == backend), key=lambda s: s.run.resources)
+        counts = [s.run.resources for s in runs]
+        axis.plot(counts, [s.run.apply_seconds for s in runs], marker="o", label=f"apply ({backend})")
+        axis.plot(
+            counts,
+            [s.run.destroy_seconds for s in runs],
+            marker="s",
+            linestyle="--",
+            label=f"destroy ({backend})",
+        )
+        axis.plot(
+            counts,
+            [s.limit_create for s in runs],
+            marker="^",
+            linestyle=":",
+            label=f"transport limit ({backend} run)",
+        )
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("resources")
+    axis.set_ylabel("seconds")
+    axis.set_title("formae: apply / destroy wall time against the transport limit")
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

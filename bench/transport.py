@@ -1,0 +1,91 @@
+"""The transport limit: the same plugin operations over the same gRPC stream, without the agent.
+
+The agent's own hub and plugin link carry the calls to a real fake-aws process, with the same
+number in flight as the agent's executor allows; there is no datastore, no planner and no DAG.
+Creates go in two waves (VPCs and buckets, then the subnets with their VPCs' real ids), because
+no apply can do better than its dependency chain; deletes go in the reverse two waves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from formae.agent.hub import PluginHub
+from formae.agent.plugin_link import PluginLink
+from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import Location, PluginRegistry
+from formae.model import Reference, resolve_references
+from formae.wire.transport import start_hub_server
+from formae.wire.types import CreateRequest, DeleteRequest, OperationRequest, ProgressResult, TargetInfo
+
+FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
+IN_FLIGHT = 256  # the executor's per-namespace bound
+
+
+async def transport_limit(forma: dict[str, Any], in_flight: int = IN_FLIGHT) -> tuple[float, float]:
+    """Seconds to create, then delete, every resource of ``forma`` straight over the wire."""
+    cookie = secrets.token_urlsafe(32)
+    registry = PluginRegistry(RateLimiter())
+    hub = PluginHub(registry, cookie, "bench-agent", lambda node, pid: Location.LOCAL)
+    server, port = await start_hub_server("127.0.0.1:0", hub.handle)
+    env = {
+        **os.environ,
+        "FORMAE_AGENT_NODE": f"127.0.0.1:{port}",
+        "FORMAE_PLUGIN_NODE": "fake-aws@transport",
+        "FORMAE_NETWORK_COOKIE": cookie,
+        "FORMAE_LOG_LEVEL": "WARNING",
+    }
+    env.pop("FAKE_AWS_STATE_FILE", None)
+    child = await asyncio.create_subprocess_exec(str(FAKE_AWS), env=env, stdin=asyncio.subprocess.DEVNULL)
+    try:
+        link = await registry.wait_for("FakeAWS", 30)
+        return await _create_then_delete(link, forma, in_flight)
+    finally:
+        child.terminate()
+        await child.wait()
+        await server.stop(grace=None)
+
+
+async def _create_then_delete(link: PluginLink, forma: dict[str, Any], in_flight: int) -> tuple[float, float]:
+    target = TargetInfo("bench", "FakeAWS", forma["targets"][0]["config"])
+    first = [r for r in forma["resources"] if r["type"] != "FakeAWS::EC2::Subnet"]
+    second = [r for r in forma["resources"] if r["type"] == "FakeAWS::EC2::Subnet"]
+    ids: dict[str, str] = {}
+
+    def create(resource: dict[str, Any]) -> CreateRequest:
+        properties = resolve_references(resource["properties"], lambda ref: ids[_key(ref)])
+        return CreateRequest(resource["type"], resource["label"], properties, target, resource["label"])
+
+    started = time.perf_counter()
+    for wave in (first, second):
+        results = await _run(link, [create(r) for r in wave], in_flight)
+        ids.update({r["label"]: result.native_id for r, result in zip(wave, results, strict=True)})
+    created = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for wave in (second, first):
+        await _run(link, [DeleteRequest(r["type"], ids[r["label"]], target) for r in wave], in_flight)
+    return created, time.perf_counter() - started
+
+
+def _key(reference: Reference) -> str:
+    return reference.label
+
+
+async def _run(link: PluginLink, requests: list[OperationRequest], in_flight: int) -> list[ProgressResult]:
+    slots = asyncio.Semaphore(in_flight)
+
+    async def one(request: OperationRequest) -> ProgressResult:
+        async with slots:
+            result = await link.call(request, 60)
+        assert isinstance(result, ProgressResult), result
+        assert result.status.name == "SUCCESS", result
+        return result
+
+    return list(await asyncio.gather(*(one(r) for r in requests)))
