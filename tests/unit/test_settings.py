@@ -43,9 +43,24 @@ def test_minimal_environment() -> None:
         "127.0.0.1:49684",
         COOKIE,
         0.5,
-        False,
+        True,  # started by hand: nobody would restart it, so it waits for the agent to come back
         None,
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "reconnect"),
+    [
+        ({"FORMAE_PARENT_PID": "42"}, False),
+        ({"FORMAE_PARENT_PID": "42", "FORMAE_PLUGIN_RECONNECT": "1"}, True),
+        ({"FORMAE_PLUGIN_RECONNECT": "0"}, False),
+        ({"FORMAE_PLUGIN_RECONNECT": "yes"}, True),
+    ],
+)
+def test_spawned_plugins_exit_with_their_agent_unless_told_to_reconnect(
+    extra: dict[str, str], reconnect: bool
+) -> None:
+    assert settings(**extra).reconnect is reconnect
 
 
 @pytest.mark.parametrize(

@@ -43,9 +43,22 @@ class PluginSettings:
             node=env.get(PLUGIN_NODE) or f"{default_node}-{os.getpid()}@{socket.gethostname()}",
             cookie=cookie,
             heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 0.5),
-            reconnect=env.get(RECONNECT, "").lower() in {"1", "true", "yes"},
+            reconnect=_reconnect(env),
             parent_pid=int(env[PARENT_PID]) if env.get(PARENT_PID, "").isdigit() else None,
         )
+
+
+def _reconnect(env: Mapping[str, str]) -> bool:
+    """Whether to dial again when the agent goes away.
+
+    A plugin the agent spawned exits with it (the agent will spawn a new one); a plugin started
+    by hand, as on another host, has nobody to restart it, so by default it waits for the agent
+    to come back. FORMAE_PLUGIN_RECONNECT=1/0 decides either way.
+    """
+    explicit = env.get(RECONNECT, "").strip().lower()
+    if explicit:
+        return explicit in {"1", "true", "yes"}
+    return not env.get(PARENT_PID)
 
 
 def _address(node: str) -> str:
