@@ -58,6 +58,8 @@ class AgentProcess:
     home: Path
     env: dict[str, str] = field(default_factory=dict)
     store_url: str | None = None
+    plugin_address: str = "127.0.0.1:0"
+    """Where plugins dial in; a test network's address (say a veth in a network namespace) or port 0."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,7 +93,7 @@ class AgentProcess:
             "start",
             f"--home={self.home}",
             "--api-address=127.0.0.1:0",
-            "--plugin-address=127.0.0.1:0",
+            f"--plugin-address={self.plugin_address}",
         ]
         if self.store_url:
             args.append(f"--store-url={self.store_url}")
