@@ -31,23 +31,27 @@ def main() -> None:
         for size in args.sizes:
             figures.sizes.append(_measure_size(backend, size))
             print(report.row(figures.sizes[-1]), flush=True)
+    for tls in (True, False):  # what mutual TLS costs, same size, same run
+        figures.mtls.append(_measure_size("sqlite", args.mtls_size, tls=tls))
+        print(report.row(figures.mtls[-1]), flush=True)
     figures.liveness = _liveness()
     print(report.table(figures))
     if args.write:
         report.write(figures, Path("docs/benchmarks.md"), Path("docs/benchmarks.png"))
 
 
-def _measure_size(backend: str, size: int) -> SizeFigures:
+def _measure_size(backend: str, size: int, *, tls: bool = True) -> SizeFigures:
+    """The agent's apply and destroy of ``size`` resources, and the transport limit over the same wire."""
     forma = workload.forma(size)
-    limit_create, limit_delete = asyncio.run(transport.transport_limit(forma))
+    limit_create, limit_delete = asyncio.run(transport.transport_limit(forma, tls=tls))
     with tempfile.TemporaryDirectory(prefix="formae-bench-") as home, _store(backend) as url:
-        agent = agent_runs.start_agent(Path(home), url, FAKE_AWS)
+        agent = agent_runs.start_agent(Path(home), url, FAKE_AWS, plugin_tls=tls)
         try:
             run = agent_runs.apply_and_destroy(agent, forma)
         finally:
             agent.stop()
             agent.cleanup()
-    return SizeFigures(backend, run, limit_create, limit_delete)
+    return SizeFigures(backend if tls else f"{backend}, no TLS", run, limit_create, limit_delete)
 
 
 def _store(backend: str) -> report.StoreContext:
@@ -93,10 +97,13 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--sizes", default="100,1000,10000", help="resource counts, comma separated")
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres")
     parser.add_argument("--spawns", type=int, default=20)
+    parser.add_argument(
+        "--mtls-size", type=int, default=1000, help="resources for the with/without mTLS runs"
+    )
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
     args = parser.parse_args()
     if args.quick:
-        args.sizes, args.backends, args.spawns, args.write = "50", "sqlite", 5, False
+        args.sizes, args.backends, args.spawns, args.write, args.mtls_size = "50", "sqlite", 5, False, 50
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.backends = args.backends.split(",")
     return args

@@ -32,9 +32,12 @@ def install_fake_aws(home: Path, executable: Path) -> None:
     target.chmod(0o755)
 
 
-def start_agent(home: Path, store_url: str | None, fake_aws: Path) -> AgentProcess:
+def start_agent(
+    home: Path, store_url: str | None, fake_aws: Path, *, plugin_tls: bool = True
+) -> AgentProcess:
     install_fake_aws(home, fake_aws)
-    agent = AgentProcess(home, env={"FORMAE_LOG_LEVEL": "WARNING"}, store_url=store_url).start()
+    env = {"FORMAE_LOG_LEVEL": "WARNING"}
+    agent = AgentProcess(home, env=env, store_url=store_url, plugin_tls=plugin_tls).start()
     wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
     return agent
 
@@ -81,23 +84,27 @@ def time_to_notice_local_death(agent: AgentProcess) -> float:
 def time_to_notice_remote_death(agent: AgentProcess, fake_aws: Path, how: signal.Signals) -> float:
     """A plugin started by hand (as on another host) dies: SIGKILL closes its connection,
     SIGSTOP freezes it with the connection open, as a host that vanished would. Seconds to notice."""
+    with agent.client() as client:
+        token = client.create_join_token(["FakeAWS"], 600, None)["token"]
+    node = f"fake-aws@remote-{how.name}"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("FORMAE_")},
         "FORMAE_AGENT_NODE": agent.runtime["plugin_address"],
-        "FORMAE_PLUGIN_NODE": "fake-aws@remote",
-        "FORMAE_NETWORK_COOKIE": agent.cookie,
+        "FORMAE_PLUGIN_NODE": node,
+        "FORMAE_JOIN_TOKEN": token,
+        "FORMAE_PLUGIN_STATE_DIR": str(agent.home / f"remote-{how.name}"),
         "FORMAE_LOG_LEVEL": "WARNING",
     }
     plugin = subprocess.Popen([str(fake_aws)], env=env, stdin=subprocess.DEVNULL)
     try:
         wait_until(
-            lambda: any(p["node"] == "fake-aws@remote" and p["healthy"] for p in agent.plugins()),
+            lambda: any(p["node"] == node and p["healthy"] for p in agent.plugins()),
             15,
             "the remote plugin to register",
         )
         stopped = time.perf_counter()
         plugin.send_signal(how)
-        return _until_unhealthy(agent, "fake-aws@remote", stopped)
+        return _until_unhealthy(agent, node, stopped)
     finally:
         plugin.kill()
         plugin.wait()

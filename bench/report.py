@@ -43,6 +43,8 @@ class Figures:
     machine: str
     spawn: dict[str, float] = field(default_factory=dict)
     sizes: list[SizeFigures] = field(default_factory=list)
+    mtls: list[SizeFigures] = field(default_factory=list)
+    """The same apply with plugin mTLS on, then off."""
     liveness: dict[str, float] = field(default_factory=dict)
 
 
@@ -96,7 +98,9 @@ def row(s: SizeFigures) -> str:
 
 
 def table(f: Figures) -> str:
-    lines = [f"machine: {f.machine}", "", HEADER, *(row(s) for s in f.sizes), ""]
+    lines = [f"machine: {f.machine}", "", HEADER, *(row(s) for s in f.sizes), *(row(s) for s in f.mtls), ""]
+    if len(f.mtls) == 2:
+        lines.append(_mtls_cost(f.mtls))
     lines.append(
         f"spawn → Plugin registered: median {f.spawn['median_ms']:.0f} ms, p95 {f.spawn['p95_ms']:.0f} ms "
         f"(budget ≤ {BUDGET_SPAWN_MS:.0f} ms)"
@@ -104,6 +108,15 @@ def table(f: Figures) -> str:
     for what, seconds in f.liveness.items():
         lines.append(f"dead plugin noticed, {what}: {seconds * 1000:.0f} ms")
     return "\n".join(lines)
+
+
+def _mtls_cost(runs: list[SizeFigures]) -> str:
+    with_tls, without = runs
+    extra = with_tls.run.apply_seconds / without.run.apply_seconds - 1
+    return (
+        f"mTLS cost, {with_tls.run.resources}-resource apply: {with_tls.run.apply_seconds:.2f} s with, "
+        f"{without.run.apply_seconds:.2f} s without ({extra:+.0%})"
+    )
 
 
 def _verdicts(f: Figures) -> list[str]:
@@ -180,6 +193,13 @@ def write(f: Figures, markdown: Path, plot: Path) -> None:
         *(row(s) for s in f.sizes),
         "",
         f"![apply and destroy time against resource count]({plot.name})",
+        "",
+        "The cost of mutual TLS between agent and plugins (the same apply, with and without):",
+        "",
+        HEADER,
+        *(row(s) for s in f.mtls),
+        "",
+        _mtls_cost(f.mtls) if len(f.mtls) == 2 else "",
         "",
         "| figure | measured | budget | |",
         "|---|---|---|---|",

@@ -7,17 +7,14 @@ which includes the interpreter's start, the SDK's dial, the cookie handshake and
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
 
-from formae.agent.hub import PluginHub
+from bench.hub import running_hub
 from formae.agent.rate_limiter import RateLimiter
-from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
-from formae.wire.transport import start_hub_server
+from formae.agent.registry import PluginRegistry, RegisteredPlugin
 
 FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
 
@@ -32,28 +29,20 @@ class _TimedRegistry(PluginRegistry):
         self.registered.set()
 
 
-async def spawn_to_registered(runs: int = 20) -> list[float]:
+async def spawn_to_registered(runs: int = 20, *, tls: bool = True) -> list[float]:
     """Seconds from spawn to registration, one sample per fresh plugin process."""
-    cookie = secrets.token_urlsafe(32)
     samples = []
     for _ in range(runs):
         registry = _TimedRegistry()
-        hub = PluginHub(registry, cookie, "bench-agent", lambda node, pid: Location.LOCAL)
-        server, port = await start_hub_server("127.0.0.1:0", hub.handle)
-        env = {
-            **os.environ,
-            "FORMAE_AGENT_NODE": f"127.0.0.1:{port}",
-            "FORMAE_PLUGIN_NODE": "fake-aws@bench",
-            "FORMAE_NETWORK_COOKIE": cookie,
-            "FORMAE_LOG_LEVEL": "WARNING",
-        }
-        started = time.perf_counter()
-        child = await asyncio.create_subprocess_exec(str(FAKE_AWS), env=env, stdin=asyncio.subprocess.DEVNULL)
-        await asyncio.wait_for(registry.registered.wait(), 30)
-        samples.append(time.perf_counter() - started)
-        child.terminate()
-        await child.wait()
-        await server.stop(grace=None)
+        async with running_hub(registry, "fake-aws@bench", tls=tls) as hub:
+            started = time.perf_counter()
+            child = await asyncio.create_subprocess_exec(
+                str(FAKE_AWS), env=hub.child_env, stdin=asyncio.subprocess.DEVNULL
+            )
+            await asyncio.wait_for(registry.registered.wait(), 30)
+            samples.append(time.perf_counter() - started)
+            child.terminate()
+            await child.wait()
     return samples
 
 

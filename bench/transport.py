@@ -9,47 +9,37 @@ no apply can do better than its dependency chain; deletes go in the reverse two 
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from formae.agent.hub import PluginHub
+from bench.hub import running_hub
 from formae.agent.plugin_link import PluginLink
 from formae.agent.rate_limiter import RateLimiter
-from formae.agent.registry import Location, PluginRegistry
+from formae.agent.registry import PluginRegistry
 from formae.model import Reference, resolve_references
-from formae.wire.transport import start_hub_server
 from formae.wire.types import CreateRequest, DeleteRequest, OperationRequest, ProgressResult, TargetInfo
 
 FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
 IN_FLIGHT = 256  # the executor's per-namespace bound
 
 
-async def transport_limit(forma: dict[str, Any], in_flight: int = IN_FLIGHT) -> tuple[float, float]:
+async def transport_limit(
+    forma: dict[str, Any], in_flight: int = IN_FLIGHT, *, tls: bool = True
+) -> tuple[float, float]:
     """Seconds to create, then delete, every resource of ``forma`` straight over the wire."""
-    cookie = secrets.token_urlsafe(32)
     registry = PluginRegistry(RateLimiter())
-    hub = PluginHub(registry, cookie, "bench-agent", lambda node, pid: Location.LOCAL)
-    server, port = await start_hub_server("127.0.0.1:0", hub.handle)
-    env = {
-        **os.environ,
-        "FORMAE_AGENT_NODE": f"127.0.0.1:{port}",
-        "FORMAE_PLUGIN_NODE": "fake-aws@transport",
-        "FORMAE_NETWORK_COOKIE": cookie,
-        "FORMAE_LOG_LEVEL": "WARNING",
-    }
-    env.pop("FAKE_AWS_STATE_FILE", None)
-    child = await asyncio.create_subprocess_exec(str(FAKE_AWS), env=env, stdin=asyncio.subprocess.DEVNULL)
-    try:
-        link = await registry.wait_for("FakeAWS", 30)
-        return await _create_then_delete(link, forma, in_flight)
-    finally:
-        child.terminate()
-        await child.wait()
-        await server.stop(grace=None)
+    async with running_hub(registry, "fake-aws@transport", tls=tls) as hub:
+        child = await asyncio.create_subprocess_exec(
+            str(FAKE_AWS), env=hub.child_env, stdin=asyncio.subprocess.DEVNULL
+        )
+        try:
+            link = await registry.wait_for("FakeAWS", 30)
+            return await _create_then_delete(link, forma, in_flight)
+        finally:
+            child.terminate()
+            await child.wait()
 
 
 async def _create_then_delete(link: PluginLink, forma: dict[str, Any], in_flight: int) -> tuple[float, float]:

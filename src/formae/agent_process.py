@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import uvicorn
@@ -21,13 +23,15 @@ from formae import __version__
 from formae.agent.commands import CommandRunner
 from formae.agent.config import AgentConfig
 from formae.agent.hub import PluginHub
+from formae.agent.joining import JoinService
+from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
 from formae.api import AgentServices, build_app
 from formae.store import Datastore, open_store
-from formae.wire.transport import start_hub_server
+from formae.wire.transport import ServerTls, start_hub_server
 
 log = logging.getLogger("formae.agent")
 
@@ -62,14 +66,32 @@ class Agent:
         def locate(node: str, pid: int) -> Location:
             return processes.locate(node, pid) if processes else Location.REMOTE
 
-        hub = PluginHub(registry, config.cookie, config.node, locate)
-        server, port = await start_hub_server(config.plugin_address, hub.handle)
+        security = _PluginSecurity.of(config)
+        hub = PluginHub(
+            registry, config.cookie, config.node, locate, require_certificate=security.tls is not None
+        )
+        joins = security.join_service(store, config)
+        server, port = await start_hub_server(
+            config.plugin_address, hub.handle, tls=security.tls, join=joins.join if joins else None
+        )
         host = config.plugin_address.rpartition(":")[0]
         plugin_address = f"{host}:{port}"
-        environment = PluginEnvironment(plugin_address, config.cookie, config.heartbeat_interval, {})
+        if joins is not None:
+            joins.agent_address = (
+                config.advertised_plugin_address or f"{_reachable(host, public=True)}:{port}"
+            )
+        environment = PluginEnvironment(
+            f"{_reachable(host, public=False)}:{port}",
+            config.cookie,
+            config.heartbeat_interval,
+            {},
+            credentials=security.local.environment if security.local else None,
+        )
         processes = PluginProcessManager(discover_plugins(config.plugins_dir), environment)
         runner = CommandRunner(store, registry, limiter)
-        api = _ApiServer(_api_config(build_app(AgentServices(runner, store, registry)), config.api_address))
+        api = _ApiServer(
+            _api_config(build_app(AgentServices(runner, store, registry, joins)), config.api_address)
+        )
         try:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
@@ -110,6 +132,44 @@ class Agent:
             "version": __version__,
         }
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _PluginSecurity:
+    """With TLS on: the agent's server certificate, its CA, and credentials for spawned plugins."""
+
+    tls: ServerTls | None = None
+    authority: CertificateAuthority | None = None
+    local: LocalPluginCredentials | None = None
+
+    @classmethod
+    def of(cls, config: AgentConfig) -> _PluginSecurity:
+        if not config.plugin_tls:
+            log.warning("plugin TLS is off: plugins authenticate with the network cookie alone")
+            return cls()
+        authority = CertificateAuthority.load_or_create(config.pki_dir)
+        host = config.plugin_address.rpartition(":")[0].strip("[]")
+        names = [
+            n for n in (host, config.advertised_plugin_address.rpartition(":")[0]) if n and n not in _ANY_HOST
+        ]
+        server = authority.server_keypair(names)
+        tls = ServerTls(server.certificate_pem, server.key_pem, authority.certificate_pem)
+        return cls(tls, authority, LocalPluginCredentials(authority, config.pki_dir / "local"))
+
+    def join_service(self, store: Datastore, config: AgentConfig) -> JoinService | None:
+        if self.authority is None:
+            return None
+        return JoinService(store, self.authority, config.cookie, config.plugin_address)
+
+
+_ANY_HOST = frozenset({"0.0.0.0", "::", ""})
+
+
+def _reachable(host: str, *, public: bool) -> str:
+    """An address to dial for a listen host: loopback for this host's children, the host name for others."""
+    if host.strip("[]") not in _ANY_HOST:
+        return host
+    return socket.gethostname() if public else "127.0.0.1"
 
 
 class _Stop(Exception):

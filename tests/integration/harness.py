@@ -86,21 +86,36 @@ class AgentUnderTest(AgentProcess):
         return read_journal(self.cloud_journal)
 
 
+def join_token(agent: AgentProcess, *namespaces: str, ttl: int = 600) -> str:
+    """A one-time token, as `formae plugin token create` makes it (FakeAWS unless told otherwise)."""
+    with agent.client() as client:
+        return str(client.create_join_token(list(namespaces or ("FakeAWS",)), ttl, None)["token"])
+
+
 def start_plugin_by_hand(
     agent: AgentUnderTest,
     node: str,
     cookie: str | None = None,
     extra_env: dict[str, str] | None = None,
     log: Path | None = None,
+    token: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """A plugin not spawned by the agent, told only the environment: how a remote host runs one."""
+    """A plugin not spawned by the agent, told only the environment: how a remote host runs one.
+
+    With plugin TLS on (the default) it joins with a one-time token (``token``, or a new one);
+    a ``cookie`` given explicitly overrides the one the join grants. Without TLS it has the cookie.
+    """
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FORMAE_")},
         "FORMAE_AGENT_NODE": agent.runtime["plugin_address"],
         "FORMAE_PLUGIN_NODE": node,
-        "FORMAE_NETWORK_COOKIE": cookie if cookie is not None else agent.cookie,
+        "FORMAE_PLUGIN_STATE_DIR": str(agent.home / "remote-plugins" / node),
         **(extra_env or {}),
     }
+    if agent.plugin_tls:
+        env["FORMAE_JOIN_TOKEN"] = token or join_token(agent)
+    if cookie is not None or not agent.plugin_tls:
+        env["FORMAE_NETWORK_COOKIE"] = cookie if cookie is not None else agent.cookie
     with (log or agent.home / f"{node.replace('@', '_')}.log").open("ab") as out:
         return subprocess.Popen(
             [str(FAKE_AWS)], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT

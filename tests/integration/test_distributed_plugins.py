@@ -87,17 +87,6 @@ def test_plugin_started_by_hand_registers_as_remote(tmp_path: Path, make_agent: 
         assert plugin.wait(10) == 0
 
 
-def test_wrong_cookie_is_refused_and_logged(tmp_path: Path, make_agent: MakeAgent) -> None:
-    agent = make_agent(tmp_path / "bare-home").start()
-    plugin = start_plugin_by_hand(agent, "fake-aws@intruder", cookie="not-the-cookie")
-
-    assert plugin.wait(15) == 78  # EX_CONFIG: the plugin gives up, it does not retry forever
-    agent.wait_for_log(r"Plugin refused node=fake-aws@intruder peer=\S+: wrong network cookie")
-    assert agent.plugins() == []
-    assert "not-the-cookie" not in agent.log()
-    assert agent.cookie not in agent.log()
-
-
 def test_namespace_without_plugin_is_a_clear_error(agent: AgentUnderTest) -> None:
     forma = network_forma()
     forma["targets"].append({"label": "aws", "namespace": "AWS", "config": {}})

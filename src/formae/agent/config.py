@@ -30,11 +30,19 @@ class AgentConfig:
     cookie: str = field(default="", repr=False)
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 2.5
+    plugin_tls: bool = True
+    """Mutual TLS with plugins (certificates from the agent's CA) on top of the cookie handshake."""
+    advertised_plugin_address: str = ""
+    """How plugins on other hosts reach the agent, put in join tokens; the listen address if empty."""
     node: str = field(default_factory=lambda: f"agent@{socket.gethostname()}")
 
     @property
     def plugins_dir(self) -> Path:
         return self.home / "plugins"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.home / "pki"
 
     @property
     def runtime_file(self) -> Path:
@@ -62,6 +70,9 @@ class AgentConfig:
             cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
             heartbeat_interval=_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", 0.5),
             heartbeat_timeout=_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", 2.5),
+            plugin_tls=_flag(overrides.get("plugin_tls") or env.get("FORMAE_PLUGIN_TLS"), default=True),
+            advertised_plugin_address=overrides.get("advertised_plugin_address")
+            or env.get("FORMAE_PLUGIN_ADVERTISE", ""),
         )
 
 
@@ -76,6 +87,16 @@ def load_or_create_cookie(home: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(cookie + "\n")
     return cookie
+
+
+def _flag(value: str | None, *, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{value!r} is not on or off")
 
 
 def _address(value: str) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from formae.agent.plugin_link import PluginLink
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
 from formae.wire import PROTOCOL_VERSIONS, auth
+from formae.wire.certificates import allows, namespaces_of
 from formae.wire.codec import ProtocolError
 from formae.wire.frames import (
     Announcement,
@@ -47,7 +48,10 @@ class PluginHub:
         locate: Locator,
         *,
         handshake_timeout: float = 10.0,
+        require_certificate: bool = False,
     ) -> None:
+        self._require_certificate = require_certificate
+        """With TLS on, every plugin must hold a certificate of this agent's CA naming its namespace."""
         self._registry = registry
         self._cookie = cookie
         self._agent_node = agent_node
@@ -75,7 +79,7 @@ class PluginHub:
         announcement = await stream.receive()
         if not isinstance(announcement, Announcement):
             raise ProtocolError(f"expected an announcement, got {type(announcement).__name__}")
-        refusal = self._check(announcement, nonce)
+        refusal = self._check(announcement, nonce) or self._check_certificate(announcement, stream)
         if refusal is not None:
             log.warning("Plugin refused node=%s peer=%s: %s", announcement.node, stream.peer, refusal.logged)
             await stream.send(AnnouncementAck(accepted=False, reason=refusal.told_plugin))
@@ -98,6 +102,21 @@ class PluginHub:
             )
             return Refusal(message, message)
         return _check_claims(announcement)
+
+    def _check_certificate(self, announcement: Announcement, stream: AgentSideStream) -> Refusal | None:
+        if not self._require_certificate:
+            return None
+        if stream.peer_certificate is None:
+            message = "a client certificate is required: join with a token (formae plugin token create)"
+            return Refusal(message, "no client certificate")
+        allowed = namespaces_of(stream.peer_certificate)
+        if allows(allowed, announcement.namespace):
+            return None
+        message = (
+            f"namespace {announcement.namespace} is not allowed by this plugin's certificate "
+            f"(allows: {', '.join(sorted(allowed)) or 'none'})"
+        )
+        return Refusal(message, message)
 
     def _registration(self, a: Announcement, link: PluginLink, version: int) -> RegisteredPlugin:
         return RegisteredPlugin(

@@ -16,13 +16,16 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from formae.agent.plugin_manager import InstalledPlugin
 from formae.agent.registry import Location
 
 log = logging.getLogger("formae.agent.processes")
+
+_PASSED_ON = frozenset({"FORMAE_LOG_LEVEL"})
+"""The agent's own FORMAE_* settings are not its children's, except these."""
 
 EXIT_REFUSED = 78
 """The SDK's exit code when the agent refused it: restarting cannot help."""
@@ -48,14 +51,18 @@ class PluginEnvironment:
     cookie: str
     heartbeat_interval: float
     extra: Mapping[str, str]
+    credentials: Callable[[str], Mapping[str, str]] | None = None
+    """The certificate files' environment for a plugin name, when the agent runs with TLS."""
 
     def __repr__(self) -> str:  # keeps the cookie out of any log line
         return f"PluginEnvironment(agent_address={self.agent_address!r})"
 
-    def for_child(self, node: str) -> dict[str, str]:
+    def for_child(self, name: str, node: str) -> dict[str, str]:
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("FORMAE_") or k in _PASSED_ON}
         return {
-            **os.environ,
+            **inherited,
             **self.extra,
+            **(self.credentials(name) if self.credentials else {}),
             "FORMAE_AGENT_NODE": self.agent_address,
             "FORMAE_PLUGIN_NODE": node,
             "FORMAE_NETWORK_COOKIE": self.cookie,
@@ -139,7 +146,7 @@ class PluginProcessManager:
         try:
             process = await asyncio.create_subprocess_exec(
                 str(plugin.executable),
-                env=self._environment.for_child(node),
+                env=self._environment.for_child(plugin.name, node),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from formae import __version__
 from formae.agent.commands import CommandRunner, Rejected, Submission
+from formae.agent.joining import JoinService
 from formae.agent.registry import PluginRegistry
 from formae.api.schemas import (
     ApplyRequest,
@@ -25,6 +27,8 @@ from formae.api.schemas import (
     StackView,
     SubmitResponse,
     TargetView,
+    TokenRequest,
+    TokenResponse,
     UpdateView,
 )
 from formae.model.query import Query as ResourceQuery
@@ -37,6 +41,8 @@ class AgentServices:
     runner: CommandRunner
     store: Datastore
     registry: PluginRegistry
+    joins: JoinService | None = None
+    """None when the agent runs without TLS: there is nothing to join."""
 
 
 def build_app(services: AgentServices) -> FastAPI:
@@ -92,6 +98,27 @@ def _routes(services: AgentServices) -> APIRouter:
             )
             for p in registry.plugins()
         ]
+
+    @router.post("/plugins/tokens", status_code=201)
+    async def create_join_token(body: TokenRequest) -> TokenResponse:
+        """A one-time token for a plugin on another host; the response is the only copy of its secret."""
+        if services.joins is None:
+            raise HTTPException(
+                409, "this agent runs without plugin TLS (--no-plugin-tls): plugins need no token"
+            )
+        try:
+            token, record = await services.joins.create_token(
+                body.namespaces, timedelta(seconds=body.ttl_seconds), body.agent_address
+            )
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
+        return TokenResponse(
+            token=token.encode(),
+            id=record.id,
+            namespaces=list(record.namespaces),
+            expires_at=record.expires_at,
+            agent_address=token.agent_address,
+        )
 
     @router.post("/commands/apply", status_code=202)
     async def apply(body: ApplyRequest) -> SubmitResponse:

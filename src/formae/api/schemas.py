@@ -126,3 +126,19 @@ class Health(BaseModel):
     version: str
     plugins: int
     healthy_plugins: int
+
+
+class TokenRequest(_Body):
+    namespaces: list[str] = Field(min_length=1, description="Namespaces the joining plugin may claim")
+    ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
+    agent_address: str | None = Field(
+        default=None, description="host:port the plugin dials; the agent's own if unset"
+    )
+
+
+class TokenResponse(BaseModel):
+    token: str = Field(description="Give to the plugin as FORMAE_JOIN_TOKEN; shown once, never stored")
+    id: str
+    namespaces: list[str]
+    expires_at: datetime
+    agent_address: str

@@ -109,6 +109,13 @@ class AgentClient:
         result: list[dict[str, Any]] = self._request("GET", f"/{what}", params=params)
         return result
 
+    def create_join_token(
+        self, namespaces: list[str], ttl_seconds: int, agent_address: str | None
+    ) -> dict[str, Any]:
+        body = {"namespaces": namespaces, "ttl_seconds": ttl_seconds, "agent_address": agent_address}
+        result: dict[str, Any] = self._request("POST", "/plugins/tokens", json=body)
+        return result
+
     def plugins(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/plugins")
         return result

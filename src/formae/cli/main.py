@@ -33,6 +33,8 @@ agent_app = typer.Typer(no_args_is_help=True, help="Run and control the agent")
 status_app = typer.Typer(no_args_is_help=True, help="Status of commands")
 inventory_app = typer.Typer(no_args_is_help=True, help="What the agent manages")
 plugin_app = typer.Typer(no_args_is_help=True, help="Resource plugins")
+token_app = typer.Typer(no_args_is_help=True, help="One-time join tokens for plugins on other hosts")
+plugin_app.add_typer(token_app, name="token")
 app.add_typer(agent_app, name="agent")
 app.add_typer(status_app, name="status")
 app.add_typer(inventory_app, name="inventory")
@@ -257,6 +259,31 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
     )
 
 
+@token_app.command("create")
+def token_create(
+    namespace: Annotated[
+        list[str], typer.Option("--namespace", "-n", help="A namespace the plugin may claim")
+    ],
+    ttl: Annotated[int, typer.Option(help="Seconds the token stays valid")] = 3600,
+    agent_address: Annotated[
+        str | None, typer.Option(help="host:port the plugin's host dials (default: the agent's)")
+    ] = None,
+    api: ApiOption = None,
+) -> None:
+    """Create a one-time token; start the remote plugin with FORMAE_JOIN_TOKEN=<token>.
+
+    Only the token goes to stdout (for $(...)); what it allows goes to stderr. It is shown once.
+    """
+    with _client(api) as client:
+        created = _call(client, "create_join_token", namespace, ttl, agent_address)
+    errors.print(
+        f"join token {created['id']} for {', '.join(created['namespaces'])}, "
+        f"dialling {created['agent_address']}, valid until {created['expires_at']}; usable once",
+        highlight=False,
+    )
+    print(created["token"])
+
+
 @plugin_app.command("install")
 def plugin_install(
     executable: Annotated[
@@ -284,6 +311,13 @@ def agent_start(
     store_url: Annotated[
         str | None, typer.Option(help="sqlite:///… or postgresql://… [env FORMAE_STORE_URL]")
     ] = None,
+    plugin_tls: Annotated[
+        bool | None,
+        typer.Option("--plugin-tls/--no-plugin-tls", help="Mutual TLS with plugins [default: on]"),
+    ] = None,
+    advertise: Annotated[
+        str | None, typer.Option(help="host:port plugins on other hosts dial, put in join tokens")
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
@@ -293,6 +327,8 @@ def agent_start(
             api_address=api_address,
             plugin_address=plugin_address,
             store_url=store_url,
+            plugin_tls=None if plugin_tls is None else str(plugin_tls),
+            advertised_plugin_address=advertise,
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
@@ -303,7 +339,10 @@ def agent_start(
         f"--api-address={config.api_address}",
         f"--plugin-address={config.plugin_address}",
         f"--store-url={config.store_url}",
+        "--plugin-tls" if config.plugin_tls else "--no-plugin-tls",
     ]
+    if config.advertised_plugin_address:
+        argv.append(f"--advertise={config.advertised_plugin_address}")
     try:
         info = agent_cmd.start_background(config, argv)
     except RuntimeError as error:

@@ -18,6 +18,7 @@ import traceback
 
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch, operation_of
+from formae.plugin.identity import Identity, obtain_identity
 from formae.plugin.settings import PluginSettings
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import ProtocolError
@@ -30,12 +31,14 @@ from formae.wire.frames import (
     OperationCall,
     OperationReply,
 )
-from formae.wire.transport import PluginConnection, PluginSideStream, StreamClosed, describe_error
+from formae.wire.transport import JoinDenied, PluginConnection, PluginSideStream, StreamClosed, describe_error
 from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult
 
 log = logging.getLogger("formae.plugin")
 
 HANDSHAKE_TIMEOUT = 10.0
+EX_CONFIG = 78
+"""Exit code when the agent refused this plugin: the cookie, token, namespace or version must change."""
 MISSED_ACKS_BEFORE_GONE = 3
 
 
@@ -77,13 +80,16 @@ async def serve(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.
 
 
 async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
+    identity = await _identity(settings, stop)
+    if identity is None:
+        return 0 if stop.is_set() else EX_CONFIG
     backoff = Backoff()
     while not stop.is_set():
-        outcome = await _connect_once(plugin, settings, stop)
+        outcome = await _connect_once(plugin, settings, identity, stop)
         if outcome is Outcome.STOPPED:
             break
         if outcome is Outcome.REFUSED:
-            return 78  # EX_CONFIG: the cookie, namespace or protocol version must change first
+            return EX_CONFIG
         if outcome is Outcome.AGENT_GONE:
             if not settings.reconnect:
                 log.info("agent went away; exiting")
@@ -94,17 +100,34 @@ async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, st
     return 0
 
 
+async def _identity(settings: PluginSettings, stop: asyncio.Event) -> Identity | None:
+    """The plugin's credentials, joining with its token first if needed; None if refused or stopped."""
+    backoff = Backoff()
+    while not stop.is_set():
+        try:
+            return await obtain_identity(settings)
+        except JoinDenied as denied:
+            log.error("agent at %s refused the join token: %s", settings.agent_address, denied)
+            return None
+        except StreamClosed as error:
+            log.warning("%s; retrying", error)
+        await _sleep_unless_stopped(backoff.next(), stop)
+    return None
+
+
 async def _sleep_unless_stopped(delay: float, stop: asyncio.Event) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), delay)
 
 
-async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> Outcome:
-    connection = PluginConnection(settings.agent_address)
+async def _connect_once(
+    plugin: ResourcePlugin, settings: PluginSettings, identity: Identity, stop: asyncio.Event
+) -> Outcome:
+    connection = PluginConnection(settings.agent_address, identity.credentials)
     try:
         try:
             protocol = await asyncio.wait_for(
-                _handshake(connection.stream, plugin, settings), HANDSHAKE_TIMEOUT
+                _handshake(connection.stream, plugin, settings, identity.cookie), HANDSHAKE_TIMEOUT
             )
         except (StreamClosed, TimeoutError) as error:
             log.debug("agent at %s not answering: %s", settings.agent_address, describe_error(error))
@@ -125,25 +148,27 @@ async def _connect_once(plugin: ResourcePlugin, settings: PluginSettings, stop: 
         await connection.close()
 
 
-async def _handshake(stream: PluginSideStream, plugin: ResourcePlugin, settings: PluginSettings) -> int:
+async def _handshake(
+    stream: PluginSideStream, plugin: ResourcePlugin, settings: PluginSettings, cookie: str
+) -> int:
     challenge = await stream.receive()
     if not isinstance(challenge, Challenge):
         raise StreamClosed("agent closed the stream before its challenge")
     plugin_nonce = auth.new_nonce()
-    await stream.send(_announcement(plugin, settings, challenge, plugin_nonce))
+    await stream.send(_announcement(plugin, settings, challenge, plugin_nonce, cookie))
     ack = await stream.receive()
     if not isinstance(ack, AnnouncementAck):
         raise StreamClosed("agent closed the stream before acknowledging the announcement")
     if not ack.accepted:
         raise Refused(ack.reason)
-    expected = auth.agent_proof(settings.cookie, challenge.agent_nonce, plugin_nonce)
+    expected = auth.agent_proof(cookie, challenge.agent_nonce, plugin_nonce)
     if not auth.verify(expected, ack.proof):
         raise Refused("the agent could not prove it knows the network cookie")
     return ack.protocol_version
 
 
 def _announcement(
-    plugin: ResourcePlugin, settings: PluginSettings, challenge: Challenge, plugin_nonce: bytes
+    plugin: ResourcePlugin, settings: PluginSettings, challenge: Challenge, plugin_nonce: bytes, cookie: str
 ) -> Announcement:
     return Announcement(
         namespace=plugin.namespace,
@@ -155,7 +180,7 @@ def _announcement(
         max_concurrency=plugin.max_concurrency,
         resource_types=tuple(plugin.schemas()),
         plugin_nonce=plugin_nonce,
-        proof=auth.plugin_proof(settings.cookie, challenge.agent_nonce, plugin_nonce),
+        proof=auth.plugin_proof(cookie, challenge.agent_nonce, plugin_nonce),
         pid=os.getpid(),
         heartbeat_interval=settings.heartbeat_interval,
     )

@@ -1,4 +1,13 @@
-"""How a plugin process learns where its agent is: the environment, checked once at start."""
+"""How a plugin process learns where its agent is and how to prove itself: the environment.
+
+Three ways in, from most to least set up:
+
+- ``FORMAE_PLUGIN_CERT``/``FORMAE_PLUGIN_KEY``/``FORMAE_AGENT_CA``: files of a certificate the agent
+  issued (it gives them to the plugins it spawns);
+- ``FORMAE_JOIN_TOKEN``: a one-time token to trade for a certificate (a plugin on another host);
+  the result is kept in ``FORMAE_PLUGIN_STATE_DIR`` so a restart does not need a new token;
+- neither: plain gRPC with the cookie alone, for an agent running without TLS.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +15,10 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from formae.wire.join import JoinToken, JoinTokenError
+from formae.wire.tls import ClientCredentials
 
 AGENT_NODE = "FORMAE_AGENT_NODE"
 PLUGIN_NODE = "FORMAE_PLUGIN_NODE"
@@ -13,6 +26,11 @@ NETWORK_COOKIE = "FORMAE_NETWORK_COOKIE"
 HEARTBEAT_INTERVAL = "FORMAE_HEARTBEAT_INTERVAL"
 RECONNECT = "FORMAE_PLUGIN_RECONNECT"
 PARENT_PID = "FORMAE_PARENT_PID"
+JOIN_TOKEN = "FORMAE_JOIN_TOKEN"
+PLUGIN_CERT = "FORMAE_PLUGIN_CERT"
+PLUGIN_KEY = "FORMAE_PLUGIN_KEY"
+AGENT_CA = "FORMAE_AGENT_CA"
+STATE_DIR = "FORMAE_PLUGIN_STATE_DIR"
 
 
 class SettingsError(Exception):
@@ -27,15 +45,21 @@ class PluginSettings:
     heartbeat_interval: float = 0.5
     reconnect: bool = False
     parent_pid: int | None = None
+    join_token: JoinToken | None = None
+    credentials: ClientCredentials | None = None
+    state_dir: Path | None = None
 
     def __repr__(self) -> str:  # the cookie must never reach a log line
         return f"PluginSettings(agent_address={self.agent_address!r}, node={self.node!r})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], default_node: str) -> PluginSettings:
-        address = env.get(AGENT_NODE, "").strip()
+        token = _join_token(env)
+        address = env.get(AGENT_NODE, "").strip() or (token.agent_address if token else "")
         cookie = env.get(NETWORK_COOKIE, "")
-        missing = [name for name, value in ((AGENT_NODE, address), (NETWORK_COOKIE, cookie)) if not value]
+        missing = [AGENT_NODE] if not address else []
+        if not cookie and token is None:
+            missing.append(NETWORK_COOKIE)
         if missing:
             raise SettingsError(f"set {' and '.join(missing)} to reach the formae agent")
         return cls(
@@ -45,7 +69,36 @@ class PluginSettings:
             heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 0.5),
             reconnect=_reconnect(env),
             parent_pid=int(env[PARENT_PID]) if env.get(PARENT_PID, "").isdigit() else None,
+            join_token=token,
+            credentials=_credential_files(env),
+            state_dir=Path(env[STATE_DIR])
+            if env.get(STATE_DIR)
+            else Path.home() / ".pel" / "formae-plugin" / default_node,
         )
+
+
+def _join_token(env: Mapping[str, str]) -> JoinToken | None:
+    raw = env.get(JOIN_TOKEN, "").strip()
+    if not raw:
+        return None
+    try:
+        return JoinToken.decode(raw)
+    except JoinTokenError as error:
+        raise SettingsError(f"{JOIN_TOKEN}: {error}") from None
+
+
+def _credential_files(env: Mapping[str, str]) -> ClientCredentials | None:
+    names = (PLUGIN_CERT, PLUGIN_KEY, AGENT_CA)
+    given = [name for name in names if env.get(name)]
+    if not given:
+        return None
+    if len(given) < len(names):
+        missing = [name for name in names if name not in given]
+        raise SettingsError(f"{', '.join(given)} given without {', '.join(missing)}")
+    try:
+        return ClientCredentials.from_files(*(Path(env[name]) for name in names))
+    except OSError as error:
+        raise SettingsError(f"cannot read the plugin's credentials: {error}") from None
 
 
 def _reconnect(env: Mapping[str, str]) -> bool:

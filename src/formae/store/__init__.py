@@ -13,7 +13,7 @@ Every write is committed before its ``await`` returns; concurrent writers share 
 
 from formae.store._open import open_store
 from formae.store.datastore import Datastore, WriteStats
-from formae.store.errors import StoreError, mask_url
+from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter
 from formae.store.ids import new_id
 from formae.store.postgres import PostgresStore
@@ -23,6 +23,7 @@ from formae.store.records import (
     CommandKind,
     CommandMode,
     CommandState,
+    JoinTokenRecord,
     NewResourceVersion,
     Operation,
     ResourceChange,
@@ -44,6 +45,8 @@ __all__ = [
     "CommandState",
     "Datastore",
     "GroupCommitter",
+    "JoinRefused",
+    "JoinTokenRecord",
     "NewResourceVersion",
     "Operation",
     "PostgresStore",

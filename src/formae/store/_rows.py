@@ -16,6 +16,7 @@ from formae.store.records import (
     CommandKind,
     CommandMode,
     CommandState,
+    JoinTokenRecord,
     Operation,
     ResourceRecord,
     ResourceUpdateRecord,
@@ -182,3 +183,15 @@ def target_params(t: TargetRecord) -> tuple[Any, ...]:
 
 def target_from_row(r: Row) -> TargetRecord:
     return TargetRecord(label=r["label"], namespace=r["namespace"], config=decode_json(r["config"]))
+
+
+def join_token_from_row(d: Dialect, r: Row) -> JoinTokenRecord:
+    return JoinTokenRecord(
+        id=r["id"],
+        secret_sha256=r["secret_sha256"],
+        namespaces=tuple(decode_json(r["namespaces"]) or ()),
+        created_at=d.decode_time(r["created_at"]),
+        expires_at=d.decode_time(r["expires_at"]),
+        used_at=d.decode_optional_time(r["used_at"]),
+        used_by=r["used_by"],
+    )

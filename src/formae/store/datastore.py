@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import Self, TypeVar
@@ -17,13 +19,14 @@ from typing import Self, TypeVar
 from formae.model import ResourceKey
 from formae.store import _rows as rows
 from formae.store._dialect import Dialect, Tx
-from formae.store.errors import StoreError, mask_url
+from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter
 from formae.store.migrate import migrate
 from formae.store.records import (
     INCOMPLETE_COMMAND_STATES,
     Command,
     CommandState,
+    JoinTokenRecord,
     NewResourceVersion,
     ResourceChange,
     ResourceDeletion,
@@ -76,6 +79,15 @@ _APPEND_TOMBSTONE_BLIND = (
     f" FROM resources WHERE {_KEY} AND NOT deleted"
     f" AND version = (SELECT MAX(version) FROM resources WHERE {_KEY})"
 )
+_INSERT_JOIN_TOKEN = (
+    "INSERT INTO join_tokens (id, secret_sha256, namespaces, created_at, expires_at)"
+    " VALUES ($1, $2, $3, $4, $5)"
+)
+_REDEEM_JOIN_TOKEN = (
+    "UPDATE join_tokens SET used_at = $3, used_by = $4"
+    " WHERE id = $1 AND secret_sha256 = $2 AND used_at IS NULL AND expires_at > $3 RETURNING *"
+)
+_JOIN_TOKEN = "SELECT * FROM join_tokens WHERE id = $1"
 _UPSERT_STACK = rows.insert_sql("stacks", rows.STACK_COLUMNS, ("label",))
 _UPSERT_TARGET = rows.insert_sql("targets", rows.TARGET_COLUMNS, ("label",))
 
@@ -299,6 +311,51 @@ class Datastore(ABC):
                 )
 
         await self._committer.submit(write)
+
+    # -- join tokens -------------------------------------------------------------------------
+
+    async def create_join_token(self, token: JoinTokenRecord) -> None:
+        d = self._dialect
+        params = (
+            token.id, token.secret_sha256, rows.encode_json(list(token.namespaces)),
+            d.encode_time(token.created_at), d.encode_time(token.expires_at),
+        )  # fmt: skip
+
+        async def write(tx: Tx) -> None:
+            await tx.execute(_INSERT_JOIN_TOKEN, *params)
+
+        await self._committer.submit(write)
+
+    async def redeem_join_token(self, token_id: str, secret_sha256: str, used_by: str) -> JoinTokenRecord:
+        """Spend a token, once: the update only matches an unused, unexpired token with this secret.
+
+        Two plugins racing with one token: exactly one of them gets the row back.
+        Raises ``JoinRefused`` saying why (unknown, wrong secret, used, expired) otherwise.
+        """
+        d = self._dialect
+        now = utc_now()
+
+        async def write(tx: Tx) -> list[JoinTokenRecord]:
+            found = await tx.fetch(_REDEEM_JOIN_TOKEN, token_id, secret_sha256, d.encode_time(now), used_by)
+            return [rows.join_token_from_row(d, r) for r in found]
+
+        redeemed = await self._committer.submit(write)
+        if redeemed:
+            return redeemed[0]
+        raise JoinRefused(await self._why_not_redeemed(token_id, secret_sha256, now))
+
+    async def _why_not_redeemed(self, token_id: str, secret_sha256: str, now: datetime) -> str:
+        d = self._dialect
+
+        async def query(tx: Tx) -> list[JoinTokenRecord]:
+            return [rows.join_token_from_row(d, r) for r in await tx.fetch(_JOIN_TOKEN, token_id)]
+
+        found = await self._read("reading join tokens", query)
+        if not found or not hmac.compare_digest(found[0].secret_sha256, secret_sha256):
+            return f"join token {token_id} is unknown or its secret is wrong"
+        if found[0].used_at is not None:
+            return f"join token {token_id} was already used (by {found[0].used_by})"
+        return f"join token {token_id} expired at {found[0].expires_at.isoformat(timespec='seconds')}"
 
     # -- resources ---------------------------------------------------------------------------
 

@@ -4,8 +4,9 @@ Callers (the agent, the API) should never have to know which driver sits underne
 sqlite3 / asyncpg / OS error is translated into ``StoreError`` at the store's edge::
 
     Exception
-     └── StoreError        the store could not do what was asked; the message names the URL
-                           (password masked) and the operation that failed
+     ├── StoreError        the store could not do what was asked; the message names the URL
+     │                     (password masked) and the operation that failed
+     └── JoinRefused       a join token is unknown, spent or expired (the store worked fine)
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ _SECRET_QUERY_KEYS = frozenset({"password", "passfile", "sslpassword"})
 
 class StoreError(Exception):
     """The datastore could not be opened, read or written."""
+
+
+class JoinRefused(Exception):
+    """A join token cannot be redeemed; the message says why, without the secret."""
 
 
 def mask_url(url: str) -> str:

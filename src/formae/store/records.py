@@ -235,3 +235,16 @@ class TargetRecord:
     @classmethod
     def from_model(cls, target: Target) -> TargetRecord:
         return cls(target.label, target.namespace, dict(target.config))
+
+
+@dataclass(frozen=True, slots=True)
+class JoinTokenRecord:
+    """A one-time join token as kept: the secret only as its SHA-256, never itself."""
+
+    id: str
+    secret_sha256: str
+    namespaces: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    used_by: str | None = None

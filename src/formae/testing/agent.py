@@ -60,6 +60,7 @@ class AgentProcess:
     store_url: str | None = None
     plugin_address: str = "127.0.0.1:0"
     """Where plugins dial in; a test network's address (say a veth in a network namespace) or port 0."""
+    plugin_tls: bool = True
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,6 +95,7 @@ class AgentProcess:
             f"--home={self.home}",
             "--api-address=127.0.0.1:0",
             f"--plugin-address={self.plugin_address}",
+            "--plugin-tls" if self.plugin_tls else "--no-plugin-tls",
         ]
         if self.store_url:
             args.append(f"--store-url={self.store_url}")

@@ -14,6 +14,8 @@ def test_public_names() -> None:
         "Datastore",
         "GroupCommitter",
         "INCOMPLETE_COMMAND_STATES",
+        "JoinRefused",
+        "JoinTokenRecord",
         "NewResourceVersion",
         "Operation",
         "PostgresStore",

@@ -111,6 +111,70 @@ ERROR_CODE_PLUGIN_ERROR: ErrorCode.ValueType  # 14
 Global___ErrorCode: _TypeAlias = ErrorCode  # noqa: Y015
 
 @_typing.final
+class JoinRequest(_message.Message):
+    """---------------------------------------------------------------- joining"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_ID_FIELD_NUMBER: _builtins.int
+    SECRET_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_REQUEST_FIELD_NUMBER: _builtins.int
+    NODE_FIELD_NUMBER: _builtins.int
+    token_id: _builtins.str
+    secret: _builtins.str
+    certificate_request: _builtins.bytes
+    """PEM PKCS#10 CSR over an EC P-256 key the plugin keeps"""
+    node: _builtins.str
+    """FORMAE_PLUGIN_NODE, for the agent's log"""
+    def __init__(
+        self,
+        *,
+        token_id: _builtins.str = ...,
+        secret: _builtins.str = ...,
+        certificate_request: _builtins.bytes = ...,
+        node: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_request", b"certificate_request", "node", b"node", "secret", b"secret", "token_id", b"token_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinRequest: _TypeAlias = JoinRequest  # noqa: Y015
+
+@_typing.final
+class JoinResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    CA_CERTIFICATE_FIELD_NUMBER: _builtins.int
+    COOKIE_FIELD_NUMBER: _builtins.int
+    NAMESPACES_FIELD_NUMBER: _builtins.int
+    certificate: _builtins.bytes
+    """PEM; SAN URIs formae:namespace:<Namespace> say what it may claim"""
+    ca_certificate: _builtins.bytes
+    """PEM; the agent's CA"""
+    cookie: _builtins.str
+    """the network cookie, proven in every Connect handshake"""
+    @_builtins.property
+    def namespaces(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        certificate: _builtins.bytes = ...,
+        ca_certificate: _builtins.bytes = ...,
+        cookie: _builtins.str = ...,
+        namespaces: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ca_certificate", b"ca_certificate", "certificate", b"certificate", "cookie", b"cookie", "namespaces", b"namespaces"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___JoinResponse: _TypeAlias = JoinResponse  # noqa: Y015
+
+@_typing.final
 class PluginFrame(_message.Message):
     """---------------------------------------------------------------- frames"""
 

@@ -39,6 +39,11 @@ class PluginHubStub:
                 request_serializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.PluginFrame.SerializeToString,
                 response_deserializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.AgentFrame.FromString,
                 _registered_method=True)
+        self.Join = channel.unary_unary(
+                '/formae.plugin.v1.PluginHub/Join',
+                request_serializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinRequest.SerializeToString,
+                response_deserializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinResponse.FromString,
+                _registered_method=True)
 
 
 class PluginHubServicer:
@@ -53,6 +58,17 @@ class PluginHubServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Join(self, request, context):
+        """Served by the agent when it runs with TLS. A plugin holding a one-time join token (from
+        `formae plugin token create`) and no certificate yet sends a certificate request; the agent
+        answers with a certificate that names the namespaces the token allows, the CA to verify the
+        agent by, and the network cookie. The call itself is TLS, verified with the CA in the token,
+        without a client certificate. Refusals are gRPC PERMISSION_DENIED with the reason.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginHubServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +76,11 @@ def add_PluginHubServicer_to_server(servicer, server):
                     servicer.Connect,
                     request_deserializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.PluginFrame.FromString,
                     response_serializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.AgentFrame.SerializeToString,
+            ),
+            'Join': grpc.unary_unary_rpc_method_handler(
+                    servicer.Join,
+                    request_deserializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinRequest.FromString,
+                    response_serializer=formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +110,33 @@ class PluginHub:
             '/formae.plugin.v1.PluginHub/Connect',
             formae_dot_plugin_dot_v1_dot_plugin__pb2.PluginFrame.SerializeToString,
             formae_dot_plugin_dot_v1_dot_plugin__pb2.AgentFrame.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Join(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/formae.plugin.v1.PluginHub/Join',
+            formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinRequest.SerializeToString,
+            formae_dot_plugin_dot_v1_dot_plugin__pb2.JoinResponse.FromString,
             options,
             channel_credentials,
             insecure,

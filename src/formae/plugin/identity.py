@@ -1,0 +1,87 @@
+"""Who this plugin is to its agent: the certificate it presents and the cookie it proves.
+
+A plugin with a join token joins once and keeps what it was granted in its state directory
+(key and cookie mode 0600), recording which token it came from: a restart reuses it, and a new
+token (the operator re-joining the plugin, say to another agent) replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from formae.plugin.settings import PluginSettings
+from formae.wire.join import JoinGrant
+from formae.wire.tls import ClientCredentials
+from formae.wire.transport import join
+
+
+@dataclass(frozen=True)
+class Identity:
+    credentials: ClientCredentials | None
+    """None means plain gRPC: an agent running without TLS."""
+    cookie: str
+
+    def __repr__(self) -> str:
+        return f"Identity(tls={self.credentials is not None})"
+
+
+class GrantStore:
+    """The state directory of a plugin that joined with a token."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def load(self, token_id: str) -> Identity | None:
+        """What an earlier join with ``token_id`` granted, if this directory holds it."""
+        try:
+            meta = json.loads((self._directory / "grant.json").read_text(encoding="utf-8"))
+            if meta.get("token_id") != token_id:
+                return None
+            credentials = ClientCredentials.from_files(
+                *(self._directory / f for f in ("plugin.crt", "plugin.key", "ca.crt"))
+            )
+            cookie = (self._directory / "cookie").read_text(encoding="utf-8").strip()
+        except (OSError, ValueError):
+            return None
+        return Identity(credentials, cookie)
+
+    def save(self, token_id: str, key_pem: bytes, grant: JoinGrant) -> Identity:
+        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _write(self._directory / "plugin.key", key_pem, private=True)
+        _write(self._directory / "cookie", grant.cookie.encode(), private=True)
+        _write(self._directory / "plugin.crt", grant.certificate)
+        _write(self._directory / "ca.crt", grant.ca_certificate)
+        meta = {"token_id": token_id, "namespaces": list(grant.namespaces)}
+        _write(self._directory / "grant.json", json.dumps(meta).encode())
+        return Identity(ClientCredentials(grant.certificate, key_pem, grant.ca_certificate), grant.cookie)
+
+
+async def obtain_identity(settings: PluginSettings) -> Identity:
+    """The plugin's identity, joining the agent first when a new token says so.
+
+    Raises ``JoinDenied`` if the agent refuses the token, ``StreamClosed`` if it cannot be reached.
+    """
+    token = settings.join_token
+    if settings.credentials is not None or token is None:
+        return Identity(settings.credentials, settings.cookie)
+    grants = GrantStore(settings.state_dir or Path.cwd())
+    identity = grants.load(token.token_id)
+    if identity is None:
+        from formae.wire import certificates  # only now: cryptography is slow to import, and rarely needed
+
+        key = certificates.new_private_key()
+        grant = await join(
+            settings.agent_address, token, certificates.certificate_request(key, settings.node), settings.node
+        )
+        identity = grants.save(token.token_id, certificates.key_to_pem(key), grant)
+    # an explicit FORMAE_NETWORK_COOKIE wins over the granted one: the operator said so
+    return Identity(identity.credentials, settings.cookie or identity.cookie)
+
+
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
