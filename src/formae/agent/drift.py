@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from formae.store import Command, CommandKind, CommandMode, Datastore, UpdateState
+from formae.store import Command, CommandKind, CommandMode, Datastore
 
 HISTORY_LIMIT = 1000
 
@@ -47,5 +47,4 @@ async def _is_reconcile_of(store: Datastore, command: Command, stack: str) -> bo
 
 
 async def _changed(store: Datastore, command: Command, stack: str) -> bool:
-    updates = await store.get_updates(command.id)
-    return any(u.stack == stack and u.state is UpdateState.SUCCESS for u in updates)
+    return await store.changed_stack(command.id, stack)

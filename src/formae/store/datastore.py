@@ -243,6 +243,15 @@ class Datastore(ABC):
 
         return await self._read("reading resource updates", query)
 
+    async def changed_stack(self, command_id: str, stack: str) -> bool:
+        """Whether the command completed any resource update in ``stack``."""
+        sql = "SELECT 1 AS hit FROM resource_updates WHERE command_id = $1 AND stack = $2 AND state = $3 LIMIT 1"
+
+        async def query(tx: Tx) -> bool:
+            return bool(await tx.fetch(sql, command_id, stack, UpdateState.SUCCESS.value))
+
+        return await self._read("reading resource updates", query)
+
     async def count_updates(self, command_id: str) -> dict[UpdateState, int]:
         """How many of a command's updates are in each state: a progress view without the rows."""
         sql = "SELECT state, COUNT(*) AS n FROM resource_updates WHERE command_id = $1 GROUP BY state"
