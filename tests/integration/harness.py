@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from formae_fake_aws.cloud import CloudResource, read_journal
+from formae_fake_aws.cloud import CloudResource, read_cloud
 
 from formae.testing import AgentProcess
 
@@ -83,7 +83,7 @@ class AgentUnderTest(AgentProcess):
         return self.home / "fake-aws-cloud.jsonl"
 
     def cloud(self) -> dict[str, CloudResource]:
-        return read_journal(self.cloud_journal)
+        return read_cloud(self.cloud_journal)
 
 
 def join_token(agent: AgentProcess, *namespaces: str, ttl: int = 600) -> str:

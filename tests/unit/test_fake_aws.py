@@ -1,12 +1,19 @@
-"""fake-aws through the public PluginHarness: the cloud rules it enforces and the journal it keeps."""
+"""fake-aws through the public PluginHarness: the cloud rules it enforces; its cloud shared by replicas."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
+from formae_fake_aws.cloud import SqliteCloud, read_cloud
 
 from formae.plugin import ErrorCode, ListedResource, Operation, OperationStatus, ProgressResult
 from formae.plugin.testing import PluginHarness
@@ -76,6 +83,17 @@ async def test_idempotent_retry_of_an_in_progress_create_returns_the_same_reques
     done = await aws.run_to_completion(again)
     assert (done.status, done.native_id) == (OperationStatus.SUCCESS, "slow")
     assert list(cloud_of(aws).cloud.resources) == ["slow"]
+
+
+async def test_a_retry_that_overtakes_a_slow_create_answers_with_it(aws: PluginHarness) -> None:
+    slow = {"BucketName": "raced", "FakeDelayMs": 30}
+    first, retry = await asyncio.gather(
+        aws.create(BUCKET, slow, idempotency_key="cmd/1"), aws.create(BUCKET, slow, idempotency_key="cmd/1")
+    )
+    assert first.status is retry.status is OperationStatus.SUCCESS  # not AlreadyExists for the retry
+    assert first.native_id == retry.native_id == "raced"
+    again = await aws.create(BUCKET, {"BucketName": "raced"}, idempotency_key="cmd/1")
+    assert (again.status, again.native_id) == (OperationStatus.SUCCESS, "raced")
 
 
 async def test_without_a_key_every_create_is_new(aws: PluginHarness) -> None:
@@ -188,8 +206,8 @@ async def test_list_returns_every_resource_of_a_type(aws: PluginHarness) -> None
     assert (await aws.list(SUBNET)).resources == []
 
 
-async def test_journal_replay_restores_resources_and_pending_requests(tmp_path: Path) -> None:
-    env = {"FAKE_AWS_STATE_FILE": str(tmp_path / "cloud.jsonl")}
+async def test_state_file_outlives_the_plugin_process(tmp_path: Path) -> None:
+    env = {"FAKE_AWS_STATE_FILE": str(tmp_path / "cloud.db")}
     async with PluginHarness(FakeAWSPlugin.from_env(env)) as before:
         vpc_id = await a_vpc(before)
         await before.create(BUCKET, {"BucketName": "kept"}, idempotency_key="cmd/kept")
@@ -213,5 +231,184 @@ async def test_journal_replay_restores_resources_and_pending_requests(tmp_path: 
         assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS, OperationStatus.SUCCESS]
 
     async with PluginHarness(FakeAWSPlugin.from_env(env)) as third:
-        assert cloud_of(third).cloud.requests == {}  # the finishing poll was journaled too
+        assert cloud_of(third).cloud.requests == {}  # the finishing poll was stored too
         assert len(cloud_of(third).cloud.resources) == 3
+    assert read_cloud(tmp_path / "cloud.db")["kept"].properties == {"BucketName": "kept"}
+
+
+def test_read_cloud_of_a_file_no_replica_made_yet_is_empty(tmp_path: Path) -> None:
+    assert read_cloud(tmp_path / "nothing.db") == {}
+    assert not (tmp_path / "nothing.db").exists()
+
+
+def test_without_a_state_file_the_cloud_lives_in_the_process() -> None:
+    assert type(FakeAWSPlugin.from_env({}).cloud).__name__ == "MemoryCloud"
+
+
+# ---------------------------------------------------------------- replicas sharing one cloud
+
+
+@pytest.fixture
+async def replicas(tmp_path: Path) -> AsyncIterator[tuple[PluginHarness, PluginHarness]]:
+    """Two plugin processes of one namespace, as far as the cloud can tell: one SqliteCloud each."""
+    path = tmp_path / "cloud.db"
+    async with (
+        PluginHarness(FakeAWSPlugin(SqliteCloud(path))) as a,
+        PluginHarness(FakeAWSPlugin(SqliteCloud(path))) as b,
+    ):
+        yield a, b
+
+
+async def test_replicas_see_each_others_resources(replicas: tuple[PluginHarness, PluginHarness]) -> None:
+    a, b = replicas
+    vpc_id = await a_vpc(a)
+    assert (await b.read(VPC, vpc_id)).properties == {"CidrBlock": "10.0.0.0/16", "VpcId": vpc_id}
+    subnet = await b.create(SUBNET, {"VpcId": vpc_id, "CidrBlock": "10.0.1.0/24"})  # A's VPC, made on B
+    assert subnet.status is OperationStatus.SUCCESS
+    failed(await a.delete(VPC, vpc_id), ErrorCode.RESOURCE_CONFLICT)  # B's subnet, seen on A
+
+    await b.create(BUCKET, {"BucketName": "logs"})
+    failed(await a.create(BUCKET, {"BucketName": "logs"}), ErrorCode.ALREADY_EXISTS)
+    updated = await a.update(BUCKET, "logs", {"BucketName": "logs"}, {"BucketName": "logs", "Tier": 2})
+    assert (await b.read(BUCKET, "logs")).properties == updated.properties
+    assert [r.native_id for r in (await a.list(SUBNET)).resources] == [subnet.native_id]
+
+    assert (await a.delete(SUBNET, subnet.native_id)).status is OperationStatus.SUCCESS
+    failed(await b.delete(SUBNET, subnet.native_id), ErrorCode.NOT_FOUND)
+    assert (await b.delete(VPC, vpc_id)).status is OperationStatus.SUCCESS
+    assert sorted(cloud_of(a).cloud.resources) == ["logs"]
+
+
+async def test_one_idempotency_key_on_two_replicas_creates_once(
+    replicas: tuple[PluginHarness, PluginHarness],
+) -> None:
+    a, b = replicas
+    first = await a.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key="cmd/1")
+    again = await b.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key="cmd/1")
+    assert (again.status, again.native_id) == (OperationStatus.SUCCESS, first.native_id)
+
+    # Both replicas pass the early token check while slow; the cloud's transaction still creates once.
+    slow = {"BucketName": "raced", "FakeDelayMs": 50}
+    one, other = await asyncio.gather(
+        a.create(BUCKET, slow, idempotency_key="cmd/2"), b.create(BUCKET, slow, idempotency_key="cmd/2")
+    )
+    assert one.status is other.status is OperationStatus.SUCCESS  # not AlreadyExists for the loser
+    assert one.native_id == other.native_id == "raced"
+    slow_vpc = {"CidrBlock": "10.1.0.0/16", "FakeDelayMs": 50}
+    one, other = await asyncio.gather(
+        a.create(VPC, slow_vpc, idempotency_key="cmd/3"), b.create(VPC, slow_vpc, idempotency_key="cmd/3")
+    )
+    assert one.native_id == other.native_id
+    assert len(cloud_of(b).cloud.of_type(VPC)) == 2
+
+
+async def test_request_started_on_one_replica_is_polled_to_its_end_on_the_other(
+    replicas: tuple[PluginHarness, PluginHarness],
+) -> None:
+    a, b = replicas
+    properties = {"BucketName": "slow", "FakeInProgressPolls": 3}
+    started = await a.create(BUCKET, properties, idempotency_key="cmd/1")
+    retried = await b.create(BUCKET, properties, idempotency_key="cmd/1")
+    assert retried.status is OperationStatus.IN_PROGRESS
+    assert retried.request_id == started.request_id
+    polls = [await replica.status(started.request_id, BUCKET) for replica in (b, a, b)]
+    assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS] * 2 + [OperationStatus.SUCCESS]
+    assert polls[-1].properties == {"BucketName": "slow", "FakeInProgressPolls": 3}
+    failed(await a.status(started.request_id, BUCKET), ErrorCode.NOT_FOUND)
+
+
+async def test_injected_failures_count_across_replicas(replicas: tuple[PluginHarness, PluginHarness]) -> None:
+    a, b = replicas
+    properties = {"BucketName": "b", "FakeFailWith": "Throttling", "FakeFailTimes": 2}
+    assert failed(await a.create(BUCKET, properties, idempotency_key="k"), ErrorCode.THROTTLING).endswith(
+        "(1/2)"
+    )
+    assert failed(await b.create(BUCKET, properties, idempotency_key="k"), ErrorCode.THROTTLING).endswith(
+        "(2/2)"
+    )
+    assert (await a.create(BUCKET, properties, idempotency_key="k")).status is OperationStatus.SUCCESS
+    assert (await b.create(BUCKET, properties, idempotency_key="k")).native_id == "b"
+
+
+CREATES_EACH = 200
+"""Creates per replica in the concurrency tests: enough for their transactions to interleave."""
+
+
+async def _create_many(plugin: FakeAWSPlugin, replica: str) -> dict[str, str]:
+    """Create ``CREATES_EACH`` VPCs under this replica's own keys and as many under shared keys."""
+    harness = PluginHarness(plugin)
+    ids = {}
+    for i in range(CREATES_EACH):
+        for key in (f"{replica}/{i}", f"shared/{i}"):
+            result = await harness.create(VPC, {"CidrBlock": "10.0.0.0/16"}, idempotency_key=key)
+            assert result.status is OperationStatus.SUCCESS, result
+            ids[key] = result.native_id
+    return ids
+
+
+def _assert_created_once_per_key(a: dict[str, str], b: dict[str, str], cloud: Path) -> None:
+    shared = [key for key in a if key.startswith("shared/")]
+    assert [a[key] for key in shared] == [b[key] for key in shared]
+    assert len(set(a.values()) | set(b.values())) == 3 * CREATES_EACH
+    assert len(read_cloud(cloud)) == 3 * CREATES_EACH
+
+
+def test_concurrent_creates_from_two_threads_land_once_per_key(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    SqliteCloud(path).close()  # the schema exists before the race, as when a replica already runs
+    start = threading.Barrier(2)
+    results: dict[str, dict[str, str]] = {}
+
+    def replica(name: str) -> None:
+        plugin = FakeAWSPlugin(SqliteCloud(path))
+        start.wait()
+        results[name] = asyncio.run(_create_many(plugin, name))
+        plugin.cloud.close()
+
+    threads = [threading.Thread(target=replica, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(8)
+    _assert_created_once_per_key(results["a"], results["b"], path)
+
+
+_REPLICA_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from pathlib import Path
+    from formae_fake_aws import FakeAWSPlugin
+    from formae_fake_aws.cloud import SqliteCloud
+    from tests.unit.test_fake_aws import _create_many
+
+    plugin = FakeAWSPlugin(SqliteCloud(Path(sys.argv[1])))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(json.dumps(asyncio.run(_create_many(plugin, sys.argv[2]))), flush=True)
+    """
+)
+
+
+def test_concurrent_creates_from_two_processes_land_once_per_key(tmp_path: Path) -> None:
+    path = tmp_path / "cloud.db"
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-c", _REPLICA_SCRIPT, str(path), name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for name in ("a", "b")
+    ]
+    for replica in replicas:  # both opened the file (racing to create it): now race the creates
+        assert replica.stdout is not None
+        assert replica.stdout.readline() == "ready\n"
+    for replica in replicas:
+        assert replica.stdin is not None
+        replica.stdin.write("go\n")
+        replica.stdin.flush()
+    outputs = [replica.communicate(timeout=8)[0] for replica in replicas]
+    assert [replica.returncode for replica in replicas] == [0, 0]
+    a, b = (json.loads(output) for output in outputs)
+    _assert_created_once_per_key(a, b, path)

@@ -1,16 +1,31 @@
-"""The pretend cloud: resources by native id, in memory, optionally journaled to a file.
+"""The pretend cloud: one interface, kept in this process or in a SQLite file shared by replicas.
 
-The journal is what makes the fake honest about crashes: a real cloud keeps what it created when
-the plugin process dies, so every change is appended (and flushed) before the plugin answers, and
-replayed when the plugin starts again.
+A real cloud is one system however many plugin processes talk to it: it keeps what it created when
+a plugin dies, every replica sees the same resources, and a create retried on another replica with
+the same idempotency token finds the first one. ``SqliteCloud`` gives the fake those properties
+(each operation is one transaction on a file every replica opens); ``MemoryCloud`` is the cheap
+default for tests and benchmarks that run a single process and do not care about crashes.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # Imported where used at run time: a plugin without a state file (the benchmark's) starts
+    # without loading SQLite, which costs a few milliseconds of every spawn.
+    import sqlite3
+
+BUSY_TIMEOUT_S = 10.0
+"""How long an operation waits for another replica's transaction before it gives up."""
 
 
 @dataclass
@@ -31,91 +46,392 @@ class PendingRequest:
     polls_left: int
 
 
-class Cloud:
-    def __init__(self, journal: Path | None = None) -> None:
-        self.resources: dict[str, CloudResource] = {}
-        self.tokens: dict[str, str] = {}
-        self.requests: dict[str, PendingRequest] = {}
-        self._journal: IO[str] | None = None
-        if journal is not None:
-            self._replay(journal)
-            self._journal = journal.open("a", encoding="utf-8")
+class NativeIdTaken(Exception):
+    """A create named a resource that already exists (a bucket name is unique, like in S3)."""
 
-    def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
+    def __init__(self, resource: CloudResource) -> None:
+        super().__init__(f"{resource.type} {resource.native_id!r} already exists")
 
-    def put(self, resource: CloudResource, token: str = "") -> None:
-        self._record(
-            {
-                "op": "put",
-                "type": resource.type,
-                "id": resource.native_id,
-                "properties": resource.properties,
-                "token": token,
-            }
-        )
-        self._apply_put(resource, token)
 
-    def remove(self, native_id: str) -> None:
-        self._record({"op": "remove", "id": native_id})
-        self.resources.pop(native_id, None)
+class Cloud(ABC):
+    """What the plugin needs from a cloud; every method is atomic with respect to every replica."""
 
-    def start_request(self, request: PendingRequest) -> None:
-        self._record({"op": "request", **request.__dict__})
-        self.requests[request.request_id] = request
+    @abstractmethod
+    def get(self, native_id: str) -> CloudResource | None: ...
 
+    @abstractmethod
+    def of_type(self, resource_type: str) -> list[CloudResource]: ...
+
+    @abstractmethod
+    def referrers(self, resource_type: str, prop: str, value: str) -> list[str]:
+        """Ids of the resources of ``resource_type`` whose ``prop`` is ``value`` (a VPC's subnets)."""
+
+    @abstractmethod
+    def token_owner(self, token: str) -> str | None:
+        """The native id an idempotency token created, if a create with it already succeeded."""
+
+    @abstractmethod
+    def create(self, resource: CloudResource, token: str, pending: PendingRequest | None) -> str:
+        """Store a new resource (and its pending request); the native id the token now names.
+
+        When ``token`` already names a resource, nothing is stored and that resource's id is the
+        answer: the create happens once however many replicas were asked. Raises
+        ``NativeIdTaken`` when the id is in use.
+        """
+
+    @abstractmethod
+    def update(self, resource: CloudResource, pending: PendingRequest | None) -> bool:
+        """Replace an existing resource's properties; False when it no longer exists."""
+
+    @abstractmethod
+    def remove(self, native_id: str, pending: PendingRequest | None) -> bool:
+        """Delete a resource; False when it was already gone."""
+
+    @abstractmethod
+    def pending_for(self, native_id: str) -> PendingRequest | None:
+        """The unfinished request on a resource, for a create retried while the first still runs."""
+
+    @abstractmethod
     def poll_request(self, request_id: str) -> PendingRequest | None:
         """The request after one more poll; it is forgotten once it has no polls left."""
-        request = self.requests.get(request_id)
+
+    @abstractmethod
+    def count_attempt(self, key: str) -> int:
+        """Count one more attempt of an operation (injected failures fail the first N); the count."""
+
+    @property
+    @abstractmethod
+    def resources(self) -> Mapping[str, CloudResource]:
+        """Every resource by native id: for tests and benchmarks that inspect the fake."""
+
+    @property
+    @abstractmethod
+    def requests(self) -> Mapping[str, PendingRequest]:
+        """Every unfinished request by id: for tests."""
+
+    def close(self) -> None:
+        """Release what the cloud holds open; the state itself stays where it lives."""
+
+
+class MemoryCloud(Cloud):
+    """The cloud as dicts in this process: no SQL on the benchmark's hot path, lost with the process."""
+
+    def __init__(self) -> None:
+        self._resources: dict[str, CloudResource] = {}
+        self._by_type: dict[str, dict[str, CloudResource]] = {}
+        self._tokens: dict[str, str] = {}
+        self._requests: dict[str, PendingRequest] = {}
+        self._attempts: Counter[str] = Counter()
+
+    @property
+    def resources(self) -> dict[str, CloudResource]:
+        return self._resources
+
+    @property
+    def requests(self) -> dict[str, PendingRequest]:
+        return self._requests
+
+    def get(self, native_id: str) -> CloudResource | None:
+        return self._resources.get(native_id)
+
+    def of_type(self, resource_type: str) -> list[CloudResource]:
+        return list(self._by_type.get(resource_type, {}).values())
+
+    def referrers(self, resource_type: str, prop: str, value: str) -> list[str]:
+        of_type = self._by_type.get(resource_type, {})
+        return [r.native_id for r in of_type.values() if r.properties.get(prop) == value]
+
+    def token_owner(self, token: str) -> str | None:
+        return self._tokens.get(token)
+
+    def create(self, resource: CloudResource, token: str, pending: PendingRequest | None) -> str:
+        owner = self._tokens.get(token) if token else None
+        if owner is not None:
+            return owner
+        native_id = resource.native_id
+        if native_id in self._resources:
+            raise NativeIdTaken(resource)
+        self._store(resource)
+        if token:
+            self._tokens[token] = native_id
+        self._start(pending)
+        return native_id
+
+    def update(self, resource: CloudResource, pending: PendingRequest | None) -> bool:
+        if resource.native_id not in self._resources:
+            return False
+        self._store(resource)
+        self._start(pending)
+        return True
+
+    def remove(self, native_id: str, pending: PendingRequest | None) -> bool:
+        resource = self._resources.pop(native_id, None)
+        if resource is None:
+            return False
+        del self._by_type[resource.type][native_id]
+        self._start(pending)
+        return True
+
+    def pending_for(self, native_id: str) -> PendingRequest | None:
+        return next((p for p in self._requests.values() if p.native_id == native_id), None)
+
+    def poll_request(self, request_id: str) -> PendingRequest | None:
+        request = self._requests.get(request_id)
         if request is None:
             return None
         request.polls_left -= 1
-        self._record({"op": "poll", "request_id": request_id})
         if request.polls_left <= 0:
-            del self.requests[request_id]
+            del self._requests[request_id]
         return request
 
+    def count_attempt(self, key: str) -> int:
+        self._attempts[key] += 1
+        return self._attempts[key]
+
+    def _store(self, resource: CloudResource) -> None:
+        self._resources[resource.native_id] = resource
+        self._by_type.setdefault(resource.type, {})[resource.native_id] = resource
+
+    def _start(self, pending: PendingRequest | None) -> None:
+        if pending is not None:
+            self._requests[pending.request_id] = pending
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    native_id  TEXT PRIMARY KEY,  -- the key that makes bucket names unique across replicas
+    type       TEXT NOT NULL,
+    properties TEXT NOT NULL      -- JSON
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resources_by_type ON resources (type);
+CREATE TABLE IF NOT EXISTS tokens (
+    token     TEXT PRIMARY KEY,   -- the key that makes a create happen once across replicas
+    native_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    operation  TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    native_id  TEXT NOT NULL,
+    polls_left INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS requests_by_native_id ON requests (native_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    key   TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+_REQUEST_COLUMNS = "request_id, operation, type, native_id, polls_left"
+
+
+class SqliteCloud(Cloud):
+    """The cloud in a SQLite file that every replica opens: one connection, one transaction per call.
+
+    WAL lets readers run beside the one writer, the busy timeout makes writers queue instead of
+    failing, and ``synchronous = NORMAL`` keeps a commit durable across a SIGKILL of the process
+    (only a power cut may lose the last ones), which is the crash the fake has to survive.
+    Writes start with ``BEGIN IMMEDIATE`` so a transaction never has to upgrade a read lock, the
+    case in which SQLite answers "database is locked" without waiting.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        # check_same_thread=False: the SDK may close the plugin from another thread than it ran on;
+        # calls never interleave, since each is synchronous and opens and ends its transaction.
+        self._db = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        try:
+            _enable_wal(self._db)
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as db:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def resources(self) -> dict[str, CloudResource]:
+        rows = self._db.execute("SELECT type, native_id, properties FROM resources").fetchall()
+        return {row[1]: _resource(row) for row in rows}
+
+    @property
+    def requests(self) -> dict[str, PendingRequest]:
+        rows = self._db.execute(f"SELECT {_REQUEST_COLUMNS} FROM requests").fetchall()
+        return {row[0]: PendingRequest(*row) for row in rows}
+
+    def get(self, native_id: str) -> CloudResource | None:
+        row = self._db.execute(
+            "SELECT type, native_id, properties FROM resources WHERE native_id = ?", (native_id,)
+        ).fetchone()
+        return None if row is None else _resource(row)
+
     def of_type(self, resource_type: str) -> list[CloudResource]:
-        return [r for r in self.resources.values() if r.type == resource_type]
+        rows = self._db.execute(
+            "SELECT type, native_id, properties FROM resources WHERE type = ?", (resource_type,)
+        ).fetchall()
+        return [_resource(row) for row in rows]
 
-    def _apply_put(self, resource: CloudResource, token: str) -> None:
-        self.resources[resource.native_id] = resource
-        if token:
-            self.tokens[token] = resource.native_id
+    def referrers(self, resource_type: str, prop: str, value: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT native_id FROM resources WHERE type = ? AND json_extract(properties, ?) = ?",
+            (resource_type, _json_path(prop), value),
+        ).fetchall()
+        return [row[0] for row in rows]
 
-    def _record(self, entry: dict[str, Any]) -> None:
-        if self._journal is not None:
-            self._journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
-            self._journal.flush()
+    def token_owner(self, token: str) -> str | None:
+        row = self._db.execute("SELECT native_id FROM tokens WHERE token = ?", (token,)).fetchone()
+        return None if row is None else str(row[0])
 
-    def _replay(self, journal: Path) -> None:
-        if not journal.exists():
-            return
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                self._replay_entry(json.loads(line))
+    def create(self, resource: CloudResource, token: str, pending: PendingRequest | None) -> str:
+        import sqlite3
 
-    def _replay_entry(self, entry: dict[str, Any]) -> None:
-        match entry["op"]:
-            case "put":
-                resource = CloudResource(entry["type"], entry["id"], entry["properties"])
-                self._apply_put(resource, entry["token"])
-            case "remove":
-                self.resources.pop(entry["id"], None)
-            case "request":
-                fields = {k: v for k, v in entry.items() if k != "op"}
-                self.requests[entry["request_id"]] = PendingRequest(**fields)
-            case "poll":
-                request = self.requests.get(entry["request_id"])
-                if request is not None:
-                    request.polls_left -= 1
-                    if request.polls_left <= 0:
-                        del self.requests[entry["request_id"]]
+        with self._write() as db:
+            if token and not _claim(db, token, resource.native_id):
+                return str(db.execute("SELECT native_id FROM tokens WHERE token = ?", (token,)).fetchone()[0])
+            try:
+                db.execute(
+                    "INSERT INTO resources (native_id, type, properties) VALUES (?, ?, ?)",
+                    (resource.native_id, resource.type, _dumps(resource.properties)),
+                )
+            except sqlite3.IntegrityError as taken:
+                raise NativeIdTaken(resource) from taken
+            _insert_request(db, pending)
+        return resource.native_id
+
+    def update(self, resource: CloudResource, pending: PendingRequest | None) -> bool:
+        with self._write() as db:
+            updated = db.execute(
+                "UPDATE resources SET properties = ? WHERE native_id = ?",
+                (_dumps(resource.properties), resource.native_id),
+            ).rowcount
+            if updated:
+                _insert_request(db, pending)
+        return updated > 0
+
+    def remove(self, native_id: str, pending: PendingRequest | None) -> bool:
+        with self._write() as db:
+            removed = db.execute("DELETE FROM resources WHERE native_id = ?", (native_id,)).rowcount
+            if removed:
+                _insert_request(db, pending)
+        return removed > 0
+
+    def pending_for(self, native_id: str) -> PendingRequest | None:
+        row = self._db.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE native_id = ? LIMIT 1", (native_id,)
+        ).fetchone()
+        return None if row is None else PendingRequest(*row)
+
+    def poll_request(self, request_id: str) -> PendingRequest | None:
+        with self._write() as db:
+            rows = db.execute(
+                f"UPDATE requests SET polls_left = polls_left - 1 WHERE request_id = ? "
+                f"RETURNING {_REQUEST_COLUMNS}",
+                (request_id,),
+            ).fetchall()
+            if not rows:
+                return None
+            request = PendingRequest(*rows[0])
+            if request.polls_left <= 0:
+                db.execute("DELETE FROM requests WHERE request_id = ?", (request_id,))
+        return request
+
+    def count_attempt(self, key: str) -> int:
+        with self._write() as db:
+            rows = db.execute(
+                "INSERT INTO attempts (key, count) VALUES (?, 1) "
+                "ON CONFLICT (key) DO UPDATE SET count = count + 1 RETURNING count",
+                (key,),
+            ).fetchall()
+        return int(rows[0][0])
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: committed when the block ends, rolled back when it raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
 
-def read_journal(journal: Path) -> dict[str, CloudResource]:
-    """What a journaled cloud holds now: for tests and benchmarks that inspect the fake."""
-    cloud = Cloud()
-    cloud._replay(journal)
-    return cloud.resources
+def _enable_wal(db: sqlite3.Connection) -> None:
+    """Switch to WAL, retrying while another replica opening the same new file holds the lock.
+
+    Changing the journal mode takes an exclusive lock for which SQLite does not always call the
+    busy handler, so replicas started together would otherwise see "database is locked".
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"SQLite refused WAL mode (journal_mode is {mode!r})")
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    import sqlite3
+
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF  # extended codes keep the primary in the low byte
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _claim(db: sqlite3.Connection, token: str, native_id: str) -> bool:
+    """Whether ``token`` was free and now names ``native_id`` (False: an earlier create has it)."""
+    inserted = db.execute(
+        "INSERT INTO tokens (token, native_id) VALUES (?, ?) ON CONFLICT (token) DO NOTHING",
+        (token, native_id),
+    ).rowcount
+    return inserted > 0
+
+
+def _insert_request(db: sqlite3.Connection, pending: PendingRequest | None) -> None:
+    if pending is not None:
+        db.execute(
+            f"INSERT INTO requests ({_REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (pending.request_id, pending.operation, pending.type, pending.native_id, pending.polls_left),
+        )
+
+
+def _resource(row: tuple[str, str, str]) -> CloudResource:
+    return CloudResource(row[0], row[1], json.loads(row[2]))
+
+
+def _dumps(properties: Mapping[str, Any]) -> str:
+    return json.dumps(properties, separators=(",", ":"))
+
+
+def _json_path(prop: str) -> str:
+    """A JSON path naming one top-level key, quoted so that dots in the name stay in the name."""
+    return '$."' + prop.replace('"', '\\"') + '"'
+
+
+def open_cloud(path: Path | None) -> Cloud:
+    """The cloud a plugin process serves: shared through ``path`` when there is one."""
+    return MemoryCloud() if path is None else SqliteCloud(path)
+
+
+def read_cloud(path: Path) -> dict[str, CloudResource]:
+    """What the cloud in ``path`` holds now (empty if no replica made it yet): for tests and benchmarks."""
+    if not path.exists():
+        return {}
+    cloud = SqliteCloud(path)
+    try:
+        return cloud.resources
+    finally:
+        cloud.close()

@@ -1,11 +1,10 @@
-"""FakeAWSPlugin: VPCs, subnets and buckets in a cloud that lives in this process."""
+"""FakeAWSPlugin: VPCs, subnets and buckets in a cloud kept in this process or shared by replicas."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import uuid
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,14 @@ from formae.plugin import (
     UpdateRequest,
 )
 from formae_fake_aws.behaviour import Behaviour
-from formae_fake_aws.cloud import Cloud, CloudResource, PendingRequest
+from formae_fake_aws.cloud import (
+    Cloud,
+    CloudResource,
+    MemoryCloud,
+    NativeIdTaken,
+    PendingRequest,
+    open_cloud,
+)
 
 VPC = "FakeAWS::EC2::VPC"
 SUBNET = "FakeAWS::EC2::Subnet"
@@ -67,17 +73,17 @@ class FakeAWSPlugin(ResourcePlugin):
     def __init__(
         self, cloud: Cloud | None = None, behaviour: Behaviour | None = None, rate_limit: float = 0
     ) -> None:
-        self.cloud = cloud or Cloud()
+        self.cloud = cloud if cloud is not None else MemoryCloud()
         self.behaviour = behaviour or Behaviour()
         self.rate_limit = rate_limit
-        self._attempts: Counter[str] = Counter()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FakeAWSPlugin:
+        """The plugin as configured by its environment; ``FAKE_AWS_STATE_FILE`` shares the cloud."""
         env = os.environ if env is None else env
-        journal = env.get("FAKE_AWS_STATE_FILE")
+        state_file = env.get("FAKE_AWS_STATE_FILE")
         return cls(
-            cloud=Cloud(Path(journal) if journal else None),
+            cloud=open_cloud(Path(state_file) if state_file else None),
             behaviour=Behaviour.from_env(env),
             rate_limit=float(env.get("FAKE_AWS_RATE_LIMIT", "0")),
         )
@@ -94,24 +100,27 @@ class FakeAWSPlugin(ResourcePlugin):
         kind = _KINDS.get(request.resource_type)
         if kind is None:
             return _unsupported(Operation.CREATE, request.resource_type)
-        if request.idempotency_key in self.cloud.tokens:
-            return self._created_before(request)
-        behaviour = await self._misbehave(
-            request.properties, f"create:{request.idempotency_key or request.label}"
-        )
+        token = request.idempotency_key
+        earlier = self.cloud.token_owner(token) if token else None
+        if earlier is not None:  # a retry of a create that went through: no injected failure again
+            return self._created_before(request, earlier)
+        behaviour = await self._misbehave(request.properties, f"create:{token or request.label}")
         if isinstance(behaviour, ProgressResult):
             return behaviour
-        if request.idempotency_key in self.cloud.tokens:  # a retry overtook us while we were slow
-            return self._created_before(request)
         try:
             resource = self._new_resource(kind, request)
+            pending = _pending(Operation.CREATE, resource, behaviour)
+            owner = self.cloud.create(resource, token, pending)
         except _Refusal as refusal:
             return ProgressResult.failure(Operation.CREATE, refusal.code, str(refusal))
-        self.cloud.put(resource, request.idempotency_key)
-        return self._finish(Operation.CREATE, resource, behaviour)
+        except NativeIdTaken as taken:
+            return ProgressResult.failure(Operation.CREATE, ErrorCode.ALREADY_EXISTS, str(taken))
+        if owner != resource.native_id:  # a retry on another replica, or overtaking us while we were slow
+            return self._created_before(request, owner)
+        return _answer(Operation.CREATE, resource, pending)
 
     async def read(self, request: ReadRequest) -> ProgressResult:
-        resource = self.cloud.resources.get(request.native_id)
+        resource = self.cloud.get(request.native_id)
         if resource is None or resource.type != request.resource_type:
             return _not_found(Operation.READ, request.resource_type, request.native_id)
         return ProgressResult.success(
@@ -119,7 +128,7 @@ class FakeAWSPlugin(ResourcePlugin):
         )
 
     async def update(self, request: UpdateRequest) -> ProgressResult:
-        resource = self.cloud.resources.get(request.native_id)
+        resource = self.cloud.get(request.native_id)
         if resource is None:
             return _not_found(Operation.UPDATE, request.resource_type, request.native_id)
         behaviour = await self._misbehave(request.desired_properties, f"update:{request.native_id}")
@@ -136,27 +145,29 @@ class FakeAWSPlugin(ResourcePlugin):
         updated = CloudResource(
             resource.type, resource.native_id, {**request.desired_properties, identifier: resource.native_id}
         )
-        self.cloud.put(updated)
-        return self._finish(Operation.UPDATE, updated, behaviour)
+        pending = _pending(Operation.UPDATE, updated, behaviour)
+        if not self.cloud.update(updated, pending):  # deleted through another replica meanwhile
+            return _not_found(Operation.UPDATE, request.resource_type, request.native_id)
+        return _answer(Operation.UPDATE, updated, pending)
 
     async def delete(self, request: DeleteRequest) -> ProgressResult:
-        resource = self.cloud.resources.get(request.native_id)
+        resource = self.cloud.get(request.native_id)
         if resource is None:
             return _not_found(Operation.DELETE, request.resource_type, request.native_id)
         behaviour = await self._misbehave(resource.properties, f"delete:{request.native_id}")
         if isinstance(behaviour, ProgressResult):
             return behaviour
-        dependants = [
-            r.native_id for r in self.cloud.of_type(SUBNET) if r.properties.get("VpcId") == resource.native_id
-        ]
+        dependants = self.cloud.referrers(SUBNET, "VpcId", resource.native_id) if resource.type == VPC else []
         if dependants:
             return ProgressResult.failure(
                 Operation.DELETE,
                 ErrorCode.RESOURCE_CONFLICT,
                 f"{resource.native_id} still has subnets: {', '.join(dependants)}",
             )
-        self.cloud.remove(resource.native_id)
-        return self._finish(Operation.DELETE, resource, behaviour)
+        pending = _pending(Operation.DELETE, resource, behaviour)
+        if not self.cloud.remove(resource.native_id, pending):  # deleted through another replica meanwhile
+            return _not_found(Operation.DELETE, request.resource_type, request.native_id)
+        return _answer(Operation.DELETE, resource, pending)
 
     async def status(self, request: StatusRequest) -> ProgressResult:
         pending = self.cloud.poll_request(request.request_id)
@@ -173,7 +184,7 @@ class FakeAWSPlugin(ResourcePlugin):
                 resource_type=pending.type,
                 retry_after=POLL_HINT,
             )
-        resource = self.cloud.resources.get(pending.native_id)
+        resource = self.cloud.get(pending.native_id)
         properties = resource.properties if resource is not None else None
         return ProgressResult.success(operation, pending.native_id, properties, resource_type=pending.type)
 
@@ -190,14 +201,13 @@ class FakeAWSPlugin(ResourcePlugin):
         if behaviour.delay_ms:
             await asyncio.sleep(behaviour.delay_ms / 1000)
         if behaviour.fail_with is not None:
-            self._attempts[attempt_key] += 1
-            if self._attempts[attempt_key] <= behaviour.fail_times:
+            attempt = self.cloud.count_attempt(attempt_key)  # in the cloud: replicas share the count
+            if attempt <= behaviour.fail_times:
                 operation = Operation[attempt_key.split(":", 1)[0].upper()]
                 return ProgressResult.failure(
                     operation,
                     behaviour.fail_with,
-                    f"injected {behaviour.fail_with.wire_name} "
-                    f"({self._attempts[attempt_key]}/{behaviour.fail_times})",
+                    f"injected {behaviour.fail_with.wire_name} ({attempt}/{behaviour.fail_times})",
                     retry_after=0.01 if behaviour.fail_with is ErrorCode.THROTTLING else 0.0,
                 )
         return behaviour
@@ -210,53 +220,59 @@ class FakeAWSPlugin(ResourcePlugin):
             native_id = str(properties.get(kind.schema.identifier) or "")
             if not native_id:
                 raise _Refusal(ErrorCode.INVALID_REQUEST, f"{kind.schema.identifier} is required")
-            if native_id in self.cloud.resources:
-                raise _Refusal(ErrorCode.ALREADY_EXISTS, f"{kind.schema.type} {native_id!r} already exists")
         if kind.schema.type == SUBNET:
             self._check_vpc(properties.get("VpcId"))
         properties[kind.schema.identifier] = native_id
         return CloudResource(kind.schema.type, native_id, properties)
 
     def _check_vpc(self, vpc_id: Any) -> None:
-        vpc = self.cloud.resources.get(str(vpc_id))
+        vpc = self.cloud.get(str(vpc_id))
         if vpc is None or vpc.type != VPC:
             raise _Refusal(ErrorCode.INVALID_REQUEST, f"VpcId {vpc_id!r} does not name an existing VPC")
 
-    def _finish(self, operation: Operation, resource: CloudResource, behaviour: Behaviour) -> ProgressResult:
-        if behaviour.in_progress_polls > 0:
-            request_id = f"req-{uuid.uuid4().hex}"
-            self.cloud.start_request(
-                PendingRequest(
-                    request_id, operation.name, resource.type, resource.native_id, behaviour.in_progress_polls
-                )
-            )
-            return ProgressResult.in_progress(
-                operation,
-                request_id,
-                native_id=resource.native_id,
-                resource_type=resource.type,
-                retry_after=POLL_HINT,
-            )
-        properties = None if operation is Operation.DELETE else resource.properties
-        return ProgressResult.success(operation, resource.native_id, properties, resource_type=resource.type)
-
-    def _created_before(self, request: CreateRequest) -> ProgressResult:
+    def _created_before(self, request: CreateRequest, native_id: str) -> ProgressResult:
         """A retried create: answer with what the first attempt made, never make a second one."""
-        native_id = self.cloud.tokens[request.idempotency_key]
-        for pending in self.cloud.requests.values():
-            if pending.native_id == native_id:
-                return ProgressResult.in_progress(
-                    Operation.CREATE,
-                    pending.request_id,
-                    native_id=native_id,
-                    resource_type=request.resource_type,
-                )
-        resource = self.cloud.resources.get(native_id)
+        pending = self.cloud.pending_for(native_id)
+        if pending is not None:
+            return ProgressResult.in_progress(
+                Operation.CREATE,
+                pending.request_id,
+                native_id=native_id,
+                resource_type=request.resource_type,
+            )
+        resource = self.cloud.get(native_id)
         if resource is None:
             return _not_found(Operation.CREATE, request.resource_type, native_id)
         return ProgressResult.success(
             Operation.CREATE, native_id, resource.properties, resource_type=resource.type
         )
+
+
+def _pending(operation: Operation, resource: CloudResource, behaviour: Behaviour) -> PendingRequest | None:
+    """The request to store with the change when the behaviour wants it to answer InProgress first."""
+    if behaviour.in_progress_polls <= 0:
+        return None
+    return PendingRequest(
+        f"req-{uuid.uuid4().hex}",
+        operation.name,
+        resource.type,
+        resource.native_id,
+        behaviour.in_progress_polls,
+    )
+
+
+def _answer(operation: Operation, resource: CloudResource, pending: PendingRequest | None) -> ProgressResult:
+    """The answer to a change the cloud made: InProgress while it has a pending request, else Success."""
+    if pending is not None:
+        return ProgressResult.in_progress(
+            operation,
+            pending.request_id,
+            native_id=resource.native_id,
+            resource_type=resource.type,
+            retry_after=POLL_HINT,
+        )
+    properties = None if operation is Operation.DELETE else resource.properties
+    return ProgressResult.success(operation, resource.native_id, properties, resource_type=resource.type)
 
 
 def _create_only_changes(schema: ResourceSchema, current: JsonObject, desired: JsonObject) -> list[str]:
