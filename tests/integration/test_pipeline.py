@@ -220,3 +220,34 @@ def test_agent_killed_mid_apply_resumes_and_creates_nothing_twice(
     assert len(names) == len(set(names))
     with restarted.client() as client:
         assert len(client.inventory("resources")) == 23
+
+
+def test_a_cancel_interrupted_by_a_crash_still_finishes_what_plugins_had_started(
+    backend_agent: AgentUnderTest, make_agent: MakeAgent
+) -> None:
+    command_id = backend_agent.apply(_many_buckets(6, polls=60))["command_id"]
+    with backend_agent.client() as client:
+
+        def in_progress() -> set[str]:
+            return {u["label"] for u in client.command(command_id)["updates"] if u["state"] == "InProgress"}
+
+        started = wait_until(
+            lambda: (found := in_progress()) >= {"vpc", "b0", "b1"} and found, 15, "operations"
+        )
+        assert client.cancel(command_id)["state"] == "Canceling"
+    backend_agent.signal(signal.SIGKILL)
+    assert backend_agent.process is not None
+    backend_agent.process.wait(10)
+
+    restarted = make_agent(backend_agent.home, store_url=backend_agent.store_url).start()
+    command = restarted.wait_command(command_id, timeout=60)
+
+    states = {u["label"]: u["state"] for u in command["updates"]}
+    assert command["state"] == "Canceled"
+    assert states["subnet"] == "Canceled"  # never sent: dropped
+    assert all(states[label] == "Success" for label in started)  # sent: carried to the end and recorded
+    in_cloud = Counter(r.properties.get("BucketName") or r.type for r in restarted.cloud().values())
+    assert all(count == 1 for count in in_cloud.values())
+    with restarted.client() as client:
+        managed = {r["label"] for r in client.inventory("resources")}
+    assert managed == {label for label, state in states.items() if state == "Success"}

@@ -21,6 +21,7 @@ from formae.plan import (
     plan,
     plan_destroy,
 )
+from formae.plan.planner import _patch
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -492,3 +493,15 @@ def test_a_large_plan_runs_through_the_dag() -> None:
     changeset = plan(forma_of(data), {}, SCHEMAS, Mode.RECONCILE)
 
     assert len(run_order(changeset)) == 2000
+
+
+def test_re_pointing_a_reference_replaces_it_whole_in_the_patch() -> None:
+    def ref(label: str) -> dict[str, Any]:
+        vpc = {"$type": "FakeAWS::EC2::VPC", "$stack": "net", "$property": "VpcId"}
+        return {"$res": True, "$label": label, **vpc}
+
+    operations = _patch({"VpcId": ref("a"), "Tags": {"x": 1}}, {"VpcId": ref("b"), "Tags": {"x": 2}}, set())
+
+    assert {"op": "replace", "path": "/VpcId", "value": ref("b")} in operations
+    assert {"op": "replace", "path": "/Tags/x", "value": 2} in operations
+    assert all(not op["path"].startswith("/VpcId/") for op in operations)

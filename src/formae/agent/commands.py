@@ -17,7 +17,7 @@ from typing import Any
 
 from formae.agent.drift import out_of_band_changes
 from formae.agent.executor import ChangesetExecutor, Inventory
-from formae.agent.rate_limiter import RateLimiter
+from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
 from formae.agent.updater import RetryPolicy
 from formae.forma import FormaError, forma_from_json
@@ -78,13 +78,14 @@ class CommandRunner:
         registry: PluginRegistry,
         limiter: RateLimiter,
         policy: RetryPolicy | None = None,
-        max_in_flight: int = 256,
+        in_flight: InFlightLimits | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
         self._limiter = limiter
         self._policy = policy or RetryPolicy()
-        self._max_in_flight = max_in_flight
+        self._in_flight = in_flight or InFlightLimits()
+        """Shared by every command, so two applies together still keep 256 calls per namespace waiting."""
         self._queue: asyncio.Queue[_Plan] = asyncio.Queue()
         self._cancels: dict[str, asyncio.Event] = {}
         self._finished: dict[str, asyncio.Event] = {}
@@ -266,7 +267,7 @@ class CommandRunner:
             policy=self._policy,
             inventory=inventory,
             cancel=cancel,
-            max_in_flight=self._max_in_flight,
+            in_flight=self._in_flight,
         )
         result = await executor.run()
         state = (

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from formae.agent.rate_limiter import RateLimiter
+from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Reference, ResourceKey, resolve_references
@@ -34,6 +34,8 @@ from formae.wire.types import TargetInfo
 log = logging.getLogger("formae.agent.executor")
 
 DEPENDENCY_FAILURE = "DependencyFailure"
+_SENT = frozenset({UpdateState.DISPATCHING, UpdateState.IN_PROGRESS, UpdateState.WAITING_RETRY})
+"""States of an update a plugin may be working on: never dropped by a cancel."""
 UNRESOLVED_REFERENCE = "UnresolvedReference"
 
 
@@ -85,10 +87,14 @@ class Inventory:
 class _CompletingSink:
     """Persists each step of one update; the final success and the inventory change in one transaction."""
 
-    def __init__(self, store: Datastore, planned: PlannedUpdate, inventory: Inventory) -> None:
+    def __init__(
+        self, store: Datastore, planned: PlannedUpdate, inventory: Inventory, sent: dict[str, Any] | None
+    ) -> None:
         self._store = store
         self._planned = planned
         self._inventory = inventory
+        self._sent = sent
+        """The properties the plugin was sent (references resolved): kept if it reports none back."""
 
     async def save(self, update: ResourceUpdateRecord) -> None:
         if update.state is not UpdateState.SUCCESS:
@@ -98,7 +104,8 @@ class _CompletingSink:
             await self._store.record_update(update, ResourceDeletion.of(update.key, update.command_id))
             self._inventory.set(update.key, None)
             return
-        properties = _cloud_properties(update)
+        reported = (update.progress or {}).get("properties")
+        properties = dict(reported) if isinstance(reported, dict) else dict(self._sent or {})
         version = NewResourceVersion(
             stack=update.stack,
             type=update.type,
@@ -113,11 +120,6 @@ class _CompletingSink:
         self._inventory.set(update.key, properties)
 
 
-def _cloud_properties(update: ResourceUpdateRecord) -> dict[str, Any]:
-    reported = (update.progress or {}).get("properties")
-    return dict(reported) if isinstance(reported, dict) else dict(update.desired_properties or {})
-
-
 class ChangesetExecutor:
     def __init__(
         self,
@@ -130,7 +132,7 @@ class ChangesetExecutor:
         policy: RetryPolicy,
         inventory: Inventory,
         cancel: asyncio.Event,
-        max_in_flight: int = 256,
+        in_flight: InFlightLimits,
     ) -> None:
         self._dag = dag
         self._records = dict(records)
@@ -140,8 +142,7 @@ class ChangesetExecutor:
         self._policy = policy
         self._inventory = inventory
         self._cancel = cancel
-        self._slots: dict[str, asyncio.Semaphore] = {}
-        self._max_in_flight = max_in_flight
+        self._in_flight = in_flight
         self._finished: asyncio.Queue[tuple[str, UpdateState]] = asyncio.Queue()
         self._running = 0
         self._canceled = False
@@ -149,9 +150,9 @@ class ChangesetExecutor:
     async def run(self) -> ExecutionResult:
         async with asyncio.TaskGroup() as group:
             while not self._dag.is_done():
+                await self._start_ready(group)
                 if self._cancel.is_set():
                     await self._cancel_pending()
-                self._start_ready(group)
                 if self._running == 0 and self._finished.empty():
                     break
                 await self._absorb(await self._next_finished())
@@ -172,10 +173,19 @@ class ChangesetExecutor:
         await self._cancel_pending()
         return await getting
 
-    def _start_ready(self, group: asyncio.TaskGroup) -> None:
+    async def _start_ready(self, group: asyncio.TaskGroup) -> None:
+        """Start what is ready; once canceling, only what a crashed agent had already sent to a plugin.
+
+        An update a previous agent left Dispatching or InProgress may exist in the cloud: it is
+        always carried to its end, so the inventory learns what the cloud holds. Updates never
+        started are canceled instead.
+        """
         for planned in self._dag.ready():
-            self._dag.mark_started(planned.id)
             record = self._records[planned.id]
+            if self._cancel.is_set() and record.state is UpdateState.PENDING:
+                await self._cancel_one(planned.id)
+                continue
+            self._dag.mark_started(planned.id)
             if record.state.is_final:  # finished before a restart: only its outcome is replayed
                 self._finished.put_nowait((planned.id, record.state))
                 continue
@@ -191,14 +201,13 @@ class ChangesetExecutor:
             self._finished.put_nowait((planned.id, state))
 
     async def _update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> ResourceUpdateRecord:
-        namespace = planned.key.type.split("::", 1)[0]
-        in_flight = self._slots.setdefault(namespace, asyncio.Semaphore(self._max_in_flight))
+        in_flight = self._in_flight.of(planned.key.type.split("::", 1)[0])
         try:
             properties = self._properties(planned)
         except UnresolvedReference as error:
             return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
         target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
-        sink = _CompletingSink(self._store, planned, self._inventory)
+        sink = _CompletingSink(self._store, planned, self._inventory, properties)
         updater = ResourceUpdater(
             self._registry, self._limiter, sink, self._policy, target, properties, in_flight=in_flight
         )
@@ -227,15 +236,24 @@ class ChangesetExecutor:
                 await self._fail(self._records[dependant], DEPENDENCY_FAILURE, f"{id} failed")
 
     async def _cancel_pending(self) -> None:
+        """Once: cancel every update not started, except those already sent to a plugin (see _start_ready)."""
         if self._canceled:
             return
         self._canceled = True
-        for id in self._dag.mark_canceled_pending():
-            record = self._records[id]
-            if not record.state.is_final:
-                await self._store.save_update(
-                    replace(record, state=UpdateState.CANCELED, updated_at=utc_now())
-                )
+        sent = {id for id, record in self._records.items() if record.state in _SENT}
+        for id in self._dag.mark_canceled_pending(keep=sent):
+            await self._save_canceled(id)
+
+    async def _cancel_one(self, id: str) -> None:
+        self._dag.mark_canceled(id)
+        await self._save_canceled(id)
+
+    async def _save_canceled(self, id: str) -> None:
+        record = self._records[id]
+        if not record.state.is_final:
+            canceled = replace(record, state=UpdateState.CANCELED, updated_at=utc_now())
+            self._records[id] = canceled
+            await self._store.save_progress(canceled)
 
     async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
         failed = replace(

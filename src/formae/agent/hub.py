@@ -131,7 +131,7 @@ class PluginHub:
             max_concurrency=a.max_concurrency,
             schemas=a.resource_types,
             link=link,
-            heartbeat_interval=a.heartbeat_interval or 1.0,
+            heartbeat_interval=a.heartbeat_interval,
         )
 
     async def _pump(self, stream: AgentSideStream, link: PluginLink) -> str:

@@ -160,8 +160,10 @@ def check_request(csr_pem: bytes) -> tuple[x509.CertificateSigningRequest, ec.El
     if not csr.is_signature_valid:
         raise PkiError("the certificate request's signature does not verify")
     public_key = csr.public_key()
-    if not isinstance(public_key, ec.EllipticCurvePublicKey):
-        raise PkiError("the certificate request must carry an EC (P-256) key")
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        public_key.curve, ec.SECP256R1
+    ):
+        raise PkiError("the certificate request must carry an EC P-256 key")
     return csr, public_key
 
 
@@ -187,20 +189,16 @@ class LocalPluginCredentials:
     """Certificates for the plugins this agent spawns, as files their environment points to.
 
     Spawned plugins may claim any namespace (``*``): installing a plugin on the agent's own host
-    is the operator's vouching for it. Files are written once per agent start and plugin name.
+    is the operator's vouching for it. A fresh certificate is issued at every spawn (an EC key
+    costs about a millisecond), so a child restarted months into the agent's life never gets an
+    expired one.
     """
 
     def __init__(self, authority: CertificateAuthority, directory: Path) -> None:
         self._authority = authority
         self._directory = directory
-        self._issued: dict[str, dict[str, str]] = {}
 
     def environment(self, name: str) -> dict[str, str]:
-        if name not in self._issued:
-            self._issued[name] = self._issue(name)
-        return self._issued[name]
-
-    def _issue(self, name: str) -> dict[str, str]:
         pair = self._authority.plugin_keypair(f"{name} (local)", frozenset({ANY_NAMESPACE}))
         key, certificate, ca = (self._directory / f"{name}.{suffix}" for suffix in ("key", "crt", "ca.crt"))
         _write_private(key, pair.key_pem)

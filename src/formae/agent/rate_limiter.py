@@ -30,6 +30,19 @@ class TokenBucket:
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
 
+class InFlightLimits:
+    """How many calls may wait on a namespace's plugins at once, across every running command."""
+
+    def __init__(self, per_namespace: int = 256) -> None:
+        self._per_namespace = per_namespace
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def of(self, namespace: str) -> asyncio.Semaphore:
+        if namespace not in self._slots:
+            self._slots[namespace] = asyncio.Semaphore(self._per_namespace)
+        return self._slots[namespace]
+
+
 class RateLimiter:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

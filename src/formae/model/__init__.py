@@ -5,7 +5,7 @@ may depend on it, and it can be reasoned about without an agent, a store or a pl
 """
 
 from formae.model.forma import Forma, Resource, ResourceKey, Stack, Target
-from formae.model.references import Reference, find_references, resolve_references
+from formae.model.references import Reference, find_references, is_reference, resolve_references
 from formae.model.resource_type import ResourceType
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "Stack",
     "Target",
     "find_references",
+    "is_reference",
     "resolve_references",
 ]

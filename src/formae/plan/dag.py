@@ -16,7 +16,7 @@ Each node's life is ``NodeState`` with the transitions in ``_TRANSITIONS``::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -129,12 +129,19 @@ class Dag:
                     stack.append(dependant)
         return failed
 
-    def mark_canceled_pending(self) -> list[str]:
-        """Cancel every update not yet started; running ones are left to finish. Returns the canceled ids."""
-        pending = [id for id, state in self._state.items() if state is NodeState.PENDING]
+    def mark_canceled_pending(self, keep: Collection[str] = ()) -> list[str]:
+        """Cancel every update not yet started but those in ``keep``; running ones are left to finish.
+
+        Returns the canceled ids.
+        """
+        pending = [id for id, state in self._state.items() if state is NodeState.PENDING and id not in keep]
         for id in pending:
             self._move(id, NodeState.CANCELED)
         return pending
+
+    def mark_canceled(self, id: str) -> None:
+        """Cancel one update that has not started."""
+        self._move(id, NodeState.CANCELED)
 
     def _move(self, id: str, to: NodeState) -> None:
         state = self._state[id]

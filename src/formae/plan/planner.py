@@ -28,7 +28,7 @@ from typing import Any
 
 import jsonpatch
 
-from formae.model import Forma, ResourceKey, Target, find_references
+from formae.model import Forma, ResourceKey, Target, find_references, is_reference
 from formae.plan.changeset import (
     Changeset,
     ManagedResource,
@@ -247,13 +247,48 @@ def _canonical(value: Any) -> str:
 
 
 def _patch(old: dict[str, Any], new: dict[str, Any], refresh: set[str]) -> list[dict[str, Any]]:
-    """RFC 6902 from old to new desired properties, re-setting fields whose references now resolve anew."""
-    operations: list[dict[str, Any]] = jsonpatch.make_patch(old, new).patch
+    """RFC 6902 from old to new desired properties, re-setting fields whose references now resolve anew.
+
+    A reference is one value, not an object to diff into: pointing it elsewhere replaces it whole,
+    so that once the executor resolves it the patch says "this property is now that value".
+    """
+    tokens: dict[str, Any] = {}
+    operations: list[dict[str, Any]] = jsonpatch.make_patch(_opaque(old, tokens), _opaque(new, tokens)).patch
+    operations = [_restored(op, tokens) for op in operations]
     for name in sorted(refresh):
         pointer = "/" + name.replace("~", "~0").replace("/", "~1")
         if not any(op["path"] == pointer or op["path"].startswith(pointer + "/") for op in operations):
             operations.append({"op": "replace", "path": pointer, "value": new[name]})
     return operations
+
+
+def _opaque(value: Any, tokens: dict[str, Any]) -> Any:
+    """``value`` with every reference swapped for a string standing for it, for diffing."""
+    if is_reference(value):
+        token = "\x00ref:" + json.dumps(value, sort_keys=True)
+        tokens[token] = value
+        return token
+    if isinstance(value, dict):
+        return {key: _opaque(item, tokens) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_opaque(item, tokens) for item in value]
+    return value
+
+
+def _restored(operation: dict[str, Any], tokens: dict[str, Any]) -> dict[str, Any]:
+    if "value" not in operation:
+        return operation
+    return {**operation, "value": _restore(operation["value"], tokens)}
+
+
+def _restore(value: Any, tokens: dict[str, Any]) -> Any:
+    if isinstance(value, str) and value in tokens:
+        return tokens[value]
+    if isinstance(value, dict):
+        return {key: _restore(item, tokens) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore(item, tokens) for item in value]
+    return value
 
 
 class _Builder:

@@ -84,8 +84,12 @@ async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, st
     if identity is None:
         return 0 if stop.is_set() else EX_CONFIG
     backoff = Backoff()
+    attempt = 0
     while not stop.is_set():
-        outcome = await _connect_once(plugin, settings, identity, stop)
+        attempt += 1
+        outcome = await _connect_once(plugin, settings, identity, stop, attempt)
+        if outcome is not Outcome.UNREACHABLE:
+            attempt = 0
         if outcome is Outcome.STOPPED:
             break
         if outcome is Outcome.REFUSED:
@@ -120,8 +124,17 @@ async def _sleep_unless_stopped(delay: float, stop: asyncio.Event) -> None:
         await asyncio.wait_for(stop.wait(), delay)
 
 
+def _worth_saying(attempt: int) -> bool:
+    """Say so at the 3rd failed attempt and every 10th after: quiet while an agent starts, not forever."""
+    return attempt == 3 or (attempt > 3 and attempt % 10 == 0)
+
+
 async def _connect_once(
-    plugin: ResourcePlugin, settings: PluginSettings, identity: Identity, stop: asyncio.Event
+    plugin: ResourcePlugin,
+    settings: PluginSettings,
+    identity: Identity,
+    stop: asyncio.Event,
+    attempt: int = 1,
 ) -> Outcome:
     connection = PluginConnection(settings.agent_address, identity.credentials)
     try:
@@ -130,7 +143,16 @@ async def _connect_once(
                 _handshake(connection.stream, plugin, settings, identity.cookie), HANDSHAKE_TIMEOUT
             )
         except (StreamClosed, TimeoutError) as error:
-            log.debug("agent at %s not answering: %s", settings.agent_address, describe_error(error))
+            log.log(
+                logging.WARNING if _worth_saying(attempt) else logging.DEBUG,
+                "cannot reach the agent at %s (attempt %d): %s%s",
+                settings.agent_address,
+                attempt,
+                describe_error(error),
+                "; if the agent runs with TLS, check the plugin's certificate or join token"
+                if identity.credentials is None
+                else "; check that the agent's CA issued this plugin's certificate",
+            )
             return Outcome.UNREACHABLE
         except (Refused, ProtocolError) as error:
             log.error("agent at %s refused this plugin: %s", settings.agent_address, error)

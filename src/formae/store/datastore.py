@@ -245,7 +245,10 @@ class Datastore(ABC):
 
     async def changed_stack(self, command_id: str, stack: str) -> bool:
         """Whether the command completed any resource update in ``stack``."""
-        sql = "SELECT 1 AS hit FROM resource_updates WHERE command_id = $1 AND stack = $2 AND state = $3 LIMIT 1"
+        sql = (
+            "SELECT 1 AS hit FROM resource_updates"
+            " WHERE command_id = $1 AND stack = $2 AND state = $3 LIMIT 1"
+        )
 
         async def query(tx: Tx) -> bool:
             return bool(await tx.fetch(sql, command_id, stack, UpdateState.SUCCESS.value))

@@ -55,9 +55,14 @@ def _load(data: bytes, what: str) -> Any:
     if not data:
         return None
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
     except ValueError as error:
         raise ProtocolError(f"{what} is not valid JSON: {error}") from None
+
+
+def _not_json(constant: str) -> Any:
+    """NaN and Infinity: Python's json reads them, no other JSON library (or our datastore) does."""
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _load_object(data: bytes, what: str) -> JsonObject:

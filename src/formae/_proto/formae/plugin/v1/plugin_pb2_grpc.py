@@ -62,8 +62,9 @@ class PluginHubServicer:
         """Served by the agent when it runs with TLS. A plugin holding a one-time join token (from
         `formae plugin token create`) and no certificate yet sends a certificate request; the agent
         answers with a certificate that names the namespaces the token allows, the CA to verify the
-        agent by, and the network cookie. The call itself is TLS, verified with the CA in the token,
-        without a client certificate. Refusals are gRPC PERMISSION_DENIED with the reason.
+        agent by, and the network cookie. The call itself is mutual TLS: the plugin verifies the agent
+        with the CA in the token and presents the token's bootstrap certificate (which allows no
+        namespace, so it opens Join and nothing else). Refusals are gRPC PERMISSION_DENIED with the reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
