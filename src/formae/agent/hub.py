@@ -67,7 +67,7 @@ class PluginHub:
             return
         if link is None:
             return
-        reason = "agent shutting down"
+        reason = "the stream was cancelled (the plugin hung up, or the agent is stopping)"
         try:
             reason = await self._pump(stream, link)
         finally:
@@ -148,7 +148,7 @@ class PluginHub:
             return closing.result()
         if not receiving.cancelled():
             return receiving.result()
-        return "agent shutting down"
+        return "the stream was cancelled (the plugin hung up, or the agent is stopping)"
 
     async def _receive_all(self, stream: AgentSideStream, link: PluginLink) -> str:
         try:

@@ -78,7 +78,9 @@ class FrameStream(Generic[In, Out]):
         async with self._write_lock:
             try:
                 await self._raw.write(message)
-            except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as error:
+            # InvalidStateError: the call already ended (the agent dropped this plugin) — grpc.aio's way
+            # of saying the stream is gone, like the others.
+            except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError) as error:
                 raise StreamClosed(f"cannot send to {self.peer}: {describe_error(error)}") from None
 
     async def receive(self) -> In | None:
