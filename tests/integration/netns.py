@@ -200,23 +200,20 @@ class HostNetwork:
 
     def cut(self, host: Host) -> None:
         """Take ``host`` off the network: its veth's agent end goes down (loopback: SIGSTOP)."""
-        if host.root_link is not None:
-            _ip("link", "set", host.root_link, "down")
-        else:
-            for process in host.processes:
-                if process.poll() is None:
-                    os.kill(process.pid, signal.SIGSTOP)
-        host.is_cut = True
+        self._switch(host, connected=False)
 
     def restore(self, host: Host) -> None:
         """Put ``host`` back: the veth end comes up again (loopback: SIGCONT)."""
+        self._switch(host, connected=True)
+
+    def _switch(self, host: Host, *, connected: bool) -> None:
         if host.root_link is not None:
-            _ip("link", "set", host.root_link, "up")
+            _ip("link", "set", host.root_link, "up" if connected else "down")
         else:
             for process in host.processes:
                 if process.poll() is None:
-                    os.kill(process.pid, signal.SIGCONT)
-        host.is_cut = False
+                    os.kill(process.pid, signal.SIGCONT if connected else signal.SIGSTOP)
+        host.is_cut = not connected
 
     # ------------------------------------------------------------ tearing down
 

@@ -47,6 +47,11 @@ _SERVER_OPTIONS = [
 ]
 
 
+_STREAM_GONE = (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError)
+"""What grpc.aio raises writing to a stream that has ended; InvalidStateError is "RPC already finished",
+met when the agent dropped this plugin while a reply was being written."""
+
+
 class StreamClosed(Exception):
     """The peer went away, or the stream failed; pending work on it cannot complete."""
 
@@ -78,9 +83,7 @@ class FrameStream(Generic[In, Out]):
         async with self._write_lock:
             try:
                 await self._raw.write(message)
-            # InvalidStateError: the call already ended (the agent dropped this plugin) — grpc.aio's way
-            # of saying the stream is gone, like the others.
-            except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError) as error:
+            except _STREAM_GONE as error:
                 raise StreamClosed(f"cannot send to {self.peer}: {describe_error(error)}") from None
 
     async def receive(self) -> In | None:
