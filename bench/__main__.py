@@ -23,7 +23,7 @@ FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
 
 def main() -> None:
     args = _parse()
-    logging.getLogger("formae").setLevel(logging.ERROR)  # the in-process hubs' own chatter
+    logging.disable(logging.WARNING)  # the in-process hubs' own chatter; the agents log to their files
     figures = Figures(machine=_machine())
     spawns = asyncio.run(spawn.spawn_to_registered(args.spawns))
     figures.spawn = spawn.summary(spawns)

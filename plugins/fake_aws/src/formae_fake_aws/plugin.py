@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +215,7 @@ class FakeAWSPlugin(ResourcePlugin):
     def _new_resource(self, kind: _Kind, request: CreateRequest) -> CloudResource:
         properties = dict(request.properties)
         if kind.id_prefix:
-            native_id = f"{kind.id_prefix}{uuid.uuid4().hex[:17]}"
+            native_id = f"{kind.id_prefix}{secrets.token_hex(9)[:17]}"
         else:
             native_id = str(properties.get(kind.schema.identifier) or "")
             if not native_id:
@@ -253,7 +253,7 @@ def _pending(operation: Operation, resource: CloudResource, behaviour: Behaviour
     if behaviour.in_progress_polls <= 0:
         return None
     return PendingRequest(
-        f"req-{uuid.uuid4().hex}",
+        f"req-{secrets.token_hex(16)}",
         operation.name,
         resource.type,
         resource.native_id,
