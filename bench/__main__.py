@@ -34,7 +34,7 @@ def main() -> None:
     for tls in (True, False):  # what mutual TLS costs, same size, same run
         figures.mtls.append(_measure_size("sqlite", args.mtls_size, tls=tls))
         print(report.row(figures.mtls[-1]), flush=True)
-    figures.liveness = _liveness()
+    _liveness_and_small_apply(figures, args.spawns)
     print(report.table(figures))
     if args.write:
         report.write(figures, Path("docs/benchmarks.md"), Path("docs/benchmarks.png"))
@@ -58,11 +58,12 @@ def _store(backend: str) -> report.StoreContext:
     return report.StoreContext(backend)
 
 
-def _liveness() -> dict[str, float]:
+def _liveness_and_small_apply(figures: Figures, runs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="formae-bench-") as home:
         agent = agent_runs.start_agent(Path(home), None, FAKE_AWS)
         try:
-            return {
+            figures.small_apply = spawn.summary(agent_runs.small_apply_seconds(agent, runs))
+            figures.liveness = {
                 "local SIGKILL": agent_runs.time_to_notice_local_death(agent),
                 "remote SIGKILL": agent_runs.time_to_notice_remote_death(agent, FAKE_AWS, signal.SIGKILL),
                 "remote silent (SIGSTOP)": agent_runs.time_to_notice_remote_death(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import workload
 from formae.testing import AgentProcess, wait_until
 
 FAKE_AWS_INSTALL = ("fake-aws", "1.0.0")
@@ -64,6 +65,19 @@ def _wait(client: Any, command_id: str) -> dict[str, Any]:
         command: dict[str, Any] = client.command(command_id, updates=False, wait=60)
         if command["state"] in ("Success", "Failed", "Canceled"):
             return command
+
+
+def small_apply_seconds(agent: AgentProcess, runs: int) -> list[float]:
+    """The seed's three-resource apply, submitted to the REST API until the agent reports Success."""
+    samples = []
+    with agent.client() as client:
+        for run in range(runs):
+            started = time.perf_counter()
+            submitted = client.apply(workload.network(f"small-{run}"), "reconcile", False, False, "bench")
+            if _wait(client, submitted["command_id"])["state"] != "Success":
+                raise RuntimeError(f"the three-resource apply {submitted['command_id']} did not succeed")
+            samples.append(time.perf_counter() - started)
+    return samples
 
 
 def peak_rss_mb(pid: int) -> float:

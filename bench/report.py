@@ -46,6 +46,8 @@ class Figures:
     mtls: list[SizeFigures] = field(default_factory=list)
     """The same apply with plugin mTLS on, then off."""
     liveness: dict[str, float] = field(default_factory=dict)
+    small_apply: dict[str, float] = field(default_factory=dict)
+    """The seed's three-resource apply, submit to Success, in the same units as ``spawn``."""
 
 
 class StoreContext:
@@ -127,7 +129,17 @@ def table(f: Figures) -> str:
     )
     for what, seconds in f.liveness.items():
         lines.append(f"dead plugin noticed, {what}: {seconds * 1000:.0f} ms")
+    if f.small_apply:
+        lines.append(_small_apply(f))
     return "\n".join(lines)
+
+
+def _small_apply(f: Figures) -> str:
+    s = f.small_apply
+    return (
+        f"three-resource apply (VPC, subnet, bucket), submit to Success: median {s['median_ms']:.0f} ms, "
+        f"p95 {s['p95_ms']:.0f} ms over {s['runs']:.0f} runs"
+    )
 
 
 def _mtls_cost(runs: list[SizeFigures]) -> str:
@@ -228,6 +240,10 @@ def write(f: Figures, markdown: Path, plot: Path) -> None:
         f"Plugin spawn → `Plugin registered` over {f.spawn['runs']:.0f} runs: "
         f"median {f.spawn['median_ms']:.0f} ms, "
         f"p95 {f.spawn['p95_ms']:.0f} ms, min {f.spawn['min_ms']:.0f} ms, max {f.spawn['max_ms']:.0f} ms.",
+        "",
+        f"The seed's first apply (a VPC, a subnet referring to it, a bucket): {_small_apply(f)}."
+        if f.small_apply
+        else "",
         "",
         "Time for the agent to mark a dead plugin unhealthy (from the signal to the REST API saying so):",
         "",

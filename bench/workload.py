@@ -54,3 +54,35 @@ def forma(count: int) -> dict[str, Any]:
         "targets": [TARGET],
         "resources": [r for g in range(groups) for r in _group(g)],
     }
+
+
+def network(stack: str) -> dict[str, Any]:
+    """The seed's first apply: a VPC, a subnet that refers to it, and a bucket."""
+    target = {**TARGET, "label": "local"}
+    return {
+        "stacks": [{"label": stack}],
+        "targets": [target],
+        "resources": [
+            {
+                "label": "vpc",
+                "type": "FakeAWS::EC2::VPC",
+                "stack": stack,
+                "target": "local",
+                "properties": {"CidrBlock": "10.0.0.0/16"},
+            },
+            {
+                "label": "subnet",
+                "type": "FakeAWS::EC2::Subnet",
+                "stack": stack,
+                "target": "local",
+                "properties": {"CidrBlock": "10.0.1.0/24", "VpcId": {**_ref("vpc"), "$stack": stack}},
+            },
+            {
+                "label": "bucket",
+                "type": "FakeAWS::S3::Bucket",
+                "stack": stack,
+                "target": "local",
+                "properties": {"BucketName": f"{stack}-bucket"},
+            },
+        ],
+    }

@@ -99,6 +99,7 @@ def start_plugin_by_hand(
     extra_env: dict[str, str] | None = None,
     log: Path | None = None,
     token: str | None = None,
+    argv: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """A plugin not spawned by the agent, told only the environment: how a remote host runs one.
 
@@ -112,11 +113,11 @@ def start_plugin_by_hand(
         "FORMAE_PLUGIN_STATE_DIR": str(agent.home / "remote-plugins" / node),
         **(extra_env or {}),
     }
-    if agent.plugin_tls:
+    if agent.plugin_tls and "FORMAE_JOIN_TOKEN" not in env:
         env["FORMAE_JOIN_TOKEN"] = token or join_token(agent)
     if cookie is not None or not agent.plugin_tls:
         env["FORMAE_NETWORK_COOKIE"] = cookie if cookie is not None else agent.cookie
     with (log or agent.home / f"{node.replace('@', '_')}.log").open("ab") as out:
         return subprocess.Popen(
-            [str(FAKE_AWS)], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+            argv or [str(FAKE_AWS)], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )

@@ -251,3 +251,33 @@ def test_a_cancel_interrupted_by_a_crash_still_finishes_what_plugins_had_started
     with restarted.client() as client:
         managed = {r["label"] for r in client.inventory("resources")}
     assert managed == {label for label, state in states.items() if state == "Success"}
+
+
+def test_a_dependency_cycle_is_refused_before_anything_runs(backend_agent: AgentUnderTest) -> None:
+    def bucket(label: str, refers_to: str) -> dict[str, Any]:
+        reference = {
+            "$res": True,
+            "$label": refers_to,
+            "$type": "FakeAWS::S3::Bucket",
+            "$stack": "net",
+            "$property": "BucketName",
+        }
+        return {
+            "label": label,
+            "type": "FakeAWS::S3::Bucket",
+            "stack": "net",
+            "target": "local",
+            "properties": {"BucketName": label, "LogsTo": reference},
+        }
+
+    forma = network_forma()
+    forma["resources"] += [bucket("a", "b"), bucket("b", "a")]
+
+    with pytest.raises(Rejected) as rejected:
+        backend_agent.apply(forma)
+
+    assert rejected.value.status == 400
+    assert any("cycle" in problem for problem in rejected.value.problems), rejected.value.problems
+    assert backend_agent.cloud() == {}
+    with backend_agent.client() as client:
+        assert client.commands() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -111,3 +112,28 @@ def test_without_tls_the_cookie_alone_admits_a_plugin(tmp_path: Path, make_agent
     finally:
         plugin.terminate()
         plugin.wait(10)
+
+
+def test_a_plugin_speaking_no_common_protocol_version_is_refused_naming_both_lists(
+    bare_agent: AgentUnderTest, tmp_path: Path
+) -> None:
+    """A real plugin process built as if by a future SDK that speaks only protocol v2."""
+    future = tmp_path / "future_plugin.py"
+    future.write_text(
+        "import formae.wire\n"
+        "formae.wire.PROTOCOL_VERSIONS = (2,)  # before the SDK reads it\n"
+        "from formae_fake_aws.__main__ import main\n"
+        "main()\n"
+    )
+    env = {"FORMAE_JOIN_TOKEN": join_token(bare_agent)}
+
+    plugin = start_plugin_by_hand(
+        bare_agent, "fake-aws@future", extra_env=env, argv=[sys.executable, str(future)]
+    )
+
+    assert plugin.wait(15) == 78
+    bare_agent.wait_for_log(
+        r"Plugin refused node=fake-aws@future peer=\S+: no common protocol version: "
+        r"agent speaks \[1\], plugin speaks \[2\]"
+    )
+    assert bare_agent.plugins() == []
