@@ -80,3 +80,18 @@ def test_a_join_token_round_trips_and_never_shows_its_secret() -> None:
         JoinToken.decode("nope")
     with pytest.raises(JoinTokenError, match="damaged"):
         JoinToken.decode("fmj1.!!!")
+
+
+def test_a_spawned_plugin_key_left_readable_by_all_is_made_private_again(
+    authority: CertificateAuthority, tmp_path: Path
+) -> None:
+    directory = tmp_path / "local"
+    directory.mkdir()
+    stale = directory / "fake-aws.key"
+    stale.write_bytes(b"an old key")
+    stale.chmod(0o644)
+
+    environment = LocalPluginCredentials(authority, directory).environment("fake-aws")
+
+    assert environment["FORMAE_PLUGIN_KEY"] == str(stale)
+    assert stat.S_IMODE(stale.stat().st_mode) == 0o600

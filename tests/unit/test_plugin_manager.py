@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import semver
@@ -116,3 +117,24 @@ def test_version_dir_without_v_prefix_is_skipped(plugins: Path, caplog: pytest.L
     with caplog.at_level(logging.WARNING, logger="formae.agent.plugins"):
         assert versions(discover_plugins(plugins)) == {"p": "1.0.0"}
     assert "expected a directory named v<semver>" in caplog.text
+
+
+def test_a_plugin_dir_that_cannot_be_read_is_skipped_not_fatal(
+    plugins: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(plugins, "fake-aws", "1.0.0")
+    install(plugins, "locked", "1.0.0")
+    iterdir = Path.iterdir
+
+    def refuse_locked(self: Path) -> Any:
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", refuse_locked)
+
+    with caplog.at_level(logging.WARNING, logger="formae.agent.plugins"):
+        found = discover_plugins(plugins)
+
+    assert versions(found) == {"fake-aws": "1.0.0"}
+    assert "skipping plugin locked: cannot read" in caplog.text

@@ -195,6 +195,33 @@ async def test_heartbeat_silence_marks_unhealthy(
     assert registry.lookup("FakeAWS") is chatty
 
 
+async def test_an_unhealthy_plugin_that_never_returns_is_forgotten(
+    limiter: RateLimiter, link_to: LinkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = PluginRegistry(limiter, heartbeat_timeout=0.06, forget_after=10.0, clock=clock)
+    gone, back, alive = link_to("FakeAWS", "gone@h"), link_to("FakeAWS", "back@h"), link_to("Other", "o@h")
+    for link in (gone, back, alive):
+        registry.register(plugin(link))
+    registry.disconnected(gone, "stream closed by the plugin")
+    registry.disconnected(back, "stream closed by the plugin")
+    watcher = asyncio.create_task(registry.watch_heartbeats())
+    try:
+        clock.now += 9.0
+        registry.register(plugin(link_to("FakeAWS", "back@h")))  # returned in time: kept
+        with caplog.at_level(logging.INFO, logger="formae.agent.registry"):
+            for _ in range(3):
+                clock.now += 0.5
+                registry.heartbeat(alive)
+                registry.heartbeat(registry.lookup("FakeAWS"))
+                await asyncio.sleep(0.02)
+    finally:
+        watcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watcher
+    assert sorted(p.node for p in registry.plugins()) == ["back@h", "o@h"]
+    assert "Plugin forgotten namespace=FakeAWS node=gone@h" in caplog.text
+
+
 def test_heartbeat_from_a_replaced_link_is_ignored(
     registry: PluginRegistry, link_to: LinkFactory, clock: FakeClock
 ) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from formae.agent.drift import out_of_band_changes
@@ -64,6 +64,18 @@ class _Plan:
     records: dict[str, ResourceUpdateRecord]
 
 
+@dataclass
+class _Running:
+    """A command this agent runs, from submission (or resume) until its final state is stored."""
+
+    cancel: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    state_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Orders a cancel's Canceling against the command's own writes, so it never lands after the end."""
+    ended: bool = False
+    """Set, under ``state_writes``, once the final state is stored: a cancel then changes nothing."""
+
+
 @dataclass(frozen=True)
 class Submission:
     command: Command | None
@@ -87,8 +99,8 @@ class CommandRunner:
         self._in_flight = in_flight or InFlightLimits()
         """Shared by every command, so two applies together still keep 256 calls per namespace waiting."""
         self._queue: asyncio.Queue[_Plan] = asyncio.Queue()
-        self._cancels: dict[str, asyncio.Event] = {}
-        self._finished: dict[str, asyncio.Event] = {}
+        self._running: dict[str, _Running] = {}
+        """Entries live from submission or resume until the command's task ends, never longer."""
 
     # ------------------------------------------------------------ submission
 
@@ -167,7 +179,7 @@ class CommandRunner:
         records = {u.id: _record(command.id, u) for u in changeset.updates}
         await self._store.create_command(command, list(records.values()))
         log.info("command %s accepted: %s %s %s", command.id, kind, mode, changeset.summary())
-        self._finished[command.id] = asyncio.Event()
+        self._running[command.id] = _Running()
         self._queue.put_nowait(_Plan(command, dag, records))
         return Submission(command, changeset)
 
@@ -204,30 +216,48 @@ class CommandRunner:
     # ------------------------------------------------------------ cancel
 
     async def cancel(self, command_id: str) -> Command:
-        command = await self._store.get_command(command_id)
+        """Ask a command to stop: Canceling is stored unless the command has already ended."""
+        running = self._running.get(command_id)
+        if running is None:
+            command = await self._stored(command_id)
+            if command.state.is_final:
+                return command
+            # Not running here (yet): the resume at start finds it Canceling.
+            command = await self._store_canceling(command_id)
+            running = self._running.get(command_id)
+            if running is None:
+                return command
+            # resumed while we wrote, perhaps from a read older than our write: tell it too
+        async with running.state_writes:
+            if not running.ended:
+                running.cancel.set()
+                return await self._store_canceling(command_id)
+        return await self._stored(command_id)
+
+    async def _stored(self, command_id: str) -> Command:
+        command = await self._store.get_command(command_id, with_forma=False)
         if command is None:
             raise KeyError(command_id)
-        if command.state.is_final:
-            return command
-        command = await self._store.set_command_state(command_id, CommandState.CANCELING, "cancel requested")
-        self._cancels.setdefault(command_id, asyncio.Event()).set()
         return command
+
+    async def _store_canceling(self, command_id: str) -> Command:
+        return await self._store.set_command_state(command_id, CommandState.CANCELING, "cancel requested")
 
     # ------------------------------------------------------------ execution
 
     async def wait_finished(self, command_id: str, timeout: float) -> None:
         """Return once the command ends in this agent, or after ``timeout``: a long poll for clients."""
-        finished = self._finished.get(command_id)
-        if finished is not None:
+        running = self._running.get(command_id)
+        if running is not None:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), timeout)
+                await asyncio.wait_for(running.finished.wait(), timeout)
 
     async def run(self) -> None:
         """Resume what a previous agent left unfinished, then run commands as they are submitted."""
         async with asyncio.TaskGroup() as commands:
             for command in await self._store.list_incomplete_commands():
                 log.info("resuming command %s (%s)", command.id, command.state)
-                self._finished[command.id] = asyncio.Event()
+                self._running.setdefault(command.id, _Running())
                 commands.create_task(self._execute(command), name=f"command {command.id}")
             while True:
                 plan = await self._queue.get()
@@ -235,14 +265,15 @@ class CommandRunner:
 
     async def _execute(self, command: Command, plan: _Plan | None = None) -> None:
         """Run one command to its end; its failures are recorded on it, never raised to the runner."""
+        running = self._running[command.id]
         try:
-            await self._execute_unguarded(command, plan or await self._stored_plan(command))
+            await self._execute_unguarded(command, plan or await self._stored_plan(command), running)
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
-            await self._store.set_command_state(command.id, CommandState.FAILED, f"agent error: {error}")
+            await self._end(command.id, running, CommandState.FAILED, f"agent error: {_reason(error)}")
         finally:
-            self._cancels.pop(command.id, None)
-            self._finished.pop(command.id).set()
+            del self._running[command.id]
+            running.finished.set()
 
     async def _stored_plan(self, command: Command) -> _Plan:
         """A command's plan as persisted: how a resumed command rebuilds what submission had."""
@@ -250,17 +281,17 @@ class CommandRunner:
         targets = await self._targets()
         return _Plan(command, Dag(Changeset(tuple(_planned(r, targets) for r in records.values()))), records)
 
-    async def _execute_unguarded(self, command: Command, plan: _Plan) -> None:
-        cancel = self._cancels.setdefault(command.id, asyncio.Event())
-        if command.state is CommandState.CANCELING:
-            cancel.set()
-        else:
-            await self._store.set_command_state(command.id, CommandState.IN_PROGRESS)
-        dag, records = plan.dag, plan.records
+    async def _execute_unguarded(self, command: Command, plan: _Plan, running: _Running) -> None:
+        cancel = running.cancel
+        async with running.state_writes:
+            if command.state is CommandState.CANCELING:
+                cancel.set()
+            if not cancel.is_set():  # a cancel stored Canceling already: InProgress must not overwrite it
+                await self._store.set_command_state(command.id, CommandState.IN_PROGRESS)
         inventory = Inventory({r.key: r.properties for r in await self._store.current_resources()})
         executor = ChangesetExecutor(
-            dag=dag,
-            records=records,
+            dag=plan.dag,
+            records=plan.records,
             store=self._store,
             registry=self._registry,
             limiter=self._limiter,
@@ -278,8 +309,20 @@ class CommandRunner:
             else CommandState.FAILED
         )
         message = f"{result.succeeded} succeeded, {result.failed} failed, {result.canceled} canceled"
-        await self._store.set_command_state(command.id, state, message)
+        await self._end(command.id, running, state, message)
         log.info("command %s finished %s: %s", command.id, state, message)
+
+    async def _end(self, command_id: str, running: _Running, state: CommandState, message: str) -> None:
+        async with running.state_writes:
+            await self._store.set_command_state(command_id, state, message)
+            running.ended = True
+
+
+def _reason(error: BaseException) -> str:
+    """What went wrong, without the TaskGroups it came through: what the user reads on the command."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return str(error)
 
 
 def _parse(forma_json: Any, source: str) -> Forma:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import socket
@@ -80,7 +81,10 @@ def load_or_create_cookie(home: Path) -> str:
     """The agent's network cookie, kept in ``{home}/network.cookie`` (mode 0600) like Erlang's."""
     path = home / "network.cookie"
     if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+        cookie = path.read_text(encoding="utf-8").strip()
+        if not cookie:  # an empty secret would let anyone in
+            raise ConfigError(f"the network cookie file {path} is empty; delete it to have a new one made")
+        return cookie
     path.parent.mkdir(parents=True, exist_ok=True)
     cookie = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -112,6 +116,6 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw) if raw else default
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be positive")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a positive number of seconds")
     return value

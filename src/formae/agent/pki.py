@@ -181,6 +181,7 @@ def _now() -> dt.datetime:
 def _write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # the mode above only applies to a new file; an old one may be readable by all
     with os.fdopen(fd, "wb") as file:
         file.write(data)
 

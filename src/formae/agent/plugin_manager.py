@@ -40,7 +40,12 @@ def _is_plugin_dir(entry: Path) -> bool:
 
 
 def _newest(plugin_dir: Path) -> InstalledPlugin | None:
-    candidates = [plugin for entry in plugin_dir.iterdir() if (plugin := _installed(plugin_dir.name, entry))]
+    try:
+        entries = list(plugin_dir.iterdir())
+    except OSError as error:
+        log.warning("skipping plugin %s: cannot read %s: %s", plugin_dir.name, plugin_dir, error)
+        return None
+    candidates = [plugin for entry in entries if (plugin := _installed(plugin_dir.name, entry))]
     if not candidates:
         log.warning("skipping plugin %s: no runnable version under %s", plugin_dir.name, plugin_dir)
         return None

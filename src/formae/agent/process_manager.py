@@ -163,6 +163,8 @@ class PluginProcessManager:
             process.pid,
             node,
         )
+        if self._stopping:  # stop() ran while we spawned it, so it did not see this child
+            _signal(process, signal.SIGTERM)
         try:
             async with asyncio.TaskGroup() as output:
                 output.create_task(_forward(process.stdout, plugin.name, process.pid))
@@ -180,8 +182,22 @@ async def _forward(stream: asyncio.StreamReader | None, name: str, pid: int) -> 
     if stream is None:
         return
     plugin_log = logging.getLogger(f"formae.plugin.{name}")
-    while line := await stream.readline():
+    while line := await _next_line(stream):
         plugin_log.info("[%s pid=%d] %s", name, pid, line.decode(errors="replace").rstrip())
+
+
+async def _next_line(stream: asyncio.StreamReader) -> bytes:
+    """The next line, or a buffer-full piece of a longer one; b"" at the end of the output.
+
+    ``readline`` raises on a line longer than the buffer, which would end the supervisor: a plugin
+    printing a long line without a newline must not be able to stop the agent.
+    """
+    try:
+        return await stream.readuntil(b"\n")
+    except asyncio.IncompleteReadError as end:
+        return end.partial
+    except asyncio.LimitOverrunError as long_line:
+        return await stream.readexactly(long_line.consumed)
 
 
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:

@@ -63,10 +63,14 @@ class PluginRegistry:
         rate_limiter: RateLimiter,
         *,
         heartbeat_timeout: float = 2.5,
+        forget_after: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._rate_limiter = rate_limiter
         self._heartbeat_timeout = heartbeat_timeout
+        self._forget_after = forget_after
+        """How long an unhealthy plugin stays listed before it is forgotten: nodes that never come
+        back (a replaced host, a container with a random name) must not pile up for the agent's life."""
         self._clock = clock
         self._plugins: dict[str, RegisteredPlugin] = {}
         self._changed = asyncio.Event()
@@ -144,7 +148,7 @@ class PluginRegistry:
     # ------------------------------------------------------------ liveness
 
     async def watch_heartbeats(self) -> None:
-        """Mark plugins that went silent unhealthy and drop their links; runs for the agent's life."""
+        """Mark plugins that went silent unhealthy, and forget them later; runs for the agent's life."""
         while True:
             await asyncio.sleep(min(0.05, self._heartbeat_timeout / 10))
             now = self._clock()
@@ -154,6 +158,14 @@ class PluginRegistry:
                     reason = f"no heartbeat for {silent_for:.1f}s"
                     plugin.link.close(reason)
                     self._mark_unhealthy(plugin, reason)
+                elif not plugin.healthy and silent_for >= self._forget_after:
+                    del self._plugins[plugin.node]
+                    log.info(
+                        "Plugin forgotten namespace=%s node=%s silent_for=%.0fs",
+                        plugin.namespace,
+                        plugin.node,
+                        silent_for,
+                    )
 
     def _patience(self, plugin: RegisteredPlugin) -> float:
         """How long a plugin may stay silent: the timeout, or three of its own announced intervals."""

@@ -1,0 +1,198 @@
+"""CommandRunner: a command's stored state follows what really happened, whatever a cancel races with.
+
+These run an empty forma (no resources, so no plugin is needed) over a real SQLite store; a few
+store calls are held at a gate so that a cancel lands exactly where a race would put it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from formae.agent.commands import CommandRunner
+from formae.agent.rate_limiter import RateLimiter
+from formae.agent.registry import PluginRegistry
+from formae.store import (
+    Command,
+    CommandKind,
+    CommandMode,
+    CommandState,
+    Datastore,
+    Operation,
+    ResourceUpdateRecord,
+    UpdateState,
+    open_store,
+    sqlite_url,
+    utc_now,
+)
+from formae.store.errors import StoreError
+
+pytestmark = pytest.mark.timeout(10)
+
+BUCKET = "FakeAWS::S3::Bucket"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
+    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def runner(store: Datastore) -> CommandRunner:
+    limiter = RateLimiter()
+    return CommandRunner(store, PluginRegistry(limiter), limiter)
+
+
+@pytest.fixture
+async def running(runner: CommandRunner) -> AsyncIterator[CommandRunner]:
+    task = asyncio.create_task(runner.run())
+    yield runner
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+class Gate:
+    """Holds a store call after (or before) the real one until ``open`` is set."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.open = asyncio.Event()
+
+    def hold(self, call: Callable[..., Awaitable[Any]], *, after: bool) -> Callable[..., Awaitable[Any]]:
+        async def held(*args: Any, **kwargs: Any) -> Any:
+            if not after:
+                self.entered.set()
+                await self.open.wait()
+            result = await call(*args, **kwargs)
+            if after:
+                self.entered.set()
+                await self.open.wait()
+            return result
+
+        return held
+
+
+async def submit(runner: CommandRunner) -> str:
+    submission = await runner.submit_apply({}, CommandMode.PATCH)
+    assert submission.command is not None
+    return submission.command.id
+
+
+async def stored_state(store: Datastore, command_id: str) -> CommandState:
+    command = await store.get_command(command_id)
+    assert command is not None
+    return command.state
+
+
+async def test_a_command_runs_to_success_and_leaves_nothing_behind(
+    running: CommandRunner, store: Datastore
+) -> None:
+    command_id = await submit(running)
+
+    await running.wait_finished(command_id, 5)
+
+    assert await stored_state(store, command_id) is CommandState.SUCCESS
+    assert running._running == {}  # nothing kept per command once it ended
+
+
+async def test_a_cancel_read_before_the_end_never_overwrites_the_final_state(
+    running: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working, stale_read = Gate(), Gate()
+    command_id = await submit(running)  # queued; its task has not run yet
+    monkeypatch.setattr(store, "current_resources", working.hold(store.current_resources, after=False))
+    monkeypatch.setattr(store, "get_command", stale_read.hold(store.get_command, after=True))
+    await working.entered.wait()  # the command is InProgress
+
+    canceling = asyncio.create_task(running.cancel(command_id))
+    await asyncio.sleep(0.05)  # a cancel that reads the command now reads it InProgress...
+    working.open.set()
+    await running.wait_finished(command_id, 5)  # ...and the command ends meanwhile
+    stale_read.open.set()
+    await canceling
+
+    stored = await stored_state(store, command_id)
+    assert stored.is_final, f"the cancel overwrote the end of the command with {stored}"
+
+
+async def test_a_cancel_before_the_command_starts_is_not_overwritten_by_in_progress(
+    runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working = Gate()
+    command_id = await submit(runner)
+    monkeypatch.setattr(store, "current_resources", working.hold(store.current_resources, after=False))
+    await runner.cancel(command_id)  # accepted, not started: the runner has not picked it up yet
+
+    task = asyncio.create_task(runner.run())
+    try:
+        await working.entered.wait()
+        assert await stored_state(store, command_id) is CommandState.CANCELING
+        working.open.set()
+        await runner.wait_finished(command_id, 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert runner._running == {}
+
+
+async def test_cancel_of_a_finished_command_changes_nothing_and_keeps_nothing(
+    running: CommandRunner, store: Datastore
+) -> None:
+    command_id = await submit(running)
+    await running.wait_finished(command_id, 5)
+
+    answered = await running.cancel(command_id)
+
+    assert answered.state is CommandState.SUCCESS
+    assert await stored_state(store, command_id) is CommandState.SUCCESS
+    assert running._running == {}
+
+
+async def test_cancel_of_an_unknown_command_is_a_key_error(running: CommandRunner) -> None:
+    with pytest.raises(KeyError):
+        await running.cancel("no-such-command")
+
+
+async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason(
+    runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    missing = {"$res": True, "$label": "gone", "$type": BUCKET, "$stack": "s", "$property": "Arn"}
+    update = ResourceUpdateRecord(
+        command_id=command.id,
+        update_id="u1",
+        operation=Operation.CREATE,
+        stack="s",
+        type=BUCKET,
+        label="b",
+        target="t",
+        state=UpdateState.PENDING,
+        updated_at=utc_now(),
+        desired_properties={"Policy": missing},
+    )
+    await store.create_command(command, [update])  # left by a previous agent: resumed at start
+
+    failing = asyncio.Event()
+
+    async def disk_full(*_: Any) -> None:
+        failing.set()
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(store, "save_progress", disk_full)
+    task = asyncio.create_task(runner.run())
+    try:
+        await failing.wait()
+        await runner.wait_finished(command.id, 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stored = await store.get_command(command.id)
+    assert stored is not None
+    assert (stored.state, stored.message) == (CommandState.FAILED, "agent error: disk full")

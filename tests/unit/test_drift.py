@@ -1,0 +1,84 @@
+"""Out-of-band changes: which commands a reconcile would undo, read without re-reading every forma."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from formae.agent.drift import out_of_band_changes
+from formae.store import (
+    Command,
+    CommandKind,
+    CommandMode,
+    Datastore,
+    Operation,
+    ResourceUpdateRecord,
+    UpdateState,
+    open_store,
+    sqlite_url,
+    utc_now,
+)
+
+pytestmark = pytest.mark.timeout(10)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
+    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
+    yield opened
+    await opened.close()
+
+
+async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], changed: str | None) -> Command:
+    await asyncio.sleep(0.002)  # ids are ordered by time
+    command = Command.new(CommandKind.APPLY, mode, {"stacks": [{"label": s} for s in stacks]})
+    updates = []
+    if changed is not None:
+        updates.append(
+            ResourceUpdateRecord(
+                command_id=command.id,
+                update_id="u1",
+                operation=Operation.CREATE,
+                stack=changed,
+                type="FakeAWS::S3::Bucket",
+                label="b",
+                target="t",
+                state=UpdateState.SUCCESS,
+                updated_at=utc_now(),
+            )
+        )
+    await store.create_command(command, updates)
+    return command
+
+
+async def test_each_reconcile_forma_is_read_once_however_many_stacks_are_checked(
+    store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await a_command(store, CommandMode.RECONCILE, ["a", "b", "c"], None)
+    await a_command(store, CommandMode.RECONCILE, ["x"], None)
+    patch = await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+    reads: list[Any] = []
+    get_command = store.get_command
+
+    async def counted(*args: Any, **kwargs: Any) -> Command | None:
+        reads.append(args)
+        return await get_command(*args, **kwargs)
+
+    monkeypatch.setattr(store, "get_command", counted)
+
+    problems = await out_of_band_changes(store, ["a", "b", "c"])
+
+    assert problems == [
+        f"stack 'a' was changed out of band since its last reconcile: apply --mode patch {patch.id}"
+    ]
+    assert len(reads) == 2  # one per reconcile walked past, not one per reconcile and stack
+
+
+async def test_a_stack_never_reconciled_has_nothing_to_protect(store: Datastore) -> None:
+    await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+
+    assert await out_of_band_changes(store, ["a"]) == []
