@@ -141,3 +141,20 @@ async def test_the_openapi_document_describes_the_routes(api: httpx.AsyncClient)
     assert {"/api/v1/commands/apply", "/api/v1/commands/{command_id}", "/api/v1/plugins"} <= set(
         spec["paths"]
     )
+
+
+@pytest.mark.parametrize("path", ["/commands/apply", "/commands/destroy"])
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity"])
+async def test_nan_and_infinity_in_a_forma_get_400_naming_where(
+    api: httpx.AsyncClient, path: str, number: str
+) -> None:
+    """Python's JSON parser lets them in; no store, plugin or other JSON library could take them."""
+    properties = '{"Sizes": [1, {"Max": ' + number + "}]}"
+    body = '{"forma": {"resources": [{"label": "b", "properties": ' + properties + "}]}}"
+
+    response = await api.post(path, content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == 400
+    [problem] = response.json()["problems"]
+    assert problem.startswith("body.forma: ")
+    assert problem.endswith("is not a JSON number (at resources[0].properties.Sizes[1].Max)")

@@ -198,6 +198,10 @@ def test_heartbeat_round_trips() -> None:
 # ---------------------------------------------------------------- what the codec refuses
 
 
+DEEP = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+"""200 kB that Python's json parser cannot take without a RecursionError."""
+
+
 def reply_with(**fields: Any) -> pb.PluginFrame:
     progress = pb.ProgressResult(operation=pb.OPERATION_CREATE, status=pb.OPERATION_STATUS_SUCCESS)
     for name, value in fields.items():
@@ -215,6 +219,7 @@ def reply_with(**fields: Any) -> pb.PluginFrame:
         ({"properties": b"{not json"}, "result properties is not valid JSON"),
         ({"properties": b"[1, 2]"}, "must be a JSON object"),
         ({"properties": b"\xff\xfe"}, "not valid JSON"),
+        ({"properties": DEEP}, "result properties is nested too deeply"),
     ],
 )
 def test_a_bad_progress_result_fails_its_own_call(fields: dict[str, Any], message: str) -> None:
@@ -236,8 +241,9 @@ def test_a_bad_progress_result_fails_its_own_call(fields: dict[str, Any], messag
         pb.OperationCall(call_id=1, read=pb.ReadRequest(target=pb.TargetRef(label="t", config=b"nope"))),
         pb.OperationCall(call_id=1, update=pb.UpdateRequest(patch=b'{"op": "add"}')),
         pb.OperationCall(call_id=1),
+        pb.OperationCall(call_id=1, create=pb.CreateRequest(resource_type="T", properties=DEEP)),
     ],
-    ids=["invalid-json", "not-an-object", "bad-target-config", "patch-not-array", "no-request"],
+    ids=["invalid-json", "not-an-object", "bad-target-config", "patch-not-array", "no-request", "too-deep"],
 )
 def test_bad_operation_calls_raise_protocol_error(call: pb.OperationCall) -> None:
     with pytest.raises(ProtocolError):
@@ -253,6 +259,9 @@ def test_bad_listed_resource_fails_its_call_and_bad_schema_raises() -> None:
     schema = pb.ResourceTypeSchema(type="X::Y::Z", json_schema=b"[]")
     with pytest.raises(ProtocolError, match="schema of X::Y::Z"):
         decode_plugin_frame(pb.PluginFrame(announcement=pb.Announcement(resource_types=[schema])))
+    deep = pb.ResourceTypeSchema(type="X::Y::Z", json_schema=DEEP)
+    with pytest.raises(ProtocolError, match="schema of X::Y::Z is nested too deeply"):
+        decode_plugin_frame(pb.PluginFrame(announcement=pb.Announcement(resource_types=[deep])))
 
 
 def test_empty_frames_raise_protocol_error() -> None:

@@ -191,6 +191,15 @@ async def test_harness_fails_a_result_that_cannot_cross_the_wire() -> None:
         await PluginHarness(Unsendable()).read(THING, "x")
 
 
+async def test_harness_fails_a_result_with_an_infinite_retry_after() -> None:
+    class RetriesNever(MiniPlugin):
+        async def read(self, request: ReadRequest) -> ProgressResult:
+            return ProgressResult.success(Operation.READ, "x", {}, retry_after=float("inf"))
+
+    with pytest.raises(WireError, match="OverflowError"):
+        await PluginHarness(RetriesNever()).read(THING, "x")
+
+
 async def test_harness_fails_a_result_of_the_wrong_kind() -> None:
     class ListsOnCreate(MiniPlugin):
         async def create(self, request: CreateRequest) -> ProgressResult:

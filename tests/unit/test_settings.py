@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from formae.plugin.settings import PluginSettings, SettingsError
+from formae.wire.join import JoinToken
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -79,7 +81,8 @@ def test_name_at_host_port_is_accepted(node: str, address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "node", ["localhost", "formae@localhost", "localhost:http", ":49684", "host:", "x@:1"]
+    "node",
+    ["localhost", "formae@localhost", "localhost:http", ":49684", "host:", "x@:1", "h:0", "h:65536", "h:4²"],
 )
 def test_malformed_agent_node_is_refused(node: str) -> None:
     with pytest.raises(SettingsError, match=r"FORMAE_AGENT_NODE=.* is not host:port"):
@@ -96,11 +99,18 @@ def test_optional_variables() -> None:
     assert (s.heartbeat_interval, s.reconnect, s.parent_pid) == (0.25, True, 4242)
     assert settings(FORMAE_PLUGIN_RECONNECT="no", FORMAE_PARENT_PID="-1").reconnect is False
     assert settings(FORMAE_PARENT_PID="abc").parent_pid is None
+    assert settings(FORMAE_PARENT_PID="4²").parent_pid is None  # isdigit() says yes, int() says no
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [("soon", "is not a number of seconds"), ("0", "must be positive"), ("-1", "must be positive")],
+    [
+        ("soon", "is not a number of seconds"),
+        ("0", "must be positive"),
+        ("-1", "must be positive"),
+        ("nan", "must be positive and finite"),
+        ("inf", "must be positive and finite"),
+    ],
 )
 def test_bad_heartbeat_interval_is_refused(raw: str, message: str) -> None:
     with pytest.raises(SettingsError, match=f"FORMAE_HEARTBEAT_INTERVAL.*{message}"):
@@ -118,3 +128,17 @@ def test_settings_errors_never_show_the_cookie() -> None:
     with pytest.raises(SettingsError) as raised:
         PluginSettings.from_env({"FORMAE_NETWORK_COOKIE": COOKIE}, default_node="p")
     assert COOKIE not in str(raised.value)
+
+
+def test_certificate_files_win_over_a_join_token(tmp_path: Path) -> None:
+    """With the files given the token is ignored, so it cannot stand in for the cookie or the address."""
+    files = {}
+    for name in ("FORMAE_PLUGIN_CERT", "FORMAE_PLUGIN_KEY", "FORMAE_AGENT_CA"):
+        (tmp_path / name).write_bytes(b"-----BEGIN PEM-----")
+        files[name] = str(tmp_path / name)
+    token = JoinToken("agent-host:49685", "0123456789abcdef", "s3cret", b"ca", b"cert", b"key").encode()
+
+    s = settings(**files, FORMAE_JOIN_TOKEN=token)
+    assert (s.join_token, s.credentials is not None) == (None, True)
+    with pytest.raises(SettingsError, match="set FORMAE_AGENT_NODE and FORMAE_NETWORK_COOKIE"):
+        PluginSettings.from_env({**files, "FORMAE_JOIN_TOKEN": token}, default_node="p")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from formae.store import CommandKind, CommandMode, CommandState, Operation, UpdateState
 
@@ -14,8 +15,28 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _only_json_numbers(forma: dict[str, Any]) -> dict[str, Any]:
+    """Refuse NaN and Infinity, which Python's JSON parser lets in and nothing after it can store or send.
+
+    Walks with a stack, not recursion: the body parser already accepts nesting near the recursion limit.
+    """
+    pending: list[tuple[str, Any]] = [("", forma)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a JSON number (at {path.lstrip('.')})")
+        if isinstance(value, dict):
+            pending.extend((f"{path}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+    return forma
+
+
+Forma = Annotated[dict[str, Any], AfterValidator(_only_json_numbers)]
+
+
 class ApplyRequest(_Body):
-    forma: dict[str, Any] = Field(description="The forma in formae's JSON shape")
+    forma: Forma = Field(description="The forma in formae's JSON shape")
     mode: CommandMode = CommandMode.RECONCILE
     simulate: bool = False
     force: bool = False
@@ -23,7 +44,7 @@ class ApplyRequest(_Body):
 
 
 class DestroyRequest(_Body):
-    forma: dict[str, Any] | None = None
+    forma: Forma | None = None
     query: str | None = Field(default=None, description="e.g. 'stack:net type:FakeAWS::*'")
     simulate: bool = False
     source: str = "forma"

@@ -67,7 +67,13 @@ class AgentClient:
             raise AgentUnreachable(f"cannot reach the formae agent at {self.base_url}: {error}") from None
         if response.status_code >= 400:
             raise _rejection(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # some other server on that port
+            raise AgentUnreachable(
+                f"{self.base_url} answered {method} {path} with something other than JSON: "
+                "is it a formae agent?"
+            ) from None
 
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/health")

@@ -7,24 +7,32 @@ Exit codes scripts can trust: 0 success; 1 the command ran and failed; 2 bad usa
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
 from formae.cli import agent_cmd
 from formae.cli.client import AgentClient, AgentUnreachable, Rejected, api_url
 from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
 from formae.cli.plugin_cmd import InstallError, install_plugin
-from formae.cli.watch import watch_command
+from formae.cli.watch import FINAL_STATES, watch_command
 from formae.forma import FormaError, load_forma
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_REJECTED = 3
 EXIT_NO_AGENT = 4
+
+LONG_POLL = 30.0
+"""Seconds the agent may hold a ``--watch --output json|yaml`` poll before answering."""
+
+T = TypeVar("T")
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="formae: infrastructure as code, with plugins"
@@ -53,7 +61,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    errors.print(f"[red]error:[/] {message}", highlight=False)
+    errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
 
@@ -63,8 +71,13 @@ def _client(url: str | None) -> AgentClient:
 
 def _call(client: AgentClient, what: str, *args: Any, **kwargs: Any) -> Any:
     """One API call with the CLI's error conventions applied."""
+    return _conventionally(lambda: getattr(client, what)(*args, **kwargs))
+
+
+def _conventionally(talk: Callable[[], T]) -> T:
+    """``talk()``, the agent's errors turned into a message and the exit code scripts expect."""
     try:
-        return getattr(client, what)(*args, **kwargs)
+        return talk()
     except AgentUnreachable as error:
         _fail(f"{error}\nstart one with: formae agent start --background", EXIT_NO_AGENT)
     except Rejected as error:
@@ -135,23 +148,21 @@ def _submitted(client: AgentClient, response: dict[str, Any], watch: bool, outpu
 
 
 def _finish(client: AgentClient, command_id: str, output: Output) -> None:
-    view = console if output is Output.HUMAN else errors
-    command = (
-        watch_command(client, command_id, view)
-        if output is Output.HUMAN
-        else _wait_quietly(client, command_id)
-    )
+    """Follow the command to its end (the agent may go away meanwhile); exit 1 unless it succeeded."""
+    if output is Output.HUMAN:
+        command = _conventionally(lambda: watch_command(client, command_id, console))
+    else:
+        command = _conventionally(lambda: _wait_quietly(client, command_id))
     emit_data(console, output, command)
     if command["state"] != "Success":
         raise typer.Exit(EXIT_FAILED)
 
 
 def _wait_quietly(client: AgentClient, command_id: str) -> dict[str, Any]:
-    import time
-
-    while (command := client.command(command_id))["state"] not in ("Success", "Failed", "Canceled"):
-        time.sleep(0.25)
-    return command
+    """Long-poll the counts, not the updates (10,000 of them for a big apply), then fetch it whole."""
+    while client.command(command_id, updates=False, wait=LONG_POLL)["state"] not in FINAL_STATES:
+        time.sleep(0.25)  # answered early: the command runs in another agent that shares the store
+    return client.command(command_id)
 
 
 @app.command()
@@ -159,7 +170,7 @@ def cancel(command_id: str, api: ApiOption = None) -> None:
     """Cancel a command: nothing new starts; what is in flight finishes."""
     with _client(api) as client:
         command = _call(client, "cancel", command_id)
-    console.print(f"command {command_id}: {styled_state(command['state'])}")
+    console.print(Text.assemble(f"command {command_id}: ", styled_state(command["state"])))
 
 
 # ---------------------------------------------------------------- status / inventory
@@ -191,7 +202,7 @@ def status_command(
         command = _call(client, "command", command_id)
         if not emit_data(console, output, command):
             console.print(command_table(command))
-            console.print(command["message"])
+            console.print(command["message"], markup=False, highlight=False)
         if command["state"] in ("Failed", "Canceled"):
             raise typer.Exit(EXIT_FAILED)
 
@@ -247,7 +258,7 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
             p["version"],
             p["node"],
             p["location"],
-            "[green]healthy[/]" if p["healthy"] else f"[red]{p['status']}[/]",
+            Text("healthy", "green") if p["healthy"] else Text(p["status"], "red"),
             p["rate_limit"] or "unlimited",
             len(p["types"]),
             ", ".join(p["types"]),
@@ -280,6 +291,7 @@ def token_create(
         f"join token {created['id']} for {', '.join(created['namespaces'])}, "
         f"dialling {created['agent_address']}, valid until {created['expires_at']}; usable once",
         highlight=False,
+        markup=False,
     )
     print(created["token"])
 
@@ -296,7 +308,7 @@ def plugin_install(
         destination = install_plugin(executable, home or default_home(os.environ))
     except InstallError as error:
         _fail(str(error), EXIT_FAILED)
-    console.print(f"installed {destination}; restart the agent to start it")
+    console.print(f"installed {destination}; restart the agent to start it", markup=False)
 
 
 # ---------------------------------------------------------------- agent
@@ -347,7 +359,9 @@ def agent_start(
         info = agent_cmd.start_background(config, argv)
     except RuntimeError as error:
         _fail(str(error), EXIT_FAILED)
-    console.print(f"agent started (pid {info['pid']}) at {info['api_url']}; log: {config.log_file}")
+    console.print(
+        f"agent started (pid {info['pid']}) at {info['api_url']}; log: {config.log_file}", markup=False
+    )
 
 
 @agent_app.command("stop")
@@ -379,4 +393,4 @@ def agent_status(
             )
             console.print(f"agent running (pid {info['pid']}) at {info['api_url']}: {plugins}")
     if info is None:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(EXIT_NO_AGENT)

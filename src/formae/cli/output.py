@@ -1,4 +1,8 @@
-"""How read commands print: ``human`` tables for people, ``json`` and ``yaml`` for scripts."""
+"""How read commands print: ``human`` tables for people, ``json`` and ``yaml`` for scripts.
+
+Text from the agent (plugin error messages, labels, native ids) is shown as it is, never read as
+rich markup: a message like ``no such device [/dev/sdb]`` would otherwise raise MarkupError.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 STATE_STYLES = {
     "Success": "green",
@@ -30,17 +35,21 @@ class Output(StrEnum):
 
 
 def emit_data(console: Console, output: Output, data: Any) -> bool:
-    """Print ``data`` for a script and return True, or return False for the caller to print for people."""
+    """Print ``data`` for a script and return True, or return False for the caller to print for people.
+
+    ``Console.out`` writes the text as it is: ``print`` would wrap long lines at the console's width
+    (80 columns in a pipe), which breaks YAML.
+    """
     if output is Output.JSON:
         console.print_json(json.dumps(data))
         return True
     if output is Output.YAML:
-        console.print(yaml.safe_dump(data, sort_keys=False), end="", markup=False, highlight=False)
+        console.out(yaml.safe_dump(data, sort_keys=False), end="", highlight=False)
         return True
     return False
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+def table(title: str | Text, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     view = Table(title=title, title_justify="left", show_lines=False)
     for column in columns:
         view.add_column(column)
@@ -49,17 +58,18 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     return view
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Text:
+    if isinstance(value, Text):
+        return value
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return Text("yes" if value else "no")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+        return Text(", ".join(str(v) for v in value))
+    return Text("" if value is None else str(value))
 
 
-def styled_state(state: str) -> str:
-    style = STATE_STYLES.get(state)
-    return f"[{style}]{state}[/]" if style else state
+def styled_state(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
 
 
 def command_table(command: dict[str, Any]) -> Table:
@@ -75,7 +85,9 @@ def command_table(command: dict[str, Any]) -> Table:
         )
         for u in command.get("updates") or []
     ]
-    title = f"command {command['id']} ({command['kind']} {command['mode']}): {styled_state(command['state'])}"
+    title = Text.assemble(
+        f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
+    )
     return table(title, ["operation", "resource", "type", "state", "attempts", "native id", "error"], rows)
 
 

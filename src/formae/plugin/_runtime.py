@@ -15,6 +15,8 @@ import os
 import random
 import time
 import traceback
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch, operation_of
@@ -40,6 +42,8 @@ HANDSHAKE_TIMEOUT = 10.0
 EX_CONFIG = 78
 """Exit code when the agent refused this plugin: the cookie, token, namespace or version must change."""
 MISSED_ACKS_BEFORE_GONE = 3
+
+T = TypeVar("T")
 
 
 class Outcome(enum.Enum):
@@ -108,7 +112,7 @@ async def _identity(settings: PluginSettings, stop: asyncio.Event) -> Identity |
     """The plugin's credentials, joining with its token first if needed; None if refused or stopped."""
     backoff = Backoff()
     while not stop.is_set():
-        try:
+        try:  # not cut short by stop: a join the agent already redeemed would waste the one-time token
             return await obtain_identity(settings)
         except JoinDenied as denied:
             log.error("agent at %s refused the join token: %s", settings.agent_address, denied)
@@ -139,24 +143,16 @@ async def _connect_once(
     connection = PluginConnection(settings.agent_address, identity.credentials)
     try:
         try:
-            protocol = await asyncio.wait_for(
-                _handshake(connection.stream, plugin, settings, identity.cookie), HANDSHAKE_TIMEOUT
-            )
+            handshake = _handshake(connection.stream, plugin, settings, identity.cookie)
+            protocol = await _unless_stopped(asyncio.wait_for(handshake, HANDSHAKE_TIMEOUT), stop)
         except (StreamClosed, TimeoutError) as error:
-            log.log(
-                logging.WARNING if _worth_saying(attempt) else logging.DEBUG,
-                "cannot reach the agent at %s (attempt %d): %s%s",
-                settings.agent_address,
-                attempt,
-                describe_error(error),
-                "; if the agent runs with TLS, check the plugin's certificate or join token"
-                if identity.credentials is None
-                else "; check that the agent's CA issued this plugin's certificate",
-            )
+            _log_unreachable(settings.agent_address, identity, attempt, error)
             return Outcome.UNREACHABLE
         except (Refused, ProtocolError) as error:
             log.error("agent at %s refused this plugin: %s", settings.agent_address, error)
             return Outcome.REFUSED
+        if protocol is None:
+            return Outcome.STOPPED
         log.info(
             "announced to agent at %s as node=%s namespace=%s protocol=v%d",
             settings.agent_address,
@@ -168,6 +164,35 @@ async def _connect_once(
         return Outcome.STOPPED if await session.run(stop) else Outcome.AGENT_GONE
     finally:
         await connection.close()
+
+
+def _log_unreachable(address: str, identity: Identity, attempt: int, error: BaseException) -> None:
+    log.log(
+        logging.WARNING if _worth_saying(attempt) else logging.DEBUG,
+        "cannot reach the agent at %s (attempt %d): %s%s",
+        address,
+        attempt,
+        describe_error(error),
+        "; if the agent runs with TLS, check the plugin's certificate or join token"
+        if identity.credentials is None
+        else "; check that the agent's CA issued this plugin's certificate",
+    )
+
+
+async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``work``'s result (or its exception), or None when ``stop`` is set first and ``work`` is cancelled.
+
+    Both tasks have ended when this returns, however it returns: nothing is left running.
+    """
+    doing = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({doing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        doing.cancel()
+        stopping.cancel()
+        await asyncio.wait({doing, stopping})
+    return None if doing.cancelled() else doing.result()
 
 
 async def _handshake(
@@ -186,6 +211,11 @@ async def _handshake(
     expected = auth.agent_proof(cookie, challenge.agent_nonce, plugin_nonce)
     if not auth.verify(expected, ack.proof):
         raise Refused("the agent could not prove it knows the network cookie")
+    if ack.protocol_version not in PROTOCOL_VERSIONS:
+        raise Refused(
+            f"the agent chose protocol version {ack.protocol_version}; "
+            f"this plugin speaks {list(PROTOCOL_VERSIONS)}"
+        )
     return ack.protocol_version
 
 
@@ -221,19 +251,20 @@ class _Session:
         self._calls: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> bool:
-        """Serve until the stream ends (False) or ``stop`` is set (True)."""
-        async with asyncio.TaskGroup() as calls:
-            loops = {
-                asyncio.create_task(self._receive(calls), name="receive"),
-                asyncio.create_task(self._heartbeat(), name="heartbeat"),
-            }
-            stopping = asyncio.create_task(stop.wait(), name="stop")
-            await asyncio.wait(loops | {stopping}, return_when=asyncio.FIRST_COMPLETED)
-            for task in [*loops, stopping]:
+        """Serve until the stream ends (False) or ``stop`` is set (True); calls in flight are cancelled.
+
+        One TaskGroup holds the loops and the calls, so a task that dies of a bug ends the session
+        with its exception instead of leaving the others running.
+        """
+        async with asyncio.TaskGroup() as tasks:
+            loops = [
+                tasks.create_task(self._receive(tasks), name="receive"),
+                tasks.create_task(self._heartbeat(), name="heartbeat"),
+                tasks.create_task(stop.wait(), name="stop"),
+            ]
+            await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+            for task in [*loops, *self._calls]:
                 task.cancel()
-            await asyncio.gather(*loops, stopping, return_exceptions=True)
-            for call in self._calls:
-                call.cancel()
         return stop.is_set()
 
     async def _receive(self, calls: asyncio.TaskGroup) -> None:
@@ -278,8 +309,10 @@ class _Session:
         """Send the result; one that cannot be encoded becomes a PLUGIN_ERROR, not a lost call."""
         try:
             await self._stream.send(OperationReply(call.call_id, result))
-        except (TypeError, ValueError) as error:
-            log.error("result of call %d cannot cross the wire: %s", call.call_id, error)
+        except StreamClosed:
+            raise
+        except Exception as error:  # whatever the plugin returned, encoding it must not end the process
+            log.error("result of call %d cannot cross the wire: %r", call.call_id, error)
             failure = ProgressResult.failure(
                 operation_of(call.request), ErrorCode.PLUGIN_ERROR, f"result cannot be encoded: {error}"
             )

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from formae.plugin.settings import PluginSettings
+from formae.plugin.settings import STATE_DIR, PluginSettings, SettingsError
 from formae.wire.join import JoinGrant
 from formae.wire.tls import ClientCredentials
 from formae.wire.transport import join
@@ -38,7 +38,7 @@ class GrantStore:
         """What an earlier join with ``token_id`` granted, if this directory holds it."""
         try:
             meta = json.loads((self._directory / "grant.json").read_text(encoding="utf-8"))
-            if meta.get("token_id") != token_id:
+            if not isinstance(meta, dict) or meta.get("token_id") != token_id:
                 return None
             credentials = ClientCredentials.from_files(
                 *(self._directory / f for f in ("plugin.crt", "plugin.key", "ca.crt"))
@@ -48,8 +48,21 @@ class GrantStore:
             return None
         return Identity(credentials, cookie)
 
+    def prepare(self) -> None:
+        """Make sure the grant can be kept, before a join spends the token on it."""
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            probe = self._directory / ".writable"
+            probe.touch()
+            probe.unlink()
+        except OSError as error:
+            raise SettingsError(
+                f"{STATE_DIR}={str(self._directory)!r} cannot hold this plugin's certificate: {error}"
+            ) from None
+
     def save(self, token_id: str, key_pem: bytes, grant: JoinGrant) -> Identity:
-        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Keep the grant; grant.json goes first and comes back last, so a half-saved one is never loaded."""
+        (self._directory / "grant.json").unlink(missing_ok=True)
         _write(self._directory / "plugin.key", key_pem, private=True)
         _write(self._directory / "cookie", grant.cookie.encode(), private=True)
         _write(self._directory / "plugin.crt", grant.certificate)
@@ -62,7 +75,8 @@ class GrantStore:
 async def obtain_identity(settings: PluginSettings) -> Identity:
     """The plugin's identity, joining the agent first when a new token says so.
 
-    Raises ``JoinDenied`` if the agent refuses the token, ``StreamClosed`` if it cannot be reached.
+    Raises ``JoinDenied`` if the agent refuses the token, ``StreamClosed`` if it cannot be reached,
+    ``SettingsError`` if the state directory cannot keep what a join would grant.
     """
     token = settings.join_token
     if settings.credentials is not None or token is None:
@@ -70,6 +84,7 @@ async def obtain_identity(settings: PluginSettings) -> Identity:
     grants = GrantStore(settings.state_dir or Path.cwd())
     identity = grants.load(token.token_id)
     if identity is None:
+        grants.prepare()
         from formae.wire import certificates  # only now: cryptography is slow to import, and rarely needed
 
         key = certificates.new_private_key()
@@ -82,6 +97,16 @@ async def obtain_identity(settings: PluginSettings) -> Identity:
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    """Replace ``path`` whole, with a file created afresh in its mode.
+
+    Rewriting in place would keep the mode of an older file (a key left 0644) and, on a crash,
+    leave half of one.
+    """
+    partial = path.with_name(f".{path.name}.partial")
+    partial.unlink(missing_ok=True)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as file:
         file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(partial, path)

@@ -36,7 +36,12 @@ def run(plugin: ResourcePlugin, argv: list[str] | None = None) -> NoReturn:
         sys.exit(2)
     if settings.parent_pid is not None:
         _die_with_parent(settings.parent_pid)
-    sys.exit(asyncio.run(_main(plugin, settings)))
+    try:
+        code = asyncio.run(_main(plugin, settings))
+    except SettingsError as error:  # found out only when it matters, e.g. an unwritable state directory
+        print(f"{plugin.name}: {error}", file=sys.stderr)
+        code = 2
+    sys.exit(code)
 
 
 def describe(plugin: ResourcePlugin) -> dict[str, object]:

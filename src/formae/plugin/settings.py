@@ -11,6 +11,7 @@ Three ways in, from most to least set up:
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -54,7 +55,8 @@ class PluginSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], default_node: str) -> PluginSettings:
-        token = _join_token(env)
+        credentials = _credential_files(env)
+        token = _join_token(env) if credentials is None else None  # certificate files win: no join
         address = env.get(AGENT_NODE, "").strip() or (token.agent_address if token else "")
         cookie = env.get(NETWORK_COOKIE, "")
         missing = [AGENT_NODE] if not address else []
@@ -68,9 +70,9 @@ class PluginSettings:
             cookie=cookie,
             heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 0.5),
             reconnect=_reconnect(env),
-            parent_pid=int(env[PARENT_PID]) if env.get(PARENT_PID, "").isdigit() else None,
+            parent_pid=_parent_pid(env),
             join_token=token,
-            credentials=_credential_files(env),
+            credentials=credentials,
             state_dir=Path(env[STATE_DIR])
             if env.get(STATE_DIR)
             else Path.home() / ".pel" / "formae-plugin" / default_node,
@@ -118,9 +120,19 @@ def _address(node: str) -> str:
     """Accept ``host:port`` or formae's ``name@host:port`` node spelling."""
     address = node.rsplit("@", 1)[-1]
     host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise SettingsError(f"{AGENT_NODE}={node!r} is not host:port")
+    if not host or not _is_decimal(port) or not 0 < int(port) < 65536:
+        raise SettingsError(f"{AGENT_NODE}={node!r} is not host:port (port 1 to 65535)")
     return address
+
+
+def _is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²', which int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _parent_pid(env: Mapping[str, str]) -> int | None:
+    raw = env.get(PARENT_PID, "")
+    return int(raw) if _is_decimal(raw) else None
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -131,8 +143,8 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {raw}")
+    if not math.isfinite(value) or value <= 0:
+        raise SettingsError(f"{name} must be positive and finite, got {raw}")
     return value
 
 

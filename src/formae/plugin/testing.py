@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch
 from formae.wire.codec import (
-    ProtocolError,
     decode_agent_frame,
     decode_plugin_frame,
     encode_agent_frame,
@@ -140,9 +139,9 @@ class PluginHarness:
         result = await dispatch(self.plugin, delivered.request)
         try:
             reply = decode_plugin_frame(_over_the_wire(encode_plugin_frame(OperationReply(call_id, result))))
-        except (TypeError, ValueError, ProtocolError) as error:
+        except Exception as error:  # as in the runtime: anything that stops encoding is the answer's fault
             raise WireError(
-                f"{type(request).__name__} answered {result!r}, which cannot be sent: {error}"
+                f"{type(request).__name__} answered {result!r}, which cannot be sent: {error!r}"
             ) from error
         assert isinstance(reply, OperationReply)
         assert reply.call_id == call_id

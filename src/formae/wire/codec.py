@@ -56,8 +56,10 @@ def _load(data: bytes, what: str) -> Any:
         return None
     try:
         return json.loads(data, parse_constant=_not_json)
-    except ValueError as error:
+    except ValueError as error:  # UnicodeDecodeError included
         raise ProtocolError(f"{what} is not valid JSON: {error}") from None
+    except RecursionError:  # a few kilobytes of '[' are enough; the peer must not take us down with them
+        raise ProtocolError(f"{what} is nested too deeply") from None
 
 
 def _not_json(constant: str) -> Any:

@@ -14,10 +14,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import grpc
 import grpc.aio
+from google.protobuf.message import DecodeError
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
 from formae._proto.formae.plugin.v1 import plugin_pb2_grpc
 from formae.wire.codec import (
+    ProtocolError,
     decode_agent_frame,
     decode_plugin_frame,
     encode_agent_frame,
@@ -87,10 +89,13 @@ class FrameStream(Generic[In, Out]):
                 raise StreamClosed(f"cannot send to {self.peer}: {describe_error(error)}") from None
 
     async def receive(self) -> In | None:
+        """The next frame; raises StreamClosed, or ProtocolError for bytes that are not a frame."""
         try:
             message = await self._raw.read()
         except grpc.aio.AioRpcError as error:
             raise StreamClosed(f"stream from {self.peer} failed: {describe_error(error)}") from None
+        except DecodeError as error:  # the server parses requests inside read(); a client gets INTERNAL
+            raise ProtocolError(f"{self.peer} sent bytes that are not a protobuf frame: {error}") from None
         if message is grpc.aio.EOF:
             return None
         return self._decode(message)

@@ -1,0 +1,182 @@
+"""The formae command against a scripted agent: exit codes, parseable output, text shown as it is.
+
+``tests/integration/test_cli.py`` runs it against a real agent with ``COLUMNS=200``; these run at
+80 columns, the width rich assumes in a pipe, and with answers a real agent gives only rarely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from formae.cli import main
+from formae.cli.client import AgentClient
+
+pytestmark = pytest.mark.timeout(20)
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def command(state: str = "Failed", error: str = "boom") -> dict[str, Any]:
+    return {
+        "id": "01CMD",
+        "kind": "apply",
+        "mode": "reconcile",
+        "state": state,
+        "message": f"1 failed: {error}",
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+        "summary": {},
+        "updates": [
+            {
+                "update_id": "u1",
+                "operation": "create",
+                "stack": "net",
+                "type": "FakeAWS::S3::Bucket",
+                "label": "logs",
+                "target": "local",
+                "state": state,
+                "attempts": 1,
+                "request_id": None,
+                "native_id": None,
+                "error_code": "PluginError" if state == "Failed" else None,
+                "error": error if state == "Failed" else None,
+                "depends_on": [],
+                "updated_at": "2026-01-01T00:00:00Z",
+            }
+        ],
+    }
+
+
+@pytest.fixture
+def agent(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Request]]:
+    """Point the CLI at ``handler`` instead of an agent; the requests it received."""
+
+    def answer_with(handler: Handler) -> list[httpx.Request]:
+        seen: list[httpx.Request] = []
+
+        def recording(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return handler(request)
+
+        def client(_: str | None) -> AgentClient:
+            client = AgentClient("http://agent")
+            client._http = httpx.Client(
+                base_url="http://agent/api/v1", transport=httpx.MockTransport(recording), timeout=30
+            )
+            return client
+
+        monkeypatch.setattr(main, "_client", client)
+        return seen
+
+    return answer_with
+
+
+def formae(*args: str) -> Any:
+    return CliRunner().invoke(main.app, list(args), env={"COLUMNS": "80"})
+
+
+def test_plugin_text_that_looks_like_markup_is_shown_as_it_is(agent: Any) -> None:
+    error = "OSError: no such device [/dev/sdb] ([bold]really[/bold])"
+    agent(lambda _: httpx.Response(200, json=command(error=error)))
+
+    result = formae("status", "command", "01CMD")
+
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert result.exit_code == 1
+    assert "[/dev/sdb]" in result.stdout
+    assert "[bold]really[/bold]" in result.stdout
+
+
+def test_an_error_message_that_looks_like_markup_is_shown_as_it_is(agent: Any) -> None:
+    agent(lambda _: httpx.Response(400, json={"error": "command rejected", "problems": ["[/x] is bad"]}))
+
+    result = formae("destroy", "--query", "stack:[/x]")
+
+    assert result.exit_code == 3
+    assert "[/x] is bad" in result.stderr
+
+
+def test_yaml_output_survives_an_80_column_pipe(agent: Any) -> None:
+    resource = {
+        "stack": "net",
+        "type": "FakeAWS::S3::Bucket",
+        "label": "logs",
+        "target": "local",
+        "native_id": "arn:aws:s3:::" + "a-very-long-bucket-name-" * 6,
+        "version": 1,
+        "properties": {"Policy": "allow " * 40, "Tags": [":smile:", "[red]x[/]"]},
+        "command_id": "01CMD",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    agent(lambda _: httpx.Response(200, json=[resource]))
+
+    as_yaml = formae("inventory", "resources", "-o", "yaml")
+    as_json = formae("inventory", "resources", "-o", "json")
+
+    assert (as_yaml.exit_code, as_json.exit_code) == (0, 0)
+    assert yaml.safe_load(as_yaml.stdout) == [resource]
+    assert json.loads(as_json.stdout) == [resource]
+
+
+def test_watching_an_unknown_command_exits_3_naming_it(agent: Any) -> None:
+    agent(lambda _: httpx.Response(404, json={"detail": "no command 01NOPE"}))
+
+    for output in ("human", "json"):
+        result = formae("status", "command", "01NOPE", "--watch", "-o", output)
+
+        assert result.exit_code == 3, (output, result.exception)
+        assert "no command 01NOPE" in result.stderr
+
+
+def test_an_agent_that_goes_away_while_watched_exits_4(agent: Any) -> None:
+    def gone(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    agent(gone)
+
+    for output in ("human", "json"):
+        result = formae("status", "command", "01CMD", "--watch", "-o", output)
+
+        assert result.exit_code == 4, (output, result.exception)
+        assert "cannot reach the formae agent" in result.stderr
+
+
+def test_a_quiet_watch_long_polls_the_counts_then_fetches_the_updates_once(agent: Any) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        done = command(state="Success")
+        if request.url.params["updates"] == "false":
+            done["updates"] = None
+        return httpx.Response(200, json=done)
+
+    seen = agent(answer)
+
+    result = formae("status", "command", "01CMD", "--watch", "-o", "json")
+
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["updates"][0]["label"] == "logs"
+    polls = [dict(r.url.params) for r in seen]
+    assert polls == [{"updates": "false", "wait": "30.0"}, {"updates": "true", "wait": "0"}]
+
+
+def test_a_server_that_is_not_an_agent_exits_4(agent: Any) -> None:
+    agent(lambda _: httpx.Response(200, text="<html>hello</html>"))
+
+    result = formae("plugin", "list")
+
+    assert result.exit_code == 4
+    assert "is it a formae agent?" in " ".join(result.stderr.split())
+
+
+def test_agent_status_without_an_agent_exits_4(tmp_path: Path) -> None:
+    result = formae("agent", "status", "--home", str(tmp_path))
+
+    assert result.exit_code == 4
+    assert "agent is not running" in result.stdout
