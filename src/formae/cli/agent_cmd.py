@@ -12,7 +12,6 @@ from pathlib import Path
 
 from formae.agent.config import AgentConfig
 from formae.agent.logs import configure_logging
-from formae.agent_process import Agent
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
 
 START_TIMEOUT = 30.0
@@ -25,6 +24,10 @@ def run_foreground(config: AgentConfig, log_file: Path | None = None) -> int:
 
 
 async def _serve(config: AgentConfig) -> int:
+    # Imported here, not at the top: the agent pulls in gRPC, FastAPI and the datastore drivers
+    # (~0.4 s), and every other formae command only needs an HTTP client.
+    from formae.agent_process import Agent
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
