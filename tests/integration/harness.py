@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +73,22 @@ def network_forma(stack: str = "net", **extra_properties: dict[str, Any]) -> dic
 
 @dataclass
 class AgentUnderTest(AgentProcess):
-    """An agent whose fake-aws children journal their cloud where the test can read it."""
+    """An agent whose fake-aws children keep their cloud where the test can read it.
+
+    Plugins started by hand for it are cleaned up with it, whatever the test's outcome.
+    """
+
+    hand_started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.env.setdefault("FAKE_AWS_STATE_FILE", str(self.cloud_journal))
+
+    def cleanup(self) -> None:
+        for plugin in self.hand_started:
+            if plugin.poll() is None:
+                plugin.kill()
+                plugin.wait(10)
+        super().cleanup()
 
     @property
     def cloud_journal(self) -> Path:
@@ -118,6 +130,8 @@ def start_plugin_by_hand(
     if cookie is not None or not agent.plugin_tls:
         env["FORMAE_NETWORK_COOKIE"] = cookie if cookie is not None else agent.cookie
     with (log or agent.home / f"{node.replace('@', '_')}.log").open("ab") as out:
-        return subprocess.Popen(
+        plugin = subprocess.Popen(
             argv or [str(FAKE_AWS)], env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
         )
+    agent.hand_started.append(plugin)
+    return plugin
