@@ -1,4 +1,4 @@
-"""fake-aws on top of formae.testing: its install, its cloud journal, the seed's network forma."""
+"""fake-aws on top of formae.testing: its install, the cloud it keeps in a file, the seed's network forma."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ class AgentUnderTest(AgentProcess):
     hand_started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.env.setdefault("FAKE_AWS_STATE_FILE", str(self.cloud_journal))
+        self.env.setdefault("FAKE_AWS_STATE_FILE", str(self.cloud_file))
 
     def cleanup(self) -> None:
         for plugin in self.hand_started:
@@ -91,11 +91,11 @@ class AgentUnderTest(AgentProcess):
         super().cleanup()
 
     @property
-    def cloud_journal(self) -> Path:
-        return self.home / "fake-aws-cloud.jsonl"
+    def cloud_file(self) -> Path:
+        return self.home / "fake-aws-cloud.db"
 
     def cloud(self) -> dict[str, CloudResource]:
-        return read_cloud(self.cloud_journal)
+        return read_cloud(self.cloud_file)
 
 
 def join_token(agent: AgentProcess, *namespaces: str, ttl: int = 600) -> str:

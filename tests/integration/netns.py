@@ -298,7 +298,7 @@ def start_remote_plugin(
         "FORMAE_AGENT_NODE": f"{host.agent_address}:{port}",
         "FORMAE_PLUGIN_NODE": node,
         "FORMAE_PLUGIN_STATE_DIR": str(agent.home / "remote-plugins" / node),
-        "FAKE_AWS_STATE_FILE": str(agent.cloud_journal),
+        "FAKE_AWS_STATE_FILE": str(agent.cloud_file),
     }
     if agent.plugin_tls:
         environment["FORMAE_JOIN_TOKEN"] = join_token(agent)
