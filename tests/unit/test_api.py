@@ -158,3 +158,19 @@ async def test_nan_and_infinity_in_a_forma_get_400_naming_where(
     [problem] = response.json()["problems"]
     assert problem.startswith("body.forma: ")
     assert problem.endswith("is not a JSON number (at resources[0].properties.Sizes[1].Max)")
+
+
+async def test_a_failing_datastore_is_a_503_saying_so_not_a_crash(tmp_path: Path) -> None:
+    store = await open_store(sqlite_url(tmp_path / "formae.db"))
+    limiter = RateLimiter()
+    registry = PluginRegistry(limiter)
+    app = build_app(AgentServices(CommandRunner(store, registry, limiter), store, registry))
+    await store.close()  # every read now fails with StoreError, as on a vanished database
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://agent/api/v1"
+    ) as api:
+        response = await api.get("/commands")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "datastore unavailable"
+    assert "closed" in response.json()["problems"][0]

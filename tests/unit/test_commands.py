@@ -196,3 +196,44 @@ async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason
     stored = await store.get_command(command.id)
     assert stored is not None
     assert (stored.state, stored.message) == (CommandState.FAILED, "agent error: disk full")
+
+
+async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the_command_is_resumable(
+    runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    await store.create_command(broken)  # left by a previous agent: resumed at start
+
+    refused: list[CommandState] = []
+    both_refused = asyncio.Event()
+
+    async def disk_full(command_id: str, state: CommandState, *_: Any) -> Any:
+        refused.append(state)
+        if len(refused) == 2:  # InProgress, then the Failed that would record it
+            both_refused.set()
+        raise StoreError("disk full")
+
+    real_set_state = store.set_command_state
+    monkeypatch.setattr(store, "set_command_state", disk_full)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(both_refused.wait(), 5)
+        await runner.wait_finished(broken.id, 5)
+        assert refused == [CommandState.IN_PROGRESS, CommandState.FAILED]
+        assert not task.done()  # the runner survived the store failing twice over
+        monkeypatch.setattr(store, "set_command_state", real_set_state)
+        submitted = await runner.submit_apply(
+            {"stacks": [], "targets": [], "resources": []}, CommandMode.PATCH
+        )
+        assert submitted.command is not None
+        await runner.wait_finished(submitted.command.id, 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stored = await store.get_command(broken.id)
+    assert stored is not None
+    assert not stored.state.is_final  # unfinished, so the next agent start resumes it
+    done = await store.get_command(submitted.command.id)
+    assert done is not None
+    assert done.state is CommandState.SUCCESS

@@ -37,6 +37,7 @@ from formae.store import (
     ResourceRecord,
     ResourceUpdateRecord,
     StackRecord,
+    StoreError,
     TargetRecord,
     UpdateState,
     utc_now,
@@ -270,7 +271,7 @@ class CommandRunner:
             await self._execute_unguarded(command, plan or await self._stored_plan(command), running)
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
-            await self._end(command.id, running, CommandState.FAILED, f"agent error: {_reason(error)}")
+            await self._record_failure(command.id, running, f"agent error: {_reason(error)}")
         finally:
             del self._running[command.id]
             running.finished.set()
@@ -311,6 +312,21 @@ class CommandRunner:
         message = f"{result.succeeded} succeeded, {result.failed} failed, {result.canceled} canceled"
         await self._end(command.id, running, state, message)
         log.info("command %s finished %s: %s", command.id, state, message)
+
+    async def _record_failure(self, command_id: str, running: _Running, message: str) -> None:
+        """Store that the command failed; if the store itself is failing (a full disk), say so and go on.
+
+        The command then stays unfinished in the store and is resumed at the next start: nothing is
+        lost, and the agent keeps serving everything else.
+        """
+        try:
+            await self._end(command_id, running, CommandState.FAILED, message)
+        except StoreError as error:
+            log.error(
+                "cannot record that command %s failed (%s); it will be resumed at the next start",
+                command_id,
+                error,
+            )
 
     async def _end(self, command_id: str, running: _Running, state: CommandState, message: str) -> None:
         async with running.state_writes:

@@ -33,7 +33,7 @@ from formae.api.schemas import (
 )
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
-from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord, UpdateState
+from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord, StoreError, UpdateState
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,18 @@ def build_app(services: AgentServices) -> FastAPI:
     app.include_router(_routes(services), prefix="/api/v1")
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(StoreError, _store_failed)  # type: ignore[arg-type]
     return app
 
 
 async def _rejected(_: Request, error: Rejected) -> JSONResponse:
     status = 409 if error.conflict else 400
     return JSONResponse({"error": "command rejected", "problems": error.problems}, status_code=status)
+
+
+async def _store_failed(_: Request, error: StoreError) -> JSONResponse:
+    """The datastore failed (a full disk, PostgreSQL gone): the agent is up, the request was not kept."""
+    return JSONResponse({"error": "datastore unavailable", "problems": [str(error)]}, status_code=503)
 
 
 async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
