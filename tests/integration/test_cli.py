@@ -141,3 +141,28 @@ def test_bad_usage_exits_2(agent: AgentUnderTest, tmp_path: Path) -> None:
     used = formae(agent, "apply", "--mode", "sideways", str(write(tmp_path, "n.json", network_forma())))
 
     assert used.returncode == 2
+
+
+def test_a_large_apply_is_followed_by_its_counts_and_shows_only_what_failed(
+    agent: AgentUnderTest, tmp_path: Path
+) -> None:
+    forma = network_forma()
+    forma["resources"] = [
+        {
+            "label": f"b{i}",
+            "type": "FakeAWS::S3::Bucket",
+            "stack": "net",
+            "target": "local",
+            "properties": {"BucketName": f"big-{i}", **({"FakeFailWith": "AccessDenied"} if i == 7 else {})},
+        }
+        for i in range(150)
+    ]
+
+    applied = formae(agent, "apply", "--watch", str(write(tmp_path, "big.json", forma)))
+
+    assert applied.returncode == 1
+    assert "Success" in applied.stdout
+    assert "149" in applied.stdout  # the count of successes, not 149 rows
+    assert "net/b7" in applied.stdout
+    assert "AccessDenied" in applied.stdout
+    assert "net/b8 " not in applied.stdout

@@ -72,7 +72,11 @@ def styled_state(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
-def command_table(command: dict[str, Any]) -> Table:
+def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Table:
+    """The command's updates; ``only_failed`` keeps a 10,000-resource apply's table readable."""
+    updates = command.get("updates") or []
+    if only_failed:
+        updates = [u for u in updates if u["state"] != "Success"]
     rows = [
         (
             u["operation"],
@@ -83,12 +87,21 @@ def command_table(command: dict[str, Any]) -> Table:
             u.get("native_id"),
             _error(u),
         )
-        for u in command.get("updates") or []
+        for u in updates
     ]
     title = Text.assemble(
         f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
     )
     return table(title, ["operation", "resource", "type", "state", "attempts", "native id", "error"], rows)
+
+
+def counts_table(command: dict[str, Any]) -> Table:
+    """How many updates are in each state: the live view of a command too large to list."""
+    title = Text.assemble(
+        f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
+    )
+    counts = sorted(command.get("summary", {}).items())
+    return table(title, ["state", "updates"], [(styled_state(state), n) for state, n in counts])
 
 
 def _error(update: dict[str, Any]) -> str:
