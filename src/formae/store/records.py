@@ -22,6 +22,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Keyed:
+    """What every record about one resource shares: the key that names it."""
+
+    __slots__ = ()
+    stack: str
+    type: str
+    label: str
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey(self.stack, self.type, self.label)
+
+
 class CommandKind(StrEnum):
     APPLY = "apply"
     DESTROY = "destroy"
@@ -120,7 +133,7 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceUpdateRecord:
+class ResourceUpdateRecord(_Keyed):
     """One resource operation of a command, as persisted after every step of the updater.
 
     ``request_id`` is set once the plugin answered InProgress: after a crash the updater resumes
@@ -147,13 +160,9 @@ class ResourceUpdateRecord:
     error_code: str | None = None
     error: str | None = None
 
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.stack, self.type, self.label)
-
 
 @dataclass(frozen=True, slots=True)
-class ResourceRecord:
+class ResourceRecord(_Keyed):
     """One version of a resource. The inventory is the latest version of each key, unless deleted.
 
     ``properties`` are as the cloud reported them; ``desired_properties`` as last written in the
@@ -172,13 +181,9 @@ class ResourceRecord:
     command_id: str | None
     created_at: datetime
 
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.stack, self.type, self.label)
-
 
 @dataclass(frozen=True, slots=True)
-class NewResourceVersion:
+class NewResourceVersion(_Keyed):
     """What a caller knows when a resource changed; the store assigns version and time."""
 
     stack: str
@@ -190,13 +195,9 @@ class NewResourceVersion:
     desired_properties: dict[str, Any]
     command_id: str | None = None
 
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.stack, self.type, self.label)
-
 
 @dataclass(frozen=True, slots=True)
-class ResourceDeletion:
+class ResourceDeletion(_Keyed):
     """A resource is gone; the store appends a tombstone version so that history stays whole."""
 
     stack: str
@@ -207,10 +208,6 @@ class ResourceDeletion:
     @classmethod
     def of(cls, key: ResourceKey, command_id: str | None = None) -> ResourceDeletion:
         return cls(key.stack, key.type, key.label, command_id)
-
-    @property
-    def key(self) -> ResourceKey:
-        return ResourceKey(self.stack, self.type, self.label)
 
 
 ResourceChange = NewResourceVersion | ResourceDeletion
