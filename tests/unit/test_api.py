@@ -174,3 +174,12 @@ async def test_a_failing_datastore_is_a_503_saying_so_not_a_crash(tmp_path: Path
     assert response.status_code == 503
     assert response.json()["error"] == "datastore unavailable"
     assert "closed" in response.json()["problems"][0]
+
+
+async def test_an_empty_destroy_query_is_refused_rather_than_destroying_everything(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await api.post("/commands/destroy", json={"query": "  "})
+
+    assert response.status_code == 400
+    assert "--query 'stack:*'" in response.json()["problems"][0]

@@ -142,6 +142,9 @@ class CommandRunner:
                 selected = Query.parse(query or "")
             except ValueError as error:
                 raise Rejected([str(error)]) from None
+            if not selected.terms:  # an unset shell variable must not mean "everything"
+                everything = "an empty query would destroy every managed resource; say --query 'stack:*'"
+                raise Rejected([f"{everything} to mean that"])
             forma = Forma()
             keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
             changeset = plan_destroy(keys, current, targets=targets)
