@@ -335,3 +335,28 @@ def test_transition_table_covers_every_state_and_final_states_are_terminal() -> 
     assert set(TRANSITIONS) == set(UpdateState)
     for state, targets in TRANSITIONS.items():
         assert (targets == frozenset()) == state.is_final
+
+
+async def test_an_operation_that_never_stabilizes_fails_instead_of_running_forever() -> None:
+    plugin = RecordingFake()
+    patient = RetryPolicy(
+        max_attempts=5,
+        initial_delay=0.001,
+        max_delay=0.005,
+        poll_interval=0.001,
+        max_poll_interval=0.005,
+        call_timeout=2.0,
+        plugin_wait=0.02,
+        stabilize_timeout=0.05,
+    )
+
+    final, _ = await run(
+        plugin, a_record(), {"BucketName": "forever", "FakeInProgressPolls": 10_000}, patient
+    )
+
+    assert final.state is S.FAILED
+    assert final.error_code == "StabilizeTimeout"
+    assert final.request_id is not None
+    assert final.error is not None
+    assert final.error.startswith("still InProgress after 0.05s of polling request")
+    assert plugin.sent(CreateRequest) == 1  # given up on, never sent again

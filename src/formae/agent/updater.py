@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -50,6 +51,7 @@ TRANSITIONS: dict[UpdateState, frozenset[UpdateState]] = {
 
 NO_PLUGIN = "NoPlugin"
 PLUGIN_UNAVAILABLE = "PluginUnavailable"
+STABILIZE_TIMEOUT = "StabilizeTimeout"
 PLUGIN_ERROR = ErrorCode.PLUGIN_ERROR.wire_name
 
 
@@ -71,6 +73,8 @@ class RetryPolicy:
     call_timeout: float = 60.0
     plugin_wait: float = 30.0
     """How long to wait for a namespace's plugin to come back before the attempt counts as failed."""
+    stabilize_timeout: float = 3600.0
+    """How long an operation may stay InProgress (counted from when this agent began polling it)."""
 
     def backoff(self, attempt: int, hint: float = 0.0) -> float:
         delay = min(self.max_delay, self.initial_delay * 2 ** max(0, attempt - 1))
@@ -103,10 +107,14 @@ class ResourceUpdater:
         """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given."""
         namespace = update.type.split("::", 1)[0]
         polls = 0
+        polling_since: float | None = None
         while not update.state.is_final:
             if _polling(update):
                 if update.state is S.WAITING_RETRY:  # resumed mid-backoff: the operation is still running
                     update = await self._move(update, S.IN_PROGRESS)
+                polling_since = polling_since or time.monotonic()
+                if time.monotonic() - polling_since > self._policy.stabilize_timeout:
+                    return await self._give_up_polling(update)
                 polls += 1
                 await asyncio.sleep(self._poll_delay(update, polls))
                 result = await self._call(namespace, self._status_request(update))
@@ -136,6 +144,15 @@ class ResourceUpdater:
                 f"plugin {link.node} answered a {type(result).__name__} to a resource operation"
             )
         return result
+
+    async def _give_up_polling(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
+        """An operation that never ends must not keep its command running forever."""
+        error = (
+            f"still InProgress after {self._policy.stabilize_timeout:g}s of polling "
+            f"request {update.request_id}; the cloud may finish it later, so check the resource "
+            "before applying again"
+        )
+        return await self._move(update, S.FAILED, error_code=STABILIZE_TIMEOUT, error=error)
 
     async def _plugin_for(self, namespace: str) -> PluginLink:
         """A healthy plugin, waiting a while for one: after an agent restart plugins announce late."""
