@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from formae.environment import SettingError, parse_address, parse_flag, read_seconds
 
 DEFAULT_API_ADDRESS = "127.0.0.1:49684"
 DEFAULT_PLUGIN_ADDRESS = "127.0.0.1:49685"
@@ -55,25 +56,40 @@ class AgentConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> AgentConfig:
+        """Flags (``overrides``) win over the environment, which wins over the defaults."""
         env = os.environ if env is None else env
+        try:
+            return cls._read(env, overrides)
+        except SettingError as error:
+            raise ConfigError(str(error)) from None
+
+    @classmethod
+    def _read(cls, env: Mapping[str, str], overrides: Mapping[str, str | None]) -> AgentConfig:
+        def setting(key: str, variable: str) -> tuple[str, str] | None:
+            """The winning raw value and the name to blame for it."""
+            if overrides.get(key):
+                return f"--{key.replace('_', '-')}", str(overrides[key])
+            if env.get(variable, "").strip():
+                return variable, env[variable]
+            return None
+
         home = Path(overrides.get("home") or default_home(env))
+        api = setting("api_address", "FORMAE_API_ADDRESS")
+        plugin = setting("plugin_address", "FORMAE_PLUGIN_ADDRESS")
+        tls = setting("plugin_tls", "FORMAE_PLUGIN_TLS")
+        advertised = setting("advertised_plugin_address", "FORMAE_PLUGIN_ADVERTISE")
         return cls(
             home=home,
-            api_address=_address(
-                overrides.get("api_address") or env.get("FORMAE_API_ADDRESS") or DEFAULT_API_ADDRESS
-            ),
-            plugin_address=_address(
-                overrides.get("plugin_address") or env.get("FORMAE_PLUGIN_ADDRESS") or DEFAULT_PLUGIN_ADDRESS
-            ),
+            api_address=parse_address(*api) if api else DEFAULT_API_ADDRESS,
+            plugin_address=parse_address(*plugin) if plugin else DEFAULT_PLUGIN_ADDRESS,
             store_url=overrides.get("store_url")
             or env.get("FORMAE_STORE_URL")
             or f"sqlite:///{home / 'data' / 'formae.db'}",
             cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
-            heartbeat_interval=_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", 0.5),
-            heartbeat_timeout=_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", 2.5),
-            plugin_tls=_flag(overrides.get("plugin_tls") or env.get("FORMAE_PLUGIN_TLS"), default=True),
-            advertised_plugin_address=overrides.get("advertised_plugin_address")
-            or env.get("FORMAE_PLUGIN_ADVERTISE", ""),
+            heartbeat_interval=read_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", default=0.5),
+            heartbeat_timeout=read_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", default=2.5),
+            plugin_tls=parse_flag(*tls) if tls else True,
+            advertised_plugin_address=parse_address(*advertised) if advertised else "",
         )
 
 
@@ -91,31 +107,3 @@ def load_or_create_cookie(home: Path) -> str:
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(cookie + "\n")
     return cookie
-
-
-def _flag(value: str | None, *, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ConfigError(f"{value!r} is not on or off")
-
-
-def _address(value: str) -> str:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"address {value!r} is not host:port")
-    return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"{name} must be a positive number of seconds")
-    return value

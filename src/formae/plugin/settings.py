@@ -11,13 +11,13 @@ Three ways in, from most to least set up:
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from formae.environment import SettingError, parse_address, read_flag, read_seconds
 from formae.wire.join import JoinToken, JoinTokenError
 from formae.wire.tls import ClientCredentials
 
@@ -55,6 +55,13 @@ class PluginSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], default_node: str) -> PluginSettings:
+        try:
+            return cls._read(env, default_node)
+        except SettingError as error:
+            raise SettingsError(str(error)) from None
+
+    @classmethod
+    def _read(cls, env: Mapping[str, str], default_node: str) -> PluginSettings:
         credentials = _credential_files(env)
         token = _join_token(env) if credentials is None else None  # certificate files win: no join
         address = env.get(AGENT_NODE, "").strip() or (token.agent_address if token else "")
@@ -68,7 +75,7 @@ class PluginSettings:
             agent_address=_address(address),
             node=env.get(PLUGIN_NODE) or f"{default_node}-{os.getpid()}@{socket.gethostname()}",
             cookie=cookie,
-            heartbeat_interval=_positive_float(env, HEARTBEAT_INTERVAL, 0.5),
+            heartbeat_interval=read_seconds(env, HEARTBEAT_INTERVAL, default=0.5),
             reconnect=_reconnect(env),
             parent_pid=_parent_pid(env),
             join_token=token,
@@ -108,21 +115,14 @@ def _reconnect(env: Mapping[str, str]) -> bool:
 
     A plugin the agent spawned exits with it (the agent will spawn a new one); a plugin started
     by hand, as on another host, has nobody to restart it, so by default it waits for the agent
-    to come back. FORMAE_PLUGIN_RECONNECT=1/0 decides either way.
+    to come back. FORMAE_PLUGIN_RECONNECT (on/off, as every flag) decides either way.
     """
-    explicit = env.get(RECONNECT, "").strip().lower()
-    if explicit:
-        return explicit in {"1", "true", "yes"}
-    return not env.get(PARENT_PID)
+    return read_flag(env, RECONNECT, default=not env.get(PARENT_PID))
 
 
 def _address(node: str) -> str:
     """Accept ``host:port`` or formae's ``name@host:port`` node spelling."""
-    address = node.rsplit("@", 1)[-1]
-    host, _, port = address.rpartition(":")
-    if not host or not _is_decimal(port) or not 0 < int(port) < 65536:
-        raise SettingsError(f"{AGENT_NODE}={node!r} is not host:port (port 1 to 65535)")
-    return address
+    return parse_address(AGENT_NODE, node.rsplit("@", 1)[-1])
 
 
 def _is_decimal(text: str) -> bool:
@@ -133,20 +133,3 @@ def _is_decimal(text: str) -> bool:
 def _parent_pid(env: Mapping[str, str]) -> int | None:
     raw = env.get(PARENT_PID, "")
     return int(raw) if _is_decimal(raw) else None
-
-
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise SettingsError(f"{name} must be positive and finite, got {raw}")
-    return value
-
-
-def current_env() -> Mapping[str, str]:
-    return os.environ
