@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,6 @@ async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
 
 
 async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], changed: str | None) -> Command:
-    await asyncio.sleep(0.002)  # ids are ordered by time
     command = Command.new(CommandKind.APPLY, mode, {"stacks": [{"label": s} for s in stacks]})
     updates = []
     if changed is not None:
