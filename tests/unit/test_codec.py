@@ -24,6 +24,7 @@ from formae.wire.frames import (
     Challenge,
     Heartbeat,
     HeartbeatAck,
+    MalformedReply,
     OperationCall,
     OperationReply,
     PluginFrame,
@@ -222,15 +223,19 @@ def reply_with(**fields: Any) -> pb.PluginFrame:
         ({"properties": DEEP}, "result properties is nested too deeply"),
     ],
 )
-def test_a_bad_progress_result_fails_its_own_call(fields: dict[str, Any], message: str) -> None:
+def test_a_bad_progress_result_is_handed_on_as_malformed_with_its_call_id(
+    fields: dict[str, Any], message: str
+) -> None:
     reply = decode_plugin_frame(reply_with(**fields))
 
-    assert isinstance(reply, OperationReply)
+    assert isinstance(reply, MalformedReply)
     assert reply.call_id == 1
-    assert isinstance(reply.result, ProgressResult)
-    assert reply.result.status is OperationStatus.FAILURE
-    assert reply.result.error_code is ErrorCode.PLUGIN_ERROR
-    assert message in reply.result.message
+    assert message in reply.reason
+
+
+def test_a_malformed_reply_is_never_encoded() -> None:
+    with pytest.raises(TypeError, match="never sent"):
+        encode_plugin_frame(MalformedReply(1, "bad"))
 
 
 @pytest.mark.parametrize(
@@ -253,9 +258,8 @@ def test_bad_operation_calls_raise_protocol_error(call: pb.OperationCall) -> Non
 def test_bad_listed_resource_fails_its_call_and_bad_schema_raises() -> None:
     listed = pb.ListResult(resources=[pb.ListedResource(native_id="b-1", properties=b"{oops")])
     reply = decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=1, list=listed)))
-    assert isinstance(reply, OperationReply)
-    assert isinstance(reply.result, ProgressResult)
-    assert "properties of b-1" in reply.result.message
+    assert isinstance(reply, MalformedReply)
+    assert "properties of b-1" in reply.reason
     schema = pb.ResourceTypeSchema(type="X::Y::Z", json_schema=b"[]")
     with pytest.raises(ProtocolError, match="schema of X::Y::Z"):
         decode_plugin_frame(pb.PluginFrame(announcement=pb.Announcement(resource_types=[schema])))
@@ -270,9 +274,8 @@ def test_empty_frames_raise_protocol_error() -> None:
     with pytest.raises(ProtocolError, match="empty agent frame"):
         decode_agent_frame(pb.AgentFrame())
     reply = decode_plugin_frame(pb.PluginFrame(reply=pb.OperationReply(call_id=4)))
-    assert isinstance(reply, OperationReply)
-    assert isinstance(reply.result, ProgressResult)
-    assert "carries no result" in reply.result.message
+    assert isinstance(reply, MalformedReply)
+    assert (reply.call_id, "carries no result" in reply.reason) == (4, True)
 
 
 def test_unserialisable_properties_fail_to_encode() -> None:

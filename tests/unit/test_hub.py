@@ -19,7 +19,17 @@ from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import decode_plugin_frame, encode_agent_frame
 from formae.wire.frames import Challenge, Heartbeat, HeartbeatAck, OperationCall, OperationReply
 from formae.wire.transport import FrameStream
-from formae.wire.types import ErrorCode, ListResult, Operation, ProgressResult, ReadRequest, TargetInfo
+from formae.wire.types import (
+    CreateRequest,
+    DeleteRequest,
+    ErrorCode,
+    ListResult,
+    Operation,
+    OperationRequest,
+    ProgressResult,
+    ReadRequest,
+    TargetInfo,
+)
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -237,13 +247,24 @@ async def test_a_second_announcement_ends_the_stream(agent: Agent) -> None:
     assert "unexpected Announcement after the handshake" in registered.status_reason
 
 
-async def test_a_malformed_reply_fails_its_own_call_and_the_stream_lives_on(agent: Agent) -> None:
+TARGET = TargetInfo("local", "FakeAWS")
+
+
+@pytest.mark.parametrize(
+    ("request_", "operation"),
+    [
+        (ReadRequest("FakeAWS::S3::Bucket", "b", TARGET), Operation.READ),
+        (CreateRequest("FakeAWS::S3::Bucket", "b", {}, TARGET, "k"), Operation.CREATE),
+        (DeleteRequest("FakeAWS::S3::Bucket", "b", TARGET), Operation.DELETE),
+    ],
+    ids=["read", "create", "delete"],
+)
+async def test_a_malformed_reply_fails_its_own_call_as_its_operation_and_the_stream_lives_on(
+    agent: Agent, request_: OperationRequest, operation: Operation
+) -> None:
     await handshake(agent.pair.plugin, COOKIE)
     await until(agent.registry.plugins)
-    target = TargetInfo("local", "FakeAWS")
-    calling = asyncio.create_task(
-        agent.registry.lookup("FakeAWS").call(ReadRequest("FakeAWS::S3::Bucket", "b", target))
-    )
+    calling = asyncio.create_task(agent.registry.lookup("FakeAWS").call(request_))
     call = await agent.pair.plugin.receive()
     assert isinstance(call, OperationCall)
 
@@ -252,7 +273,7 @@ async def test_a_malformed_reply_fails_its_own_call_and_the_stream_lives_on(agen
     result = await asyncio.wait_for(calling, 1.0)
 
     assert isinstance(result, ProgressResult)
-    assert result.error_code is ErrorCode.PLUGIN_ERROR
+    assert (result.operation, result.error_code) == (operation, ErrorCode.PLUGIN_ERROR)
     assert "unknown operation 77" in result.message
     [registered] = agent.registry.plugins()
     assert registered.healthy

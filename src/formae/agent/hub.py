@@ -23,6 +23,7 @@ from formae.wire.frames import (
     Challenge,
     Heartbeat,
     HeartbeatAck,
+    MalformedReply,
     OperationReply,
 )
 from formae.wire.transport import AgentSideStream, StreamClosed, describe_error
@@ -159,7 +160,7 @@ class PluginHub:
         return "stream closed by the plugin"
 
     async def _route(self, stream: AgentSideStream, link: PluginLink, frame: object) -> None:
-        if isinstance(frame, OperationReply):
+        if isinstance(frame, OperationReply | MalformedReply):
             if not link.deliver(frame):
                 log.debug("late reply to call %d from %s dropped", frame.call_id, link.node)
         elif isinstance(frame, Heartbeat):

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import dataclass
 
-from formae.wire.frames import OperationCall, OperationReply
+from formae.wire.frames import MalformedReply, OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream, StreamClosed
-from formae.wire.types import OperationRequest, OperationResult
+from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult, operation_of
 
 
 class PluginUnavailable(Exception):
     """The plugin went away, or stopped answering, before the call completed. Retryable."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    request: OperationRequest
+    reply: asyncio.Future[OperationResult]
 
 
 class PluginLink:
@@ -25,7 +32,7 @@ class PluginLink:
         self.node = node
         self._stream = stream
         self._call_ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[OperationResult]] = {}
+        self._pending: dict[int, _Call] = {}
         self._closed = asyncio.Event()
         self._close_reason = ""
 
@@ -43,7 +50,7 @@ class PluginLink:
             raise PluginUnavailable(f"plugin {self.node} is gone: {self._close_reason}")
         call_id = next(self._call_ids)
         reply: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
-        self._pending[call_id] = reply
+        self._pending[call_id] = _Call(request, reply)
         try:
             await self._stream.send(OperationCall(call_id, request, timeout or 0.0))
             return await asyncio.wait_for(reply, timeout)
@@ -56,12 +63,20 @@ class PluginLink:
         finally:
             self._pending.pop(call_id, None)
 
-    def deliver(self, reply: OperationReply) -> bool:
-        """Resolve the call this reply answers; False when nobody is waiting for it any more."""
-        future = self._pending.get(reply.call_id)
-        if future is None or future.done():
+    def deliver(self, reply: OperationReply | MalformedReply) -> bool:
+        """Resolve the call this reply answers; False when nobody is waiting for it any more.
+
+        A reply the codec could not read fails its own call, as the operation that call was.
+        """
+        call = self._pending.get(reply.call_id)
+        if call is None or call.reply.done():
             return False
-        future.set_result(reply.result)
+        if isinstance(reply, MalformedReply):
+            operation = operation_of(call.request)
+            message = f"malformed reply: {reply.reason}"
+            call.reply.set_result(ProgressResult.failure(operation, ErrorCode.PLUGIN_ERROR, message))
+        else:
+            call.reply.set_result(reply.result)
         return True
 
     def close(self, reason: str) -> None:
@@ -69,9 +84,9 @@ class PluginLink:
             return
         self._close_reason = reason
         self._closed.set()
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(PluginUnavailable(f"plugin {self.node} is gone: {reason}"))
+        for call in self._pending.values():
+            if not call.reply.done():
+                call.reply.set_exception(PluginUnavailable(f"plugin {self.node} is gone: {reason}"))
 
     async def wait_closed(self) -> str:
         await self._closed.wait()

@@ -19,7 +19,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from formae.plugin.base import ResourcePlugin
-from formae.plugin.dispatch import dispatch, operation_of
+from formae.plugin.dispatch import dispatch
 from formae.plugin.identity import Identity, obtain_identity
 from formae.plugin.settings import PluginSettings
 from formae.wire import PROTOCOL_VERSIONS, auth
@@ -34,7 +34,7 @@ from formae.wire.frames import (
     OperationReply,
 )
 from formae.wire.transport import JoinDenied, PluginConnection, PluginSideStream, StreamClosed, describe_error
-from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult
+from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult, operation_of
 
 log = logging.getLogger("formae.plugin")
 

@@ -7,7 +7,6 @@ from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ListRequest,
-    Operation,
     OperationRequest,
     OperationResult,
     ReadRequest,
@@ -30,18 +29,3 @@ async def dispatch(plugin: ResourcePlugin, request: OperationRequest) -> Operati
             return await plugin.status(request)
         case ListRequest():
             return await plugin.list(request)
-
-
-def operation_of(request: OperationRequest) -> Operation:
-    """The operation a request performs; a status poll reports on an earlier one, reported as READ."""
-    return _OPERATIONS[type(request)]
-
-
-_OPERATIONS: dict[type, Operation] = {
-    CreateRequest: Operation.CREATE,
-    ReadRequest: Operation.READ,
-    UpdateRequest: Operation.UPDATE,
-    DeleteRequest: Operation.DELETE,
-    StatusRequest: Operation.READ,
-    ListRequest: Operation.LIST,
-}

@@ -31,7 +31,7 @@ from formae.wire.codec import (
     encode_agent_frame,
     encode_plugin_frame,
 )
-from formae.wire.frames import OperationCall, OperationReply
+from formae.wire.frames import MalformedReply, OperationCall, OperationReply
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
@@ -143,6 +143,10 @@ class PluginHarness:
             raise WireError(
                 f"{type(request).__name__} answered {result!r}, which cannot be sent: {error!r}"
             ) from error
+        if isinstance(reply, MalformedReply):
+            raise WireError(
+                f"{type(request).__name__} was answered with what the agent cannot read: {reply.reason}"
+            )
         assert isinstance(reply, OperationReply)
         assert reply.call_id == call_id
         return reply.result

@@ -7,7 +7,7 @@ so that integers stay integers and a plugin in any language can use its own JSON
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, assert_never
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
 from formae.wire.frames import (
@@ -17,6 +17,7 @@ from formae.wire.frames import (
     Challenge,
     Heartbeat,
     HeartbeatAck,
+    MalformedReply,
     OperationCall,
     OperationReply,
     PluginFrame,
@@ -167,6 +168,8 @@ def _request_to_pb(call: pb.OperationCall, request: OperationRequest) -> None:
                     page_size=request.page_size,
                 )
             )
+        case _:
+            assert_never(request)
 
 
 def _request_from_pb(call: pb.OperationCall) -> OperationRequest:
@@ -311,7 +314,12 @@ def encode_plugin_frame(frame: PluginFrame) -> pb.PluginFrame:
             return pb.PluginFrame(heartbeat=pb.Heartbeat(sequence=frame.sequence, in_flight=frame.in_flight))
         case Announcement():
             return pb.PluginFrame(announcement=_announcement_to_pb(frame))
-    raise TypeError(f"not a plugin frame: {frame!r}")
+        case MalformedReply():
+            raise TypeError("a MalformedReply is what the agent decodes from a bad reply; it is never sent")
+        case OperationReply():
+            raise TypeError(f"not an operation result: {frame.result!r}")
+        case _:
+            assert_never(frame)
 
 
 def decode_plugin_frame(message: pb.PluginFrame) -> PluginFrame:
@@ -325,13 +333,12 @@ def decode_plugin_frame(message: pb.PluginFrame) -> PluginFrame:
     raise ProtocolError("empty plugin frame")
 
 
-def _decode_reply(reply: pb.OperationReply) -> OperationReply:
-    """The reply; a malformed one becomes a PLUGIN_ERROR failure of its own call, not of the stream."""
+def _decode_reply(reply: pb.OperationReply) -> OperationReply | MalformedReply:
+    """The reply; a malformed one fails its own call (the link knows which operation), not the stream."""
     try:
         return OperationReply(reply.call_id, _decode_result(reply))
     except ProtocolError as error:
-        failure = ProgressResult.failure(Operation.READ, ErrorCode.PLUGIN_ERROR, f"malformed reply: {error}")
-        return OperationReply(reply.call_id, failure)
+        return MalformedReply(reply.call_id, str(error))
 
 
 def _decode_result(reply: pb.OperationReply) -> OperationResult:
@@ -366,7 +373,8 @@ def encode_agent_frame(frame: AgentFrame) -> pb.AgentFrame:
                 proof=frame.proof,
             )
             return pb.AgentFrame(ack=ack)
-    raise TypeError(f"not an agent frame: {frame!r}")
+        case _:
+            assert_never(frame)
 
 
 def decode_agent_frame(message: pb.AgentFrame) -> AgentFrame:

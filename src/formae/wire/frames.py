@@ -62,5 +62,16 @@ class OperationReply(NamedTuple):
     result: OperationResult
 
 
-PluginFrame = Announcement | Heartbeat | OperationReply
+class MalformedReply(NamedTuple):
+    """What the agent's decoder makes of a reply it cannot read: never sent, only received.
+
+    Only the link knows which operation the call was, so the decoder hands it the call id and the
+    reason, and the link fails that one call as the operation it sent.
+    """
+
+    call_id: int
+    reason: str
+
+
+PluginFrame = Announcement | Heartbeat | OperationReply | MalformedReply
 AgentFrame = Challenge | AnnouncementAck | HeartbeatAck | OperationCall

@@ -138,6 +138,21 @@ class ListRequest:
 OperationRequest = CreateRequest | ReadRequest | UpdateRequest | DeleteRequest | StatusRequest | ListRequest
 
 
+def operation_of(request: OperationRequest) -> Operation:
+    """The operation a request performs; a status poll reports on an earlier one, reported as READ."""
+    return _OPERATIONS[type(request)]
+
+
+_OPERATIONS: dict[type, Operation] = {
+    CreateRequest: Operation.CREATE,
+    ReadRequest: Operation.READ,
+    UpdateRequest: Operation.UPDATE,
+    DeleteRequest: Operation.DELETE,
+    StatusRequest: Operation.READ,
+    ListRequest: Operation.LIST,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ProgressResult:
     """Where one operation stands: done, failed with a code, or still running under a request id."""
