@@ -37,7 +37,7 @@ def start_agent(
     home: Path, store_url: str | None, fake_aws: Path, *, plugin_tls: bool = True
 ) -> AgentProcess:
     install_fake_aws(home, fake_aws)
-    env = {"FORMAE_LOG_LEVEL": "WARNING"}
+    env = {"FORMAE_LOG_LEVEL": "WARNING", "FAKE_AWS_STATE_FILE": ":memory:"}
     agent = AgentProcess(home, env=env, store_url=store_url, plugin_tls=plugin_tls).start()
     wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
     return agent

@@ -40,6 +40,7 @@ async def running_hub(registry: PluginRegistry, node: str, *, tls: bool) -> Asyn
             "FORMAE_PLUGIN_NODE": node,
             "FORMAE_NETWORK_COOKIE": cookie,
             "FORMAE_LOG_LEVEL": "WARNING",
+            "FAKE_AWS_STATE_FILE": ":memory:",  # the transport limit, not SQLite, is what is measured
             **credentials,
         }
         try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
-from formae_fake_aws.cloud import SqliteCloud, read_cloud
+from formae_fake_aws.cloud import SqliteCloud, read_cloud, state_file
 
 from formae.plugin import ErrorCode, ListedResource, Operation, OperationStatus, ProgressResult
 from formae.plugin.testing import PluginHarness
@@ -241,8 +241,18 @@ def test_read_cloud_of_a_file_no_replica_made_yet_is_empty(tmp_path: Path) -> No
     assert not (tmp_path / "nothing.db").exists()
 
 
-def test_without_a_state_file_the_cloud_lives_in_the_process() -> None:
-    assert type(FakeAWSPlugin.from_env({}).cloud).__name__ == "MemoryCloud"
+def test_an_in_memory_cloud_lives_in_the_process() -> None:
+    assert type(FakeAWSPlugin.from_env({"FAKE_AWS_STATE_FILE": ":memory:"}).cloud).__name__ == "MemoryCloud"
+
+
+def test_by_default_the_cloud_is_a_file_in_the_plugin_state_directory(tmp_path: Path) -> None:
+    plugin = FakeAWSPlugin.from_env({"FORMAE_PLUGIN_STATE_DIR": str(tmp_path / "state")})
+    try:
+        assert type(plugin.cloud).__name__ == "SqliteCloud"
+        assert (tmp_path / "state" / "cloud.db").exists()
+    finally:
+        plugin.cloud.close()
+    assert state_file({}) == Path.home() / ".pel" / "formae-plugin" / "fake-aws" / "cloud.db"
 
 
 # ---------------------------------------------------------------- replicas sharing one cloud

@@ -421,9 +421,32 @@ def _json_path(prop: str) -> str:
     return '$."' + prop.replace('"', '\\"') + '"'
 
 
+IN_MEMORY = ":memory:"
+"""``FAKE_AWS_STATE_FILE=:memory:``: a cloud that lives and dies with the plugin process (benchmarks)."""
+
+
+def state_file(env: Mapping[str, str]) -> Path | None:
+    """Where the cloud is kept: ``FAKE_AWS_STATE_FILE``, else ``cloud.db`` in the plugin's state directory.
+
+    A real cloud outlives the plugin process that talks to it, and a test or a demo changes it
+    behind the agent's back with ``fake-aws-cloud``; so the default is a file, under
+    ``FORMAE_PLUGIN_STATE_DIR`` (default ``~/.pel/formae-plugin/fake-aws``). None means in memory.
+    """
+    explicit = env.get("FAKE_AWS_STATE_FILE", "")
+    if explicit == IN_MEMORY:
+        return None
+    if explicit:
+        return Path(explicit)
+    directory = env.get("FORMAE_PLUGIN_STATE_DIR") or str(Path.home() / ".pel" / "formae-plugin" / "fake-aws")
+    return Path(directory) / "cloud.db"
+
+
 def open_cloud(path: Path | None) -> Cloud:
     """The cloud a plugin process serves: shared through ``path`` when there is one."""
-    return MemoryCloud() if path is None else SqliteCloud(path)
+    if path is None:
+        return MemoryCloud()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteCloud(path)
 
 
 def read_cloud(path: Path) -> dict[str, CloudResource]:

@@ -7,7 +7,6 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from formae.plugin import (
@@ -34,6 +33,7 @@ from formae_fake_aws.cloud import (
     NativeIdTaken,
     PendingRequest,
     open_cloud,
+    state_file,
 )
 
 VPC = "FakeAWS::EC2::VPC"
@@ -59,6 +59,11 @@ _KINDS = {
 }
 
 
+def kind_of(resource_type: str) -> _Kind | None:
+    """The schema and id prefix of a type fake-aws serves, or None: for the cloud console."""
+    return _KINDS.get(resource_type)
+
+
 class _Refusal(Exception):
     def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
@@ -79,11 +84,10 @@ class FakeAWSPlugin(ResourcePlugin):
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> FakeAWSPlugin:
-        """The plugin as configured by its environment; ``FAKE_AWS_STATE_FILE`` shares the cloud."""
+        """The plugin as configured by its environment: the cloud is in ``state_file(env)``."""
         env = os.environ if env is None else env
-        state_file = env.get("FAKE_AWS_STATE_FILE")
         return cls(
-            cloud=open_cloud(Path(state_file) if state_file else None),
+            cloud=open_cloud(state_file(env)),
             behaviour=Behaviour.from_env(env),
             rate_limit=float(env.get("FAKE_AWS_RATE_LIMIT", "0")),
         )
