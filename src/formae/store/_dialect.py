@@ -53,6 +53,10 @@ class Dialect:
     timestamp_type: str
     migration_lock: str | None
     """SQL that serialises concurrent migrators inside the migration transaction, if needed."""
+    tables_sql: str
+    """The schema's tables, one ``name`` per row, from the catalog."""
+    foreign_keys_sql: str
+    """The schema's foreign keys, one (``child``, ``parent``) table pair per row, from the catalog."""
 
     def encode_time(self, value: datetime | None) -> datetime | str | None:
         if value is None:
@@ -78,6 +82,11 @@ SQLITE = Dialect(
     times_as_text=True,
     timestamp_type="TEXT",
     migration_lock=None,  # BEGIN IMMEDIATE already holds the database's single write lock
+    tables_sql="SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    foreign_keys_sql=(
+        'SELECT m.name AS child, f."table" AS parent'
+        " FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'"
+    ),
 )
 
 POSTGRES = Dialect(
@@ -86,4 +95,10 @@ POSTGRES = Dialect(
     timestamp_type="TIMESTAMPTZ",
     # Transaction-scoped, so it is released by COMMIT/ROLLBACK even if the opener dies.
     migration_lock="SELECT pg_advisory_xact_lock(hashtext('formae.schema_migrations'))",
+    tables_sql="SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema()",
+    foreign_keys_sql=(
+        "SELECT t.relname AS child, p.relname AS parent"
+        " FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class p ON p.oid = c.confrelid"
+        " WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace"
+    ),
 )

@@ -20,7 +20,7 @@ from formae.model import ResourceKey
 from formae.store import _rows as rows
 from formae.store._dialect import Dialect, Tx
 from formae.store.errors import JoinRefused, StoreError, mask_url
-from formae.store.group_commit import GroupCommitter
+from formae.store.group_commit import GroupCommitter, OrderingGroups
 from formae.store.migrate import migrate
 from formae.store.records import (
     INCOMPLETE_COMMAND_STATES,
@@ -141,15 +141,18 @@ class Datastore(ABC):
     async def _migrate_and_start(self) -> None:
         """The backends' ``open`` ends here; on failure the connections are released."""
 
+        ordering: list[OrderingGroups] = []
+
         async def body(tx: Tx) -> None:
             await migrate(tx, self._dialect)
+            ordering.append(await _ordering_groups(tx, self._dialect))
 
         try:
             await self._transact(body, failure=f"cannot migrate the schema of {self.url}")
         except BaseException:
             await self._close_connections()
             raise
-        self._committer.start()
+        self._committer.start(ordering[0])
 
     async def close(self) -> None:
         """Commit the writes already queued, then release the connections. Idempotent."""
@@ -478,3 +481,10 @@ def _version_of(change: NewResourceVersion) -> ResourceRecord:
         command_id=change.command_id,
         created_at=utc_now(),
     )
+
+
+async def _ordering_groups(tx: Tx, dialect: Dialect) -> OrderingGroups:
+    """The group commit's ordering, from the migrated schema's own tables and foreign keys."""
+    tables = [row["name"] for row in await tx.fetch(dialect.tables_sql)]
+    references = [(row["child"], row["parent"]) for row in await tx.fetch(dialect.foreign_keys_sql)]
+    return OrderingGroups.from_schema(tables, references)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -31,6 +31,48 @@ Transact = Callable[[Callable[[Tx], Awaitable[None]]], Awaitable[None]]
 """Runs its argument inside one transaction: COMMIT if it returns, ROLLBACK if it raises."""
 
 _log = logging.getLogger(__name__)
+
+
+_WRITTEN_TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderingGroups:
+    """Which tables' writes may be reordered against each other, derived from the schema itself.
+
+    Tables joined by a foreign key, directly or through others, form one group whose writes keep
+    their relative order (a ``resource_updates`` row must follow its ``commands`` row); writes to
+    different groups commute. The groups are read from the database's catalog after migration, so
+    a new table or foreign key is ordered correctly without anyone keeping a list in step. A
+    statement writing a table the catalog did not list is a barrier: nothing moves across it.
+    """
+
+    group_of: Mapping[str, str]
+
+    @classmethod
+    def from_schema(cls, tables: Iterable[str], references: Iterable[tuple[str, str]]) -> OrderingGroups:
+        """``references`` are (referencing table, referenced table) pairs."""
+        parent = {table.lower(): table.lower() for table in tables}
+
+        def root(table: str) -> str:
+            while parent[table] != table:
+                parent[table] = parent[parent[table]]
+                table = parent[table]
+            return table
+
+        for child, referenced in references:
+            a, b = root(child.lower()), root(referenced.lower())
+            parent[max(a, b)] = min(a, b)
+        return cls({table: root(table) for table in parent})
+
+    def of(self, sql: str) -> str | None:
+        """The group of the table a statement writes, or None when it cannot be told."""
+        match = _WRITTEN_TABLE.match(sql)
+        return None if match is None else self.group_of.get(match.group(1).lower())
+
+
+NO_REORDERING = OrderingGroups({})
+"""Before the schema is read every statement is a barrier: the writes go exactly as sent."""
 
 
 @dataclass(slots=True)
@@ -49,13 +91,20 @@ class GroupCommitter:
         self._queue: asyncio.Queue[_Queued | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._ordering = NO_REORDERING
         self.transactions = 0
         """Committed transactions so far; with ``writes`` it shows how well batching works."""
         self.writes = 0
 
-    def start(self) -> None:
+    @property
+    def ordering(self) -> OrderingGroups:
+        return self._ordering
+
+    def start(self, ordering: OrderingGroups = NO_REORDERING) -> None:
+        """Start the writer; ``ordering`` says which statements may be regrouped (none by default)."""
         if self._task is not None:
             raise RuntimeError("GroupCommitter already started")
+        self._ordering = ordering
         self._task = asyncio.create_task(self._run(), name=f"group-commit {self._name}")
         self._task.add_done_callback(self._on_exit)
 
@@ -124,7 +173,7 @@ class GroupCommitter:
 
         async def body(tx: Tx) -> None:
             results.clear()  # in case a driver retries the body
-            buffered = _BufferedTx(tx)
+            buffered = _BufferedTx(tx, self._ordering)
             for item in batch:
                 results.append(await item.write(buffered))
             await buffered.flush()
@@ -151,26 +200,12 @@ def _fail(item: _Queued, error: BaseException) -> None:
         item.future.set_exception(error)
 
 
-_WRITTEN_TABLE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(\w+)", re.IGNORECASE)
-_ORDERED_TOGETHER = {"resource_updates": "commands"}
-"""Tables whose writes must keep their relative order (a foreign key) share an ordering group."""
-
-
-def ordering_group(sql: str) -> str | None:
-    """The group of tables a statement writes, or None when it cannot be told (then nothing moves)."""
-    match = _WRITTEN_TABLE.match(sql)
-    if match is None:
-        return None
-    table = match.group(1).lower()
-    return _ORDERED_TOGETHER.get(table, table)
-
-
 class _BufferedTx:
     """Defers ``execute`` calls and sends runs of the same statement as one ``executemany``.
 
     Most writes are one or two statements; sending 200 writers' statements one by one costs
     hundreds of round trips (PostgreSQL) or thread hops (aiosqlite). Statements writing unrelated
-    tables commute, so each ordering group (see ``ordering_group``) is flushed on its own, in its
+    tables commute, so each ordering group (see ``OrderingGroups``) is flushed on its own, in its
     original order: a batch of ``UPDATE resource_updates; INSERT INTO resources`` pairs becomes two
     ``executemany`` calls instead of alternating single statements. A ``fetch`` flushes first, so
     every write still reads what the writes before it wrote. A failing statement surfaces at the
@@ -178,8 +213,9 @@ class _BufferedTx:
     that sent it.
     """
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, ordering: OrderingGroups) -> None:
         self._tx = tx
+        self._ordering = ordering
         self._pending: list[tuple[str, Sequence[Any]]] = []
 
     async def execute(self, sql: str, *args: Any) -> None:
@@ -198,7 +234,7 @@ class _BufferedTx:
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
-        for sql, rows in groupby(_by_ordering_group(pending), key=itemgetter(0)):
+        for sql, rows in groupby(_by_ordering_group(pending, self._ordering), key=itemgetter(0)):
             args = [row for _, row in rows]
             if len(args) == 1:
                 await self._tx.execute(sql, *args[0])
@@ -206,7 +242,9 @@ class _BufferedTx:
                 await self._tx.executemany(sql, args)
 
 
-def _by_ordering_group(pending: list[tuple[str, Sequence[Any]]]) -> list[tuple[str, Sequence[Any]]]:
+def _by_ordering_group(
+    pending: list[tuple[str, Sequence[Any]]], ordering: OrderingGroups
+) -> list[tuple[str, Sequence[Any]]]:
     """``pending`` regrouped: each ordering group's statements together, in their original order.
 
     Groups come in order of first appearance. A statement whose group cannot be told is a
@@ -215,7 +253,7 @@ def _by_ordering_group(pending: list[tuple[str, Sequence[Any]]]) -> list[tuple[s
     result: list[tuple[str, Sequence[Any]]] = []
     groups: dict[str, list[tuple[str, Sequence[Any]]]] = {}
     for statement in pending:
-        group = ordering_group(statement[0])
+        group = ordering.of(statement[0])
         if group is None:
             result.extend(item for items in groups.values() for item in items)
             groups.clear()

@@ -9,7 +9,7 @@ import pytest
 from store_factories import a_command, a_version, an_update
 
 from formae.store import Datastore, GroupCommitter, StoreError, UpdateState, open_store, utc_now
-from formae.store.group_commit import _by_ordering_group, ordering_group
+from formae.store.group_commit import NO_REORDERING, OrderingGroups, _by_ordering_group
 
 WRITERS = 200
 
@@ -171,21 +171,47 @@ async def test_a_cancelled_writer_is_skipped_if_not_yet_written() -> None:
     assert db.committed == [["kept"]]
 
 
+SCHEMA = OrderingGroups.from_schema(
+    ["commands", "resource_updates", "resources", "stacks"], [("resource_updates", "commands")]
+)
+
+
 def test_statements_on_unrelated_tables_are_regrouped_and_related_ones_keep_their_order() -> None:
     update = "UPDATE resource_updates SET state = $3 WHERE command_id = $1 AND update_id = $2"
     insert = "INSERT INTO resources (stack) VALUES ($1)"
     command = "INSERT INTO commands (id) VALUES ($1)"
     pending = [(update, (1,)), (insert, (1,)), (command, ("c",)), (update, (2,)), (insert, (2,))]
 
-    regrouped = _by_ordering_group(pending)
+    regrouped = _by_ordering_group(pending, SCHEMA)
 
     assert regrouped == [(update, (1,)), (command, ("c",)), (update, (2,)), (insert, (1,)), (insert, (2,))]
 
 
-def test_a_statement_of_unknown_shape_is_a_barrier() -> None:
+def test_a_statement_of_unknown_shape_or_table_is_a_barrier() -> None:
     insert = "INSERT INTO resources (stack) VALUES ($1)"
     pending = [(insert, (1,)), ("SELECT pg_advisory_xact_lock(1)", ()), (insert, (2,))]
+    unknown = [(insert, (1,)), ("INSERT INTO made_up (x) VALUES (1)", ()), (insert, (2,))]
 
-    assert _by_ordering_group(pending) == pending
-    assert ordering_group("  update Resources set x = 1") == "resources"
-    assert ordering_group("DELETE FROM resource_updates") == "commands"
+    assert _by_ordering_group(pending, SCHEMA) == pending
+    assert _by_ordering_group(unknown, SCHEMA) == unknown
+    assert SCHEMA.of("  update Resources set x = 1") == "resources"
+    assert SCHEMA.of("DELETE FROM resource_updates") == SCHEMA.of("INSERT INTO commands (id) VALUES (1)")
+    assert NO_REORDERING.of("DELETE FROM resources") is None
+
+
+def test_foreign_keys_chain_tables_into_one_group() -> None:
+    groups = OrderingGroups.from_schema(["a", "b", "c", "d"], [("b", "a"), ("c", "b")])
+
+    assert (
+        groups.of("INSERT INTO c VALUES (1)") == groups.of("UPDATE a SET x = 1") != groups.of("DELETE FROM d")
+    )
+
+
+async def test_the_ordering_is_read_from_the_migrated_schema_of_each_backend(store: Datastore) -> None:
+    ordering = store._committer.ordering
+
+    assert ordering.of("UPDATE resource_updates SET state = 1") == ordering.of(
+        "INSERT INTO commands VALUES (1)"
+    )
+    assert ordering.of("INSERT INTO resources VALUES (1)") not in {None, ordering.of("DELETE FROM commands")}
+    assert {"join_tokens", "stacks", "targets"} <= set(ordering.group_of)
