@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from formae.forma.errors import FormaError, Problem
+from formae.forma.limits import MAX_TEXT_BYTES, check_shape
 from formae.forma.pkl import DEFAULT_TIMEOUT_SECONDS, evaluate_pkl
 from formae.model import Forma, Reference, Resource, ResourceKey, ResourceType, Stack, Target
 from formae.model.references import REFERENCE_MARKER
@@ -57,6 +59,7 @@ def forma_from_json(data: Any, source: str) -> Forma:
 
     ``source`` names the forma in problems, usually its file name.
     """
+    check_shape(data, source)
     return _FormaReader(source).read(data)
 
 
@@ -70,13 +73,17 @@ def _read(path: Path, pkl_timeout: float) -> Any:
     if suffix == ".json":
         return _parse_json(source, _read_text(path))
     if suffix in (".yaml", ".yml"):
-        return _parse_yaml(source, _read_text(path))
+        return parse_yaml(source, _read_text(path))
     raise FormaError.single(source, f"unsupported forma file type {suffix!r}: use .pkl, .json, .yaml or .yml")
 
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_TEXT_BYTES + 1)
+        if len(raw) > MAX_TEXT_BYTES:
+            raise FormaError.single(str(path), f"larger than {MAX_TEXT_BYTES // 2**20} MiB")
+        return raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise FormaError.single(str(path), f"cannot read: {error}") from None
 
@@ -86,13 +93,31 @@ def _parse_json(source: str, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise FormaError.single(source, f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise FormaError.single(source, "invalid JSON: nested too deep") from None
 
 
-def _parse_yaml(source: str, text: str) -> Any:
+def parse_yaml(source: str, text: str) -> Any:
+    """YAML 1.2 (core schema), as Kubernetes and most tools read it: ``NO`` and ``on`` stay strings.
+
+    YAML 1.1 read ``Country: NO`` as false and ``Mode: 0755`` as 493; under 1.2 they are the
+    string "NO" and the integer 755 (octal is ``0o755``). Aliases are kept shared while parsing;
+    :func:`~formae.forma.limits.check_shape` then refuses documents they would blow up.
+    """
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise FormaError.single(source, f"invalid YAML: {error}") from None
+        return YAML(typ="safe", pure=True).load(text)
+    except YAMLError as error:
+        raise FormaError.single(source, f"invalid YAML: {_yaml_problem(error)}") from None
+    except RecursionError:
+        raise FormaError.single(source, "invalid YAML: nested too deep") from None
+
+
+def _yaml_problem(error: YAMLError) -> str:
+    """Where and what, in one line: the parser's own text quotes the document and links its docs."""
+    if isinstance(error, MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem}"
+    return str(error).strip()
 
 
 @dataclass(frozen=True, slots=True)
