@@ -60,11 +60,17 @@ class Agent:
     async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
         config = self.config
         limiter = RateLimiter()
-        registry = PluginRegistry(limiter, heartbeat_timeout=config.heartbeat_timeout)
         processes: PluginProcessManager | None = None
 
         def locate(node: str, pid: int) -> Location:
             return processes.locate(node, pid) if processes else Location.REMOTE
+
+        def spawned_here(node: str) -> bool:
+            return processes.spawns(node) if processes else False
+
+        registry = PluginRegistry(
+            limiter, heartbeat_timeout=config.heartbeat_timeout, spawned_here=spawned_here
+        )
 
         security = _PluginSecurity.of(config)
         hub = PluginHub(

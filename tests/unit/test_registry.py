@@ -11,7 +11,13 @@ from memory_stream import MemoryStreamPair
 
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
-from formae.agent.registry import Location, NoPluginError, PluginRegistry, RegisteredPlugin
+from formae.agent.registry import (
+    Location,
+    NodeClaimRefused,
+    NoPluginError,
+    PluginRegistry,
+    RegisteredPlugin,
+)
 from formae.wire.types import ReadRequest, ResourceSchema, TargetInfo
 
 pytestmark = pytest.mark.timeout(10)
@@ -61,19 +67,27 @@ def link_to(pairs: list[MemoryStreamPair]) -> LinkFactory:
     return make
 
 
-def plugin(link: PluginLink, *, rate_limit: float = 0.0, version: str = "1.0.0") -> RegisteredPlugin:
+def plugin(
+    link: PluginLink,
+    *,
+    rate_limit: float = 0.0,
+    version: str = "1.0.0",
+    location: Location = Location.LOCAL,
+    certificate: str | None = None,
+) -> RegisteredPlugin:
     return RegisteredPlugin(
         namespace=link.namespace,
         name="fake-aws",
         version=version,
         node=link.node,
         pid=1234,
-        location=Location.LOCAL,
+        location=location,
         protocol_version=1,
         rate_limit=rate_limit,
         max_concurrency=0,
         schemas=(ResourceSchema(f"{link.namespace}::S3::Bucket", "BucketName"),),
         link=link,
+        certificate=certificate,
     )
 
 
@@ -303,3 +317,35 @@ async def test_wait_for_returns_once_a_plugin_first_registers(
     link = link_to()
     registry.register(plugin(link))
     assert await asyncio.wait_for(waiter, 1) is link
+
+
+async def test_a_node_name_stays_with_its_first_certificate_and_namespace(
+    registry: PluginRegistry, link_to: LinkFactory
+) -> None:
+    holder = link_to("FakeAWS", "n@h")
+    registry.register(plugin(holder, location=Location.REMOTE, certificate="aa"))
+
+    for namespace, certificate in [("Alpha", "aa"), ("FakeAWS", "bb"), ("FakeAWS", None)]:
+        claim = plugin(link_to(namespace, "n@h"), location=Location.REMOTE, certificate=certificate)
+        with pytest.raises(NodeClaimRefused, match="bound to the plugin that registered it first"):
+            registry.register(claim)
+
+    assert not holder.is_closed
+    assert registry.lookup("FakeAWS") is holder
+    same = link_to("FakeAWS", "n@h")
+    registry.register(plugin(same, location=Location.REMOTE, certificate="aa"))  # its own restart
+    assert holder.is_closed
+    assert registry.lookup("FakeAWS") is same
+
+
+def test_a_spawned_plugins_node_name_is_only_for_the_process_manager_s_child(
+    limiter: RateLimiter, link_to: LinkFactory
+) -> None:
+    registry = PluginRegistry(limiter, spawned_here=lambda node: node == "fake-aws@h")
+    with pytest.raises(NodeClaimRefused, match="belongs to a plugin this agent spawns"):
+        registry.register(plugin(link_to("FakeAWS", "fake-aws@h"), location=Location.REMOTE))
+    assert registry.plugins() == []
+
+    registry.register(plugin(link_to("FakeAWS", "fake-aws@h"), certificate="local-1"))
+    registry.register(plugin(link_to("FakeAWS", "fake-aws@h"), certificate="local-2"))  # restarted child
+    assert [p.certificate for p in registry.plugins()] == ["local-2"]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from formae.agent.node_claims import NodeClaimRefused, fingerprint
 from formae.agent.plugin_link import PluginLink
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
 from formae.wire import PROTOCOL_VERSIONS, auth
@@ -86,10 +87,22 @@ class PluginHub:
             await stream.send(AnnouncementAck(accepted=False, reason=refusal.told_plugin))
             return None
         version = auth.negotiate(PROTOCOL_VERSIONS, announcement.protocol_versions) or 0
+        link = PluginLink(stream, announcement.namespace, announcement.node)
+        registration = self._registration(announcement, link, version, stream.peer_certificate)
+        try:
+            self._registry.check_claim(registration)
+        except NodeClaimRefused as refused:
+            log.warning("Plugin refused node=%s peer=%s: %s", announcement.node, stream.peer, refused)
+            await stream.send(AnnouncementAck(accepted=False, reason=str(refused)))
+            return None
         proof = auth.agent_proof(self._cookie, nonce, announcement.plugin_nonce)
         await stream.send(AnnouncementAck(accepted=True, protocol_version=version, proof=proof))
-        link = PluginLink(stream, announcement.namespace, announcement.node)
-        self._registry.register(self._registration(announcement, link, version))
+        try:
+            self._registry.register(registration)  # checks again: another claim may have won meanwhile
+        except NodeClaimRefused as refused:
+            log.warning("Plugin refused node=%s peer=%s: %s", announcement.node, stream.peer, refused)
+            link.close(str(refused))
+            return None
         return link
 
     def _check(self, announcement: Announcement, nonce: bytes) -> Refusal | None:
@@ -119,7 +132,9 @@ class PluginHub:
         )
         return Refusal(message, message)
 
-    def _registration(self, a: Announcement, link: PluginLink, version: int) -> RegisteredPlugin:
+    def _registration(
+        self, a: Announcement, link: PluginLink, version: int, certificate: bytes | None
+    ) -> RegisteredPlugin:
         return RegisteredPlugin(
             namespace=a.namespace,
             name=a.plugin_name,
@@ -133,6 +148,7 @@ class PluginHub:
             schemas=a.resource_types,
             link=link,
             heartbeat_interval=a.heartbeat_interval,
+            certificate=fingerprint(certificate),
         )
 
     async def _pump(self, stream: AgentSideStream, link: PluginLink) -> str:

@@ -18,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from formae.agent.plugin_manager import InstalledPlugin
 from formae.agent.registry import Location
@@ -87,10 +88,35 @@ class PluginProcessManager:
         self._stopping = False
         self._host = socket.gethostname()
 
+    def spawns(self, node: str) -> bool:
+        """Whether ``node`` is the name this manager gives one of its children (reserved for it)."""
+        return any(node == self._node(plugin) for plugin in self._plugins)
+
     def locate(self, node: str, pid: int) -> Location:
-        """LOCAL when ``(node, pid)`` is a child this manager spawned and still runs."""
+        """LOCAL when ``(node, pid)`` is a child this manager spawned and still runs, or its descendant.
+
+        A descendant means a wrapper script that started the plugin without ``exec``: it is logged
+        with what to change, because the wrapper, not the plugin, is what the agent signals and watches.
+        """
         child = self._children.get(pid)
-        return Location.LOCAL if child is not None and child[0] == node else Location.REMOTE
+        if child is not None and child[0] == node:
+            return Location.LOCAL
+        for child_pid, (child_node, _) in self._children.items():
+            if child_node == node and child_pid in _ancestors(pid):
+                log.warning(
+                    "Plugin %s announced pid %d, but the agent spawned pid %d, its ancestor: the plugin "
+                    "executable is a wrapper that starts the plugin without `exec`. Treating it as local; "
+                    "end the wrapper with `exec /absolute/path/to/interpreter plugin …` so that the agent's "
+                    "signals and exit codes reach the plugin itself (protocol.md §11)",
+                    node,
+                    pid,
+                    child_pid,
+                )
+                return Location.LOCAL
+        return Location.REMOTE
+
+    def _node(self, plugin: InstalledPlugin) -> str:
+        return f"{plugin.name}@{self._host}"
 
     def children(self) -> dict[int, str]:
         return {pid: node for pid, (node, _) in self._children.items()}
@@ -122,7 +148,7 @@ class PluginProcessManager:
             await asyncio.gather(*late, return_exceptions=True)
 
     async def _supervise(self, plugin: InstalledPlugin) -> None:
-        node = f"{plugin.name}@{self._host}"
+        node = self._node(plugin)
         failures = 0
         while not self._stopping:
             started = time.monotonic()
@@ -201,6 +227,22 @@ async def _next_line(stream: asyncio.StreamReader) -> bytes:
 
 
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal the child's whole process group (its own session), so a wrapper's plugin gets it too."""
     if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signum)
+
+
+def _ancestors(pid: int, depth: int = 8) -> list[int]:
+    """The parent, grandparent, … of ``pid`` on this host (from /proc), nearest first."""
+    found: list[int] = []
+    for _ in range(depth):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rpartition(")")[2].split()[1])
+        if pid <= 1:
+            break
+        found.append(pid)
+    return found

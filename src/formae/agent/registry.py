@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 
+from formae.agent.node_claims import Claimant, Location, NodeClaimRefused, check_claim
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.wire.types import ResourceSchema
@@ -22,9 +22,7 @@ from formae.wire.types import ResourceSchema
 log = logging.getLogger("formae.agent.registry")
 
 
-class Location(StrEnum):
-    LOCAL = "local"
-    REMOTE = "remote"
+__all__ = ["Location", "NoPluginError", "NodeClaimRefused", "PluginRegistry", "RegisteredPlugin"]
 
 
 class NoPluginError(LookupError):
@@ -55,6 +53,12 @@ class RegisteredPlugin:
     registered_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     healthy: bool = True
     status_reason: str = ""
+    certificate: str | None = None
+    """SHA-256 fingerprint of the plugin's client certificate; None without plugin TLS."""
+
+    @property
+    def claimant(self) -> Claimant:
+        return Claimant(self.namespace, self.location, self.certificate)
 
 
 class PluginRegistry:
@@ -65,7 +69,10 @@ class PluginRegistry:
         heartbeat_timeout: float = 2.5,
         forget_after: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        spawned_here: Callable[[str], bool] = lambda _node: False,
     ) -> None:
+        self._spawned_here = spawned_here
+        """Whether a node name is one the process manager gives a child it spawns (node_claims)."""
         self._rate_limiter = rate_limiter
         self._heartbeat_timeout = heartbeat_timeout
         self._forget_after = forget_after
@@ -77,7 +84,19 @@ class PluginRegistry:
 
     # ------------------------------------------------------------ what the hub reports
 
+    def check_claim(self, plugin: RegisteredPlugin) -> None:
+        """Raise NodeClaimRefused if ``plugin`` may not take its node name (see node_claims)."""
+        holder = self._plugins.get(plugin.node)
+        check_claim(
+            plugin.node,
+            plugin.claimant,
+            holder.claimant if holder else None,
+            spawned_here=self._spawned_here(plugin.node),
+        )
+
     def register(self, plugin: RegisteredPlugin) -> None:
+        """Add or replace the plugin's entry; NodeClaimRefused, changing nothing, if the name is not its."""
+        self.check_claim(plugin)
         previous = self._plugins.get(plugin.node)
         if previous is not None and previous.link is not plugin.link:
             previous.link.close("replaced by a new announcement from the same node")

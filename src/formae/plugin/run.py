@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from formae.plugin._runtime import serve
@@ -79,6 +80,27 @@ def _die_with_parent(parent_pid: int) -> None:
         return
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent_pid:
-        print("the agent that started this plugin is gone; exiting", file=sys.stderr)
-        sys.exit(0)
+    if os.getppid() == parent_pid:
+        return
+    if parent_pid in _ancestors(os.getppid()):
+        print(
+            f"this plugin's parent (pid {os.getppid()}) is not the agent (pid {parent_pid}) but a wrapper "
+            "between them: end the wrapper script with `exec` so that the agent's signals reach the plugin",
+            file=sys.stderr,
+        )
+        return
+    print("the agent that started this plugin is gone; exiting", file=sys.stderr)
+    sys.exit(0)
+
+
+def _ancestors(pid: int) -> list[int]:
+    """``pid`` and its parents up to (not including) init, from /proc."""
+    found: list[int] = []
+    while pid > 1 and len(found) < 16:
+        found.append(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rpartition(")")[2].split()[1])
+    return found
