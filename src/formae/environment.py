@@ -69,14 +69,18 @@ def read_seconds(env: Mapping[str, str], name: str, *, default: float) -> float:
     return value
 
 
-def parse_address(name: str, raw: str) -> str:
-    """``host:port`` with an ASCII decimal port from 1 to 65535 (``[::1]:80`` for IPv6)."""
+def parse_address(name: str, raw: str, *, listen: bool = False) -> str:
+    """``host:port`` with an ASCII decimal port (``[::1]:80`` for IPv6).
+
+    A port to dial runs from 1 to 65535; a port to ``listen`` on may also be 0, "any free port".
+    """
     host, _, port = raw.strip().rpartition(":")
-    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise SettingError(name, raw, "is not host:port (port 1 to 65535)")
+    lowest = 0 if listen else 1
+    if not host or not (port.isascii() and port.isdigit()) or not lowest <= int(port) < 65536:
+        raise SettingError(name, raw, f"is not host:port (port {lowest} to 65535)")
     return raw.strip()
 
 
-def read_address(env: Mapping[str, str], name: str, *, default: str) -> str:
+def read_address(env: Mapping[str, str], name: str, *, default: str, listen: bool = False) -> str:
     raw = env.get(name, "")
-    return default if not raw.strip() else parse_address(name, raw)
+    return default if not raw.strip() else parse_address(name, raw, listen=listen)

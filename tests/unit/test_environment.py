@@ -32,7 +32,17 @@ def test_a_flag_that_is_neither_on_nor_off_is_refused_naming_the_variable(tmp_pa
         PluginSettings.from_env({**BASE, "FORMAE_PLUGIN_RECONNECT": "maybe"}, default_node="p")
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:4²", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1", ":80"])
+def test_the_agent_may_listen_on_port_0_meaning_any_free_port(tmp_path: Path) -> None:
+    env = {"FORMAE_NETWORK_COOKIE": "c", "FORMAE_API_ADDRESS": "127.0.0.1:0"}
+
+    assert AgentConfig.from_env(env, home=str(tmp_path), plugin_address="127.0.0.1:0").api_address.endswith(
+        ":0"
+    )
+    with pytest.raises(SettingsError, match="port 1 to 65535"):
+        PluginSettings.from_env({**BASE, "FORMAE_AGENT_NODE": "127.0.0.1:0"}, default_node="p")
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:4²", "127.0.0.1:65536", "127.0.0.1", ":80", "h:-1"])
 def test_the_agent_refuses_a_port_it_could_not_listen_on_naming_the_variable(
     tmp_path: Path, address: str
 ) -> None:

@@ -80,8 +80,8 @@ class AgentConfig:
         advertised = setting("advertised_plugin_address", "FORMAE_PLUGIN_ADVERTISE")
         return cls(
             home=home,
-            api_address=parse_address(*api) if api else DEFAULT_API_ADDRESS,
-            plugin_address=parse_address(*plugin) if plugin else DEFAULT_PLUGIN_ADDRESS,
+            api_address=parse_address(*api, listen=True) if api else DEFAULT_API_ADDRESS,
+            plugin_address=parse_address(*plugin, listen=True) if plugin else DEFAULT_PLUGIN_ADDRESS,
             store_url=overrides.get("store_url")
             or env.get("FORMAE_STORE_URL")
             or f"sqlite:///{home / 'data' / 'formae.db'}",
