@@ -180,3 +180,31 @@ def test_agent_status_without_an_agent_exits_4(tmp_path: Path) -> None:
 
     assert result.exit_code == 4
     assert "agent is not running" in result.stdout
+
+
+def test_without_runtime_file_or_url_the_cli_refuses_instead_of_guessing_a_port(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main.app,
+        ["plugin", "list"],
+        env={"COLUMNS": "200", "FORMAE_HOME": str(tmp_path), "FORMAE_API_URL": ""},
+    )
+
+    assert result.exit_code == 4
+    said = " ".join(result.stderr.split())
+    assert f"no agent runs under {tmp_path}" in said
+    assert "--api-url" in said
+    assert "FORMAE_API_URL" in said
+
+
+def test_the_runtime_file_names_the_agent_the_cli_talks_to(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "agent.json").write_text(json.dumps({"api_url": "http://127.0.0.1:9"}))
+
+    result = CliRunner().invoke(
+        main.app,
+        ["plugin", "list"],
+        env={"COLUMNS": "200", "FORMAE_HOME": str(tmp_path), "FORMAE_API_URL": ""},
+    )
+
+    assert result.exit_code == 4
+    assert "http://127.0.0.1:9" in " ".join(result.stderr.split())

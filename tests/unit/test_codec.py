@@ -87,6 +87,7 @@ REQUESTS: list[OperationRequest] = [
     UpdateRequest("FakeAWS::EC2::VPC", "vpc-1", {}, {}, [], TARGET),
     DeleteRequest("FakeAWS::EC2::Subnet", "subnet-9", TARGET),
     StatusRequest("req-abc", "FakeAWS::EC2::VPC", TARGET),
+    StatusRequest("req-abc", "FakeAWS::EC2::VPC", TARGET, Operation.DELETE),
     ListRequest("FakeAWS::S3::Bucket", TARGET, page_token="next-7", page_size=50),
     ListRequest("FakeAWS::S3::Bucket", TARGET),
 ]

@@ -163,7 +163,8 @@ async def test_in_progress_is_polled_until_success_keeping_the_request_id() -> N
     assert final.request_id == request_id
     assert final.native_id == "slow"
     assert (plugin.sent(CreateRequest), plugin.sent(StatusRequest)) == (1, 3)
-    assert all(r.request_id == request_id for r in plugin.requests if isinstance(r, StatusRequest))
+    polls = [r for r in plugin.requests if isinstance(r, StatusRequest)]
+    assert {(r.request_id, r.operation) for r in polls} == {(request_id, Operation.CREATE)}
     assert plugin.cloud.requests == {}
 
 

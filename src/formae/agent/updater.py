@@ -32,6 +32,7 @@ from formae.wire.types import (
     TargetInfo,
     UpdateRequest,
 )
+from formae.wire.types import Operation as WireOperation
 
 log = logging.getLogger("formae.agent.updater")
 
@@ -249,11 +250,16 @@ class ResourceUpdater:
                 return ReadRequest(update.type, update.native_id or "", self._target)
 
     def _status_request(self, update: ResourceUpdateRecord) -> StatusRequest:
-        return StatusRequest(update.request_id or "", update.type, self._target)
+        operation = _WIRE_OPERATIONS[update.operation]
+        return StatusRequest(update.request_id or "", update.type, self._target, operation)
 
     def _poll_delay(self, update: ResourceUpdateRecord, polls: int) -> float:
         hint = float((update.progress or {}).get("retry_after", 0.0))
         return hint or min(self._policy.max_poll_interval, self._policy.poll_interval * 1.5 ** (polls - 1))
+
+
+_WIRE_OPERATIONS = {operation: WireOperation[operation.name] for operation in Operation}
+"""The store's operation names to the wire's: a status poll tells the plugin which one it asks about."""
 
 
 def _polling(update: ResourceUpdateRecord) -> bool:

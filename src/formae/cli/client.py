@@ -11,11 +11,12 @@ import httpx
 
 from formae.agent.config import default_home
 
-DEFAULT_API_URL = "http://127.0.0.1:49684"
-
-
 class AgentUnreachable(Exception):
     pass
+
+
+class NoAgentKnown(AgentUnreachable):
+    """Nothing says which agent to talk to: guessing a port could reach someone else's agent."""
 
 
 class Rejected(Exception):
@@ -37,13 +38,24 @@ def runtime_info(home: Path) -> dict[str, Any] | None:
 
 
 def api_url(explicit: str | None = None) -> str:
-    """--api-url, then FORMAE_API_URL, then the running agent's runtime file, then the default."""
+    """--api-url, then FORMAE_API_URL, then the running agent's runtime file; else NoAgentKnown.
+
+    There is no default port to fall back to: an agent on 127.0.0.1:49684 may belong to another
+    home or another user, and an apply must never land there by accident.
+    """
     if explicit:
         return explicit
     if os.environ.get("FORMAE_API_URL"):
         return os.environ["FORMAE_API_URL"]
-    info = runtime_info(default_home(os.environ))
-    return str(info["api_url"]) if info and "api_url" in info else DEFAULT_API_URL
+    home = default_home(os.environ)
+    info = runtime_info(home)
+    if info and info.get("api_url"):
+        return str(info["api_url"])
+    raise NoAgentKnown(
+        f"no agent runs under {home} ({home / 'run' / 'agent.json'} does not exist): "
+        "start one with `formae agent start --background`, set FORMAE_HOME to its home, "
+        "or name its API with --api-url URL or FORMAE_API_URL"
+    )
 
 
 class AgentClient:

@@ -18,7 +18,7 @@ from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
 from formae.cli import agent_cmd
-from formae.cli.client import AgentClient, AgentUnreachable, Rejected, api_url
+from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
 from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
 from formae.cli.plugin_cmd import InstallError, install_plugin
 from formae.cli.watch import FINAL_STATES, watch_command
@@ -66,7 +66,10 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _client(url: str | None) -> AgentClient:
-    return AgentClient(api_url(url))
+    try:
+        return AgentClient(api_url(url))
+    except NoAgentKnown as error:
+        _fail(str(error), EXIT_NO_AGENT)
 
 
 def _call(client: AgentClient, what: str, *args: Any, **kwargs: Any) -> Any:

@@ -157,6 +157,7 @@ def _request_to_pb(call: pb.OperationCall, request: OperationRequest) -> None:
                     request_id=request.request_id,
                     resource_type=request.resource_type,
                     target=_target_to_pb(request.target),
+                    operation=pb.Operation.ValueType(request.operation or 0),
                 )
             )
         case ListRequest():
@@ -170,6 +171,14 @@ def _request_to_pb(call: pb.OperationCall, request: OperationRequest) -> None:
             )
         case _:
             assert_never(request)
+
+
+def _known_operation(value: int) -> Operation | None:
+    """A status poll's original operation; None when unset (an older agent) or newer than this SDK."""
+    try:
+        return Operation(value) if value else None
+    except ValueError:
+        return None
 
 
 def _request_from_pb(call: pb.OperationCall) -> OperationRequest:
@@ -204,7 +213,9 @@ def _request_from_pb(call: pb.OperationCall) -> OperationRequest:
         return DeleteRequest(d.resource_type, d.native_id, _target_from_pb(d.target))
     if kind == "status":
         s = call.status
-        return StatusRequest(s.request_id, s.resource_type, _target_from_pb(s.target))
+        return StatusRequest(
+            s.request_id, s.resource_type, _target_from_pb(s.target), _known_operation(s.operation)
+        )
     if kind == "list":
         li = call.list
         return ListRequest(li.resource_type, _target_from_pb(li.target), li.page_token, li.page_size)

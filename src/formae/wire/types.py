@@ -125,6 +125,8 @@ class StatusRequest:
     request_id: str
     resource_type: str
     target: TargetInfo
+    operation: Operation | None = None
+    """The operation that answered IN_PROGRESS; None from an agent that does not say (before 0.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,9 @@ OperationRequest = CreateRequest | ReadRequest | UpdateRequest | DeleteRequest |
 
 
 def operation_of(request: OperationRequest) -> Operation:
-    """The operation a request performs; a status poll reports on an earlier one, reported as READ."""
+    """The operation a request performs; a status poll reports on the one it names (READ if unnamed)."""
+    if isinstance(request, StatusRequest) and request.operation is not None:
+        return request.operation
     return _OPERATIONS[type(request)]
 
 

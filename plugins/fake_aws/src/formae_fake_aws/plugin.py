@@ -177,7 +177,9 @@ class FakeAWSPlugin(ResourcePlugin):
         pending = self.cloud.poll_request(request.request_id)
         if pending is None:
             return ProgressResult.failure(
-                Operation.READ, ErrorCode.NOT_FOUND, f"no operation with request id {request.request_id!r}"
+                request.operation or Operation.READ,
+                ErrorCode.NOT_FOUND,
+                f"no operation with request id {request.request_id!r}",
             )
         operation = Operation[pending.operation]
         if pending.polls_left > 0:

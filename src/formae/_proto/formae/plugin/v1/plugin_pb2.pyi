@@ -613,9 +613,14 @@ class StatusRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     RESOURCE_TYPE_FIELD_NUMBER: _builtins.int
     TARGET_FIELD_NUMBER: _builtins.int
+    OPERATION_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """from an earlier IN_PROGRESS ProgressResult"""
     resource_type: _builtins.str
+    operation: Global___Operation.ValueType
+    """The operation that answered IN_PROGRESS with this request id, to be echoed as
+    ProgressResult.operation. OPERATION_UNSPECIFIED from agents older than formae 0.2.
+    """
     @_builtins.property
     def target(self) -> Global___TargetRef: ...
     def __init__(
@@ -624,10 +629,11 @@ class StatusRequest(_message.Message):
         request_id: _builtins.str = ...,
         resource_type: _builtins.str = ...,
         target: Global___TargetRef | None = ...,
+        operation: Global___Operation.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "resource_type", b"resource_type", "target", b"target"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operation", b"operation", "request_id", b"request_id", "resource_type", b"resource_type", "target", b"target"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
