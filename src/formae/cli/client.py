@@ -11,6 +11,7 @@ import httpx
 
 from formae.agent.config import default_home
 
+
 class AgentUnreachable(Exception):
     pass
 
