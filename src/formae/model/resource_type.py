@@ -1,11 +1,15 @@
-"""Resource type names of the form ``Namespace::Service::Kind``."""
+"""Resource type names of the form ``Namespace::Service::Kind`` (or ``Namespace::Kind``).
+
+Cloud types have a service in the middle (``AWS::S3::Bucket``); a plugin for one service names its
+kinds directly under its namespace (``PostgreSQL::Role``), as Terraform providers do.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-_TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(::[A-Za-z][A-Za-z0-9]*){2,}$")
+_TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(::[A-Za-z][A-Za-z0-9]*)+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,7 +20,9 @@ class ResourceType:
 
     def __post_init__(self) -> None:
         if not _TYPE_PATTERN.match(self.name):
-            raise ValueError(f"resource type {self.name!r} is not of the form Namespace::Service::Kind")
+            raise ValueError(
+                f"resource type {self.name!r} is not of the form Namespace::Service::Kind or Namespace::Kind"
+            )
 
     @property
     def namespace(self) -> str:

@@ -1,0 +1,170 @@
+"""PostgreSQL::Role: a login or group role, its attributes, password and memberships.
+
+Every attribute has PostgreSQL's default when the forma leaves it out, so removing a line from the
+forma resets the attribute. The password is write-only: it is sent to the server as a SCRAM
+verifier, set on create and whenever an update carries one, and never read back.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from formae.plugin import JsonObject, ResourceSchema
+from formae_postgres.kinds.base import NAME, Context, Kind, json_schema, made_by, token_comment
+from formae_postgres.sql import (
+    Invalid,
+    flag,
+    ident,
+    literal,
+    names,
+    number,
+    optional_text,
+    scram_verifier,
+    text,
+)
+
+TYPE = "PostgreSQL::Role"
+
+_FLAGS = {  # property: (keyword, default)
+    "Login": ("LOGIN", False),
+    "Superuser": ("SUPERUSER", False),
+    "CreateDatabase": ("CREATEDB", False),
+    "CreateRole": ("CREATEROLE", False),
+    "Inherit": ("INHERIT", True),
+    "Replication": ("REPLICATION", False),
+    "BypassRowLevelSecurity": ("BYPASSRLS", False),
+}
+
+_READ = """
+SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit,
+       r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil::text AS valid_until,
+       ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+             WHERE m.member = r.oid ORDER BY 1) AS member_of
+FROM pg_roles r WHERE r.rolname = $1
+"""
+_COMMENT = "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1"
+
+SCHEMA = ResourceSchema(
+    TYPE,
+    identifier="Name",
+    create_only=("Name",),
+    json_schema=json_schema(
+        "A role: a user who can log in, or a group other roles are members of.",
+        {
+            "Name": {**NAME, "description": "The role's name; changing it replaces the role."},
+            "Password": {
+                "type": "string",
+                "writeOnly": True,
+                "description": "Sent to the server as a SCRAM-SHA-256 verifier; never read back.",
+            },
+            "Login": {"type": "boolean", "default": False},
+            "Superuser": {"type": "boolean", "default": False},
+            "CreateDatabase": {"type": "boolean", "default": False},
+            "CreateRole": {"type": "boolean", "default": False},
+            "Inherit": {"type": "boolean", "default": True},
+            "Replication": {"type": "boolean", "default": False},
+            "BypassRowLevelSecurity": {"type": "boolean", "default": False},
+            "ConnectionLimit": {"type": "integer", "minimum": -1, "default": -1},
+            "ValidUntil": {
+                "type": ["string", "null"],
+                "description": "A timestamp after which the password stops working; null for never.",
+            },
+            "Roles": {
+                "type": "array",
+                "items": NAME,
+                "uniqueItems": True,
+                "description": "The roles this role is a member of.",
+            },
+        },
+        ["Name"],
+    ),
+)
+
+
+class RoleKind(Kind):
+    schema = SCHEMA
+
+    async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
+        name = text(properties, "Name")
+        statement = f"CREATE ROLE {ident(name)} WITH {_options(properties)}"
+        async with cx.to() as db, db.transaction():
+            try:
+                async with db.transaction():  # a savepoint: the duplicate must not abort the whole
+                    await db.execute(statement)
+            except asyncpg.DuplicateObjectError:
+                if await made_by(db, _COMMENT, name, token):
+                    return name
+                raise
+            if token:
+                await db.execute(f"COMMENT ON ROLE {ident(name)} IS {literal(token_comment(token))}")
+            await _set_memberships(db, name, [], names(properties, "Roles"))
+        return name
+
+    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
+        async with cx.to() as db:
+            row = await db.fetchrow(_READ, native_id)
+        return None if row is None else _properties(row)
+
+    async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
+        async with cx.to() as db, db.transaction():
+            current = await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", native_id)
+            if current is None:
+                raise asyncpg.UndefinedObjectError(f'role "{native_id}" does not exist')
+            await db.execute(f"ALTER ROLE {ident(native_id)} WITH {_options(desired)}")
+            member_of = await db.fetchval(_READ, native_id, column=_READ_MEMBERS)
+            await _set_memberships(db, native_id, list(member_of), names(desired, "Roles"))
+
+    async def delete(self, cx: Context, native_id: str) -> bool:
+        async with cx.to() as db:
+            try:
+                await db.execute(f"DROP ROLE {ident(native_id)}")
+            except asyncpg.UndefinedObjectError:
+                return False
+        return True
+
+    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
+        query = _READ.replace("WHERE r.rolname = $1", "WHERE r.rolname !~ '^pg_' ORDER BY r.rolname")
+        async with cx.to() as db:
+            rows = await db.fetch(query)
+        return [(row["rolname"], _properties(row)) for row in rows]
+
+
+_READ_MEMBERS = 10
+"""The column of ``_READ`` that lists the role's memberships."""
+
+
+def _options(properties: JsonObject) -> str:
+    words = [kw if flag(properties, prop, default) else f"NO{kw}" for prop, (kw, default) in _FLAGS.items()]
+    words.append(f"CONNECTION LIMIT {number(properties, 'ConnectionLimit', -1)}")
+    valid_until = optional_text(properties, "ValidUntil")
+    words.append(f"VALID UNTIL {literal(valid_until or 'infinity')}")
+    password = optional_text(properties, "Password")
+    if password is not None:
+        words.append(f"PASSWORD {literal(scram_verifier(password))}")
+    return " ".join(words)
+
+
+async def _set_memberships(db: asyncpg.Connection, role: str, current: list[str], desired: list[str]) -> None:
+    if role in desired:
+        raise Invalid(f"role {role} cannot be a member of itself")
+    for group in sorted(set(desired) - set(current)):
+        await db.execute(f"GRANT {ident(group)} TO {ident(role)}")
+    for group in sorted(set(current) - set(desired)):
+        await db.execute(f"REVOKE {ident(group)} FROM {ident(role)}")
+
+
+def _properties(row: asyncpg.Record) -> JsonObject:
+    valid_until = row["valid_until"]
+    return {
+        "Name": row["rolname"],
+        "Login": row["rolcanlogin"],
+        "Superuser": row["rolsuper"],
+        "CreateDatabase": row["rolcreatedb"],
+        "CreateRole": row["rolcreaterole"],
+        "Inherit": row["rolinherit"],
+        "Replication": row["rolreplication"],
+        "BypassRowLevelSecurity": row["rolbypassrls"],
+        "ConnectionLimit": row["rolconnlimit"],
+        "ValidUntil": None if valid_until in (None, "infinity") else valid_until,
+        "Roles": list(row["member_of"]),
+    }
