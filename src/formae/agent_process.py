@@ -22,6 +22,7 @@ import uvicorn
 from formae import __version__
 from formae.agent.commands import CommandRunner
 from formae.agent.config import AgentConfig
+from formae.agent.conflicts import Claims
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
@@ -29,6 +30,8 @@ from formae.agent.plugin_manager import discover_plugins
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
+from formae.agent.schedules import AlwaysLeader, Schedule
+from formae.agent.synchronizer import Synchronizer
 from formae.api import AgentServices, build_app
 from formae.store import Datastore, open_store
 from formae.wire.transport import ServerTls, start_hub_server
@@ -95,14 +98,18 @@ class Agent:
         )
         processes = PluginProcessManager(discover_plugins(config.plugins_dir), environment)
         runner = CommandRunner(store, registry, limiter)
-        api = _ApiServer(
-            _api_config(build_app(AgentServices(runner, store, registry, joins)), config.api_address)
-        )
+        synchronizer = Synchronizer(store, registry, limiter, Claims())
+        schedules = [Schedule("sync", config.sync_interval, synchronizer.sync)]
+        services = AgentServices(runner, store, registry, joins, synchronizer=synchronizer)
+        api = _ApiServer(_api_config(build_app(services), config.api_address))
         try:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
                 actors.create_task(processes.run(), name="plugin processes")
                 actors.create_task(runner.run(), name="command runner")
+                actors.create_task(synchronizer.run(), name="synchronizer")
+                for schedule in schedules:
+                    actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
                 serving = actors.create_task(api.serve(), name="api")
                 await _wait_started(api, serving)
                 self._write_runtime_file(plugin_address, _bound_address(api, config.api_address))

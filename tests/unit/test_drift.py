@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from formae.agent.drift import out_of_band_changes
+from formae.agent.drift import cloud_drift, out_of_band_changes
 from formae.store import (
     Command,
     CommandKind,
     CommandMode,
     Datastore,
+    NewResourceVersion,
+    Observation,
     Operation,
+    ResourceDeletion,
     ResourceUpdateRecord,
     UpdateState,
+    VersionOrigin,
     open_store,
     sqlite_url,
     utc_now,
@@ -50,6 +55,10 @@ async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], chan
             )
         )
     await store.create_command(command, updates)
+    if changed is not None:  # the stack has a resource left: there is something to overwrite
+        await store.put_resource_version(
+            NewResourceVersion(changed, "FakeAWS::S3::Bucket", "b", "t", "b", {}, {}, command.id)
+        )
     return command
 
 
@@ -72,6 +81,7 @@ async def test_each_reconcile_forma_is_read_once_however_many_stacks_are_checked
 
     assert problems == [
         f"stack 'a' was changed out of band since its last reconcile: apply --mode patch {patch.id}"
+        " (see formae status command ID)"
     ]
     assert len(reads) == 2  # one per reconcile walked past, not one per reconcile and stack
 
@@ -80,3 +90,34 @@ async def test_a_stack_never_reconciled_has_nothing_to_protect(store: Datastore)
     await a_command(store, CommandMode.PATCH, ["a"], changed="a")
 
     assert await out_of_band_changes(store, ["a"]) == []
+
+
+async def test_a_stack_whose_resources_were_all_destroyed_is_reapplied_without_force(
+    store: Datastore,
+) -> None:
+    await a_command(store, CommandMode.RECONCILE, ["a"], None)
+    destroy = await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+    assert await out_of_band_changes(store, ["a"]) != []
+
+    await store.delete_resource(ResourceDeletion("a", "FakeAWS::S3::Bucket", "b", destroy.id))
+
+    assert await out_of_band_changes(store, ["a"]) == []
+
+
+async def test_properties_edited_in_the_cloud_are_named_with_the_commands_to_see_or_keep_them(
+    store: Datastore,
+) -> None:
+    await a_command(store, CommandMode.RECONCILE, ["a"], None)
+    first = await store.put_resource_version(
+        NewResourceVersion("a", "FakeAWS::S3::Bucket", "b", "t", "b", {"Tags": 1}, {"Tags": 1})
+    )
+    edited = replace(first, properties={"Tags": 2}, origin=VersionOrigin.SYNC)
+    assert await store.observe([Observation(first.version, edited)]) == [True]
+
+    [problem] = await out_of_band_changes(store, ["a"])
+
+    assert "stack 'a' was changed in the cloud: FakeAWS::S3::Bucket b" in problem
+    assert "formae status drift --query stack:a" in problem
+    [drift] = await cloud_drift(store)
+    assert drift.patch == [{"op": "replace", "path": "/Tags", "value": 2}]
+    assert (drift.before, drift.deleted) == ({"Tags": 1}, False)

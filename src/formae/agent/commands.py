@@ -120,7 +120,7 @@ class CommandRunner:
         if mode is CommandMode.RECONCILE and not force and not simulate:
             drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
             if drift:
-                raise Rejected([*drift, "apply with --force to overwrite them"], conflict=True)
+                raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
         try:
             changeset = plan(
                 forma, current, self._schemas(forma), Mode(mode.value), targets=await self._targets()
@@ -209,7 +209,8 @@ class CommandRunner:
         return schemas
 
     async def _managed(self) -> dict[ResourceKey, ManagedResource]:
-        return {r.key: _managed(r) for r in await self._store.current_resources()}
+        """What commands plan from: discovery's unmanaged resources are never planned over."""
+        return {r.key: _managed(r) for r in await self._store.current_resources() if r.managed}
 
     async def _targets(self) -> dict[str, Target]:
         return {

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from formae.agent.schedules import parse_interval
 from formae.environment import SettingError, parse_address, parse_flag, read_seconds
 
 DEFAULT_API_ADDRESS = "127.0.0.1:49684"
@@ -37,6 +38,12 @@ class AgentConfig:
     advertised_plugin_address: str = ""
     """How plugins on other hosts reach the agent, put in join tokens; the listen address if empty."""
     node: str = field(default_factory=lambda: f"agent@{socket.gethostname()}")
+    sync_interval: float = 300.0
+    """Seconds between syncs of every managed resource; 0 is off."""
+    discovery_interval: float = 0.0
+    """Seconds between discoveries of unmanaged resources; 0 (the default) is off."""
+    policy_interval: float = 5.0
+    """Seconds between checks of the stacks' TTL and auto-reconcile policies; 0 is off."""
 
     @property
     def plugins_dir(self) -> Path:
@@ -78,6 +85,9 @@ class AgentConfig:
         plugin = setting("plugin_address", "FORMAE_PLUGIN_ADDRESS")
         tls = setting("plugin_tls", "FORMAE_PLUGIN_TLS")
         advertised = setting("advertised_plugin_address", "FORMAE_PLUGIN_ADVERTISE")
+        sync = setting("sync_interval", "FORMAE_SYNC_INTERVAL")
+        discovery = setting("discovery_interval", "FORMAE_DISCOVERY_INTERVAL")
+        policies = setting("policy_interval", "FORMAE_POLICY_INTERVAL")
         return cls(
             home=home,
             api_address=parse_address(*api, listen=True) if api else DEFAULT_API_ADDRESS,
@@ -90,6 +100,9 @@ class AgentConfig:
             heartbeat_timeout=read_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", default=2.5),
             plugin_tls=parse_flag(*tls) if tls else True,
             advertised_plugin_address=parse_address(*advertised) if advertised else "",
+            sync_interval=parse_interval(*sync) if sync else 300.0,
+            discovery_interval=parse_interval(*discovery) if discovery else 0.0,
+            policy_interval=parse_interval(*policies) if policies else 5.0,
         )
 
 

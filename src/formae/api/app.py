@@ -16,6 +16,7 @@ from formae import __version__
 from formae.agent.commands import CommandRunner, Rejected, Submission
 from formae.agent.joining import JoinService
 from formae.agent.registry import PluginRegistry
+from formae.agent.synchronizer import Synchronizer
 from formae.api.schemas import (
     ApplyRequest,
     CommandView,
@@ -31,9 +32,20 @@ from formae.api.schemas import (
     TokenResponse,
     UpdateView,
 )
+from formae.api.sync_routes import sync_router
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
-from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord, StoreError, UpdateState
+from formae.store import (
+    Command,
+    CommandState,
+    Datastore,
+    ResourceUpdateRecord,
+    StoreError,
+    UpdateState,
+    VersionOrigin,
+)
+
+_NOT_SHOWN = frozenset({"deleted", "desired_properties", "origin"})
 
 
 @dataclass(frozen=True)
@@ -43,11 +55,14 @@ class AgentServices:
     registry: PluginRegistry
     joins: JoinService | None = None
     """None when the agent runs without TLS: there is nothing to join."""
+    synchronizer: Synchronizer | None = None
 
 
 def build_app(services: AgentServices) -> FastAPI:
     app = FastAPI(title="formae agent", version=__version__, openapi_url="/openapi.json")
     app.include_router(_routes(services), prefix="/api/v1")
+    if services.synchronizer is not None:
+        app.include_router(sync_router(services.synchronizer, services.store), prefix="/api/v1")
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_failed)  # type: ignore[arg-type]
@@ -179,14 +194,26 @@ def _routes(services: AgentServices) -> APIRouter:
         except QueryError as error:
             raise HTTPException(400, str(error)) from None
         return [
-            ResourceView(**{k: v for k, v in asdict(r).items() if k not in ("deleted", "desired_properties")})
+            ResourceView(
+                **{k: v for k, v in asdict(r).items() if k not in _NOT_SHOWN},
+                drift="changed in the cloud" if r.origin is VersionOrigin.SYNC else None,
+            )
             for r in await store.current_resources()
-            if selected.matches(r.key, r.target)
+            if selected.matches(r.key, r.target, r.managed)
         ]
 
     @router.get("/stacks")
     async def stacks() -> list[StackView]:
-        return [StackView(label=s.label, description=s.description) for s in await store.list_stacks()]
+        return [
+            StackView(
+                label=s.label,
+                description=s.description,
+                policies=s.policies,
+                expires_at=s.expires_at,
+                reconciled_at=s.reconciled_at,
+            )
+            for s in await store.list_stacks()
+        ]
 
     @router.get("/targets")
     async def targets() -> list[TargetView]:

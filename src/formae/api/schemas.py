@@ -112,11 +112,18 @@ class ResourceView(BaseModel):
     properties: dict[str, Any]
     command_id: str | None
     created_at: datetime
+    managed: bool = True
+    """False for what discovery found and no stack manages (stack ``$unmanaged``)."""
+    drift: str | None = None
+    """"changed in the cloud" when the synchronizer's read is the latest version."""
 
 
 class StackView(BaseModel):
     label: str
     description: str
+    policies: list[dict[str, Any]] = []
+    expires_at: datetime | None = None
+    reconciled_at: datetime | None = None
 
 
 class TargetView(BaseModel):

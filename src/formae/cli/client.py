@@ -88,6 +88,10 @@ class AgentClient:
                 "is it a formae agent?"
             ) from None
 
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Any route of the API (``path`` under /api/v1): what the CLI's area modules call."""
+        return self._request(method, path, **kwargs)
+
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/health")
         return result

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd
+from formae.cli import agent_cmd, sync_cmd
 from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
 from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
 from formae.cli.plugin_cmd import InstallError, install_plugin
@@ -221,9 +221,19 @@ def inventory_resources(
         resources = _call(client, "inventory", "resources", query)
     if not emit_data(console, output, resources):
         rows = [
-            (r["stack"], r["type"], r["label"], r["target"], r["native_id"], r["version"]) for r in resources
+            (
+                r["stack"],
+                r["type"],
+                r["label"],
+                r["target"],
+                r["native_id"],
+                r["version"],
+                r.get("drift") or "",
+            )
+            for r in resources
         ]
-        console.print(table("resources", ["stack", "type", "label", "target", "native id", "version"], rows))
+        columns = ["stack", "type", "label", "target", "native id", "version", "drift"]
+        console.print(table("resources", columns, rows))
 
 
 @inventory_app.command("stacks")
@@ -333,6 +343,12 @@ def agent_start(
     advertise: Annotated[
         str | None, typer.Option(help="host:port plugins on other hosts dial, put in join tokens")
     ] = None,
+    sync_interval: Annotated[
+        str | None, typer.Option(help="Seconds between syncs, 0 off [env FORMAE_SYNC_INTERVAL; 300]")
+    ] = None,
+    discovery_interval: Annotated[
+        str | None, typer.Option(help="Seconds between discoveries, 0 off [env FORMAE_DISCOVERY_INTERVAL; 0]")
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
@@ -344,6 +360,8 @@ def agent_start(
             store_url=store_url,
             plugin_tls=None if plugin_tls is None else str(plugin_tls),
             advertised_plugin_address=advertise,
+            sync_interval=sync_interval,
+            discovery_interval=discovery_interval,
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
@@ -355,6 +373,8 @@ def agent_start(
         f"--plugin-address={config.plugin_address}",
         f"--store-url={config.store_url}",
         "--plugin-tls" if config.plugin_tls else "--no-plugin-tls",
+        f"--sync-interval={config.sync_interval:g}",
+        f"--discovery-interval={config.discovery_interval:g}",
     ]
     if config.advertised_plugin_address:
         argv.append(f"--advertise={config.advertised_plugin_address}")
@@ -397,3 +417,6 @@ def agent_status(
             console.print(f"agent running (pid {info['pid']}) at {info['api_url']}: {plugins}")
     if info is None:
         raise typer.Exit(EXIT_NO_AGENT)
+
+
+sync_cmd.register(app, status_app, _client, _call, console)

@@ -113,13 +113,33 @@ def _error(update: dict[str, Any]) -> str:
 def plan_table(response: dict[str, Any]) -> Table:
     rows = [
         (
-            "replace" if c["replace"] else c["operation"],
+            _change(c),
             f"{c['stack']}/{c['label']}",
             c["type"],
+            patch_text(c.get("patch")),
             ", ".join(c["depends_on"]),
         )
         for c in response["changes"]
         if not (c["replace"] and c["operation"] == "delete")
     ]
     summary = ", ".join(f"{count} to {name}" for name, count in response["summary"].items() if count)
-    return table(f"plan: {summary or 'no changes'}", ["change", "resource", "type", "after"], rows)
+    columns = ["change", "resource", "type", "properties", "after"]
+    return table(f"plan: {summary or 'no changes'}", columns, rows)
+
+
+def _change(change: dict[str, Any]) -> str:
+    if change["replace"]:
+        return "replace"
+    return "adopt" if change.get("adopt") else str(change["operation"])
+
+
+def patch_text(patch: list[dict[str, Any]] | None) -> str:
+    """A JSON patch as a person reads it: ``Tags = {"env": "dev"}; Extra removed``."""
+    parts = []
+    for op in patch or []:
+        name = str(op["path"]).lstrip("/").replace("~1", "/").replace("~0", "~")
+        if op["op"] == "remove":
+            parts.append(f"{name} removed")
+        else:
+            parts.append(f"{name} = {json.dumps(op.get('value'), sort_keys=True)}")
+    return "; ".join(parts)

@@ -36,7 +36,7 @@ from formae.model import Forma, Reference, Resource, ResourceKey, ResourceType, 
 from formae.model.references import REFERENCE_MARKER
 
 _TOP_LEVEL_FIELDS = ("stacks", "targets", "resources")
-_STACK_FIELDS = ("label", "description")
+_STACK_FIELDS = ("label", "description", "policies")
 _TARGET_FIELDS = ("label", "namespace", "config")
 _RESOURCE_FIELDS = ("label", "type", "stack", "target", "properties")
 _JSON_SCALARS = (str, int, float, bool)

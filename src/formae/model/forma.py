@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,9 +24,27 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class TTLPolicy(_Frozen):
+    """The stack is destroyed ``ttl_seconds`` after the apply that declared it (a preview environment)."""
+
+    type: Literal["ttl"] = "ttl"
+    ttl_seconds: float = Field(gt=0)
+
+
+class AutoReconcilePolicy(_Frozen):
+    """Every ``interval_seconds`` the stack is synced and what drifted is put back, with no user command."""
+
+    type: Literal["auto-reconcile"] = "auto-reconcile"
+    interval_seconds: float = Field(gt=0)
+
+
+Policy = Annotated[TTLPolicy | AutoReconcilePolicy, Field(discriminator="type")]
+
+
 class Stack(_Frozen):
     label: str = Field(min_length=1)
     description: str = ""
+    policies: list[Policy] = Field(default_factory=list)
 
 
 class Target(_Frozen):

@@ -1,7 +1,8 @@
 """Inventory queries as formae users write them: ``stack:net type:FakeAWS::EC2::* label:vpc``.
 
 Every term is ``field:pattern`` with a shell-style glob; terms are ANDed. A bare word matches
-the label, so ``formae inventory resources --query vpc`` does what one expects.
+the label, so ``formae inventory resources --query vpc`` does what one expects. ``managed:false``
+selects what discovery found and no stack manages (``managed:true`` the others).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fnmatch import fnmatchcase
 
 from formae.model.forma import ResourceKey
 
-FIELDS = ("stack", "type", "label", "target", "namespace")
+FIELDS = ("stack", "type", "label", "target", "namespace", "managed")
 
 
 class QueryError(ValueError):
@@ -36,13 +37,14 @@ class Query:
             terms.append((field, pattern))
         return cls(tuple(terms))
 
-    def matches(self, key: ResourceKey, target: str = "") -> bool:
+    def matches(self, key: ResourceKey, target: str = "", managed: bool = True) -> bool:
         values = {
             "stack": key.stack,
             "type": key.type,
             "label": key.label,
             "target": target,
             "namespace": key.type.split("::", 1)[0],
+            "managed": "true" if managed else "false",
         }
         return all(fnmatchcase(values[field], pattern) for field, pattern in self.terms)
 

@@ -12,13 +12,14 @@ Every write is committed before its ``await`` returns; concurrent writers share 
 """
 
 from formae.store._open import open_store
-from formae.store.datastore import Datastore, WriteStats
+from formae.store.datastore import Datastore, Drift, Observation, WriteStats
 from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter
 from formae.store.ids import new_id
 from formae.store.postgres import PostgresStore
 from formae.store.records import (
     INCOMPLETE_COMMAND_STATES,
+    UNMANAGED_STACK,
     Command,
     CommandKind,
     CommandMode,
@@ -33,21 +34,25 @@ from formae.store.records import (
     StackRecord,
     TargetRecord,
     UpdateState,
+    VersionOrigin,
     utc_now,
 )
 from formae.store.sqlite import SqliteStore, sqlite_url
 
 __all__ = [
     "INCOMPLETE_COMMAND_STATES",
+    "UNMANAGED_STACK",
     "Command",
     "CommandKind",
     "CommandMode",
     "CommandState",
     "Datastore",
+    "Drift",
     "GroupCommitter",
     "JoinRefused",
     "JoinTokenRecord",
     "NewResourceVersion",
+    "Observation",
     "Operation",
     "PostgresStore",
     "ResourceChange",
@@ -59,6 +64,7 @@ __all__ = [
     "StoreError",
     "TargetRecord",
     "UpdateState",
+    "VersionOrigin",
     "WriteStats",
     "mask_url",
     "new_id",

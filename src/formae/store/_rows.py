@@ -23,6 +23,7 @@ from formae.store.records import (
     StackRecord,
     TargetRecord,
     UpdateState,
+    VersionOrigin,
 )
 
 COMMAND_COLUMNS = (
@@ -36,9 +37,9 @@ UPDATE_COLUMNS = (
 )  # fmt: skip
 RESOURCE_COLUMNS = (
     "stack", "type", "label", "version", "target", "native_id", "properties",
-    "desired_properties", "deleted", "command_id", "created_at",
+    "desired_properties", "deleted", "command_id", "created_at", "managed", "origin",
 )  # fmt: skip
-STACK_COLUMNS = ("label", "description")
+STACK_COLUMNS = ("label", "description", "policies", "expires_at", "reconciled_at")
 TARGET_COLUMNS = ("label", "namespace", "config")
 
 
@@ -143,6 +144,7 @@ def resource_params(d: Dialect, v: ResourceRecord) -> tuple[Any, ...]:
     return (
         v.stack, v.type, v.label, v.version, v.target, v.native_id, encode_json(v.properties),
         encode_json(v.desired_properties), v.deleted, v.command_id, d.encode_time(v.created_at),
+        v.managed, v.origin.value,
     )  # fmt: skip
 
 
@@ -166,15 +168,26 @@ def resource_from_row(d: Dialect, r: Row) -> ResourceRecord:
         deleted=bool(r["deleted"]),
         command_id=r["command_id"],
         created_at=d.decode_time(r["created_at"]),
+        managed=bool(r["managed"]),
+        origin=VersionOrigin(r["origin"]),
     )
 
 
-def stack_params(s: StackRecord) -> tuple[Any, ...]:
-    return (s.label, s.description)
+def stack_params(d: Dialect, s: StackRecord) -> tuple[Any, ...]:
+    return (
+        s.label, s.description, encode_json(s.policies), d.encode_time(s.expires_at),
+        d.encode_time(s.reconciled_at),
+    )  # fmt: skip
 
 
-def stack_from_row(r: Row) -> StackRecord:
-    return StackRecord(label=r["label"], description=r["description"])
+def stack_from_row(d: Dialect, r: Row) -> StackRecord:
+    return StackRecord(
+        label=r["label"],
+        description=r["description"],
+        policies=decode_json(r["policies"]) or [],
+        expires_at=d.decode_optional_time(r["expires_at"]),
+        reconciled_at=d.decode_optional_time(r["reconciled_at"]),
+    )
 
 
 def target_params(t: TargetRecord) -> tuple[Any, ...]:

@@ -28,6 +28,7 @@ from formae.store.records import (
     CommandState,
     JoinTokenRecord,
     NewResourceVersion,
+    Operation,
     ResourceChange,
     ResourceDeletion,
     ResourceRecord,
@@ -35,6 +36,7 @@ from formae.store.records import (
     StackRecord,
     TargetRecord,
     UpdateState,
+    VersionOrigin,
     utc_now,
 )
 
@@ -67,18 +69,32 @@ _SET_COMMAND_STATE = (
 # One round trip per new version: the next number is computed by the INSERT itself.
 _APPEND_RESOURCE = (
     "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
-    " desired_properties, deleted, command_id, created_at) VALUES ($1, $2, $3,"
+    " desired_properties, deleted, command_id, created_at, managed, origin) VALUES ($1, $2, $3,"
     f" (SELECT COALESCE(MAX(version), 0) + 1 FROM resources WHERE {_KEY}),"
-    " $4, $5, $6, $7, $8, $9, $10) RETURNING version"
+    " $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING version"
 )
 _APPEND_RESOURCE_BLIND = _APPEND_RESOURCE.removesuffix(" RETURNING version")
 _APPEND_TOMBSTONE_BLIND = (
     "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
-    " desired_properties, deleted, command_id, created_at)"
-    " SELECT stack, type, label, version + 1, target, native_id, properties, desired_properties, TRUE, $4, $5"
-    f" FROM resources WHERE {_KEY} AND NOT deleted"
+    " desired_properties, deleted, command_id, created_at, managed, origin)"
+    " SELECT stack, type, label, version + 1, target, native_id, properties, desired_properties,"
+    f" TRUE, $4, $5, managed, $6 FROM resources WHERE {_KEY} AND NOT deleted"
     f" AND version = (SELECT MAX(version) FROM resources WHERE {_KEY})"
 )
+_INSERT_OBSERVED = _INSERT_RESOURCE + " ON CONFLICT (stack, type, label, version) DO NOTHING"
+_MAX_VERSION = f"SELECT MAX(version) AS version FROM resources WHERE {_KEY}"
+_BEING_CHANGED = (
+    "SELECT u.stack, u.type, u.label, u.operation FROM resource_updates u"
+    " JOIN commands c ON c.id = u.command_id"
+    " WHERE c.state IN ({commands}) AND u.state NOT IN ({final})"
+)
+_LATEST_OF_ORIGIN = (
+    "SELECT r.* FROM resources r WHERE r.origin = $1 AND r.version = ("
+    " SELECT MAX(m.version) FROM resources m"
+    " WHERE m.stack = r.stack AND m.type = r.type AND m.label = r.label)"
+    " ORDER BY r.stack, r.type, r.label"
+)
+_BASELINE = f"SELECT * FROM resources WHERE {_KEY} AND origin <> $4 ORDER BY version DESC LIMIT 1"
 _INSERT_JOIN_TOKEN = (
     "INSERT INTO join_tokens (id, secret_sha256, namespaces, created_at, expires_at)"
     " VALUES ($1, $2, $3, $4, $5)"
@@ -98,6 +114,27 @@ _CURRENT = (
     " SELECT MAX(m.version) FROM resources m"
     " WHERE m.stack = r.stack AND m.type = r.type AND m.label = r.label)"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A version to write only if ``expected_version`` is still the latest of its key (0: none yet).
+
+    What the synchronizer and discovery saw in the cloud must not overwrite what a command wrote
+    meanwhile: the read is then stale, and the command's version stands.
+    """
+
+    expected_version: int
+    record: ResourceRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A resource whose latest version is the synchronizer's: ``baseline`` is what the last command left."""
+
+    current: ResourceRecord
+    """The synchronizer's version: the cloud's properties, or a tombstone when it was gone."""
+    baseline: ResourceRecord | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,11 +343,17 @@ class Datastore(ABC):
 
         await self._committer.submit(write)
 
-    async def record_update(self, update: ResourceUpdateRecord, change: ResourceChange | None) -> None:
+    async def record_update(
+        self,
+        update: ResourceUpdateRecord,
+        change: ResourceChange | None,
+        retire: ResourceKey | None = None,
+    ) -> None:
         """``complete_update`` without reading anything back, so a whole batch goes as a few statements.
 
         The hot path of an apply: one call per finished resource operation. The same transaction
-        guarantee holds; only the written version is not returned.
+        guarantee holds; only the written version is not returned. ``retire`` is the unmanaged
+        resource an adoption takes over: it gets its tombstone in the same transaction.
         """
         d = self._dialect
 
@@ -322,7 +365,15 @@ class Datastore(ABC):
                 )
             elif isinstance(change, ResourceDeletion):
                 await tx.execute(
-                    _APPEND_TOMBSTONE_BLIND, *change.key, change.command_id, d.encode_time(utc_now())
+                    _APPEND_TOMBSTONE_BLIND,
+                    *change.key,
+                    change.command_id,
+                    d.encode_time(utc_now()),
+                    change.origin.value,
+                )
+            if retire is not None:  # an adopted resource leaves $unmanaged in the same transaction
+                await tx.execute(
+                    _APPEND_TOMBSTONE_BLIND, *retire, update.command_id, d.encode_time(utc_now()), "command"
                 )
 
         await self._committer.submit(write)
@@ -415,16 +466,90 @@ class Datastore(ABC):
 
         return await self._read("reading resources", query)
 
+    async def observe(self, observations: Sequence[Observation]) -> list[bool]:
+        """Write each observation whose expected version is still the latest; which were written.
+
+        One transaction for the batch. A lost race (a command wrote meanwhile, or another agent
+        observed first) writes nothing for that key and fails nothing else.
+        """
+        d = self._dialect
+
+        async def write(tx: Tx) -> list[bool]:
+            written = []
+            for observation in observations:
+                found = await tx.fetch(_MAX_VERSION, *observation.record.key)
+                latest = int(found[0]["version"] or 0) if found else 0
+                ok = latest == observation.expected_version
+                if ok:
+                    record = replace(observation.record, version=latest + 1, created_at=utc_now())
+                    await tx.execute(_INSERT_OBSERVED, *rows.resource_params(d, record))
+                written.append(ok)
+            return written
+
+        return await self._committer.submit(write)
+
+    async def keys_being_changed(self) -> dict[ResourceKey, set[Operation]]:
+        """Resources with an unfinished update in an unfinished command, and which operations.
+
+        Asked from the store, so it holds for every agent sharing it: the synchronizer never
+        writes over a resource a command is changing, and discovery never takes a resource a
+        create is making for an unmanaged one.
+        """
+        commands = [s.value for s in INCOMPLETE_COMMAND_STATES]
+        final = [s.value for s in UpdateState if s.is_final]
+        marks = ", ".join(f"${i}" for i in range(1, len(commands) + 1))
+        finals = ", ".join(f"${i}" for i in range(len(commands) + 1, len(commands) + len(final) + 1))
+        sql = _BEING_CHANGED.format(commands=marks, final=finals)
+
+        async def query(tx: Tx) -> dict[ResourceKey, set[Operation]]:
+            found: dict[ResourceKey, set[Operation]] = {}
+            for r in await tx.fetch(sql, *commands, *final):
+                key = ResourceKey(r["stack"], r["type"], r["label"])
+                found.setdefault(key, set()).add(Operation(r["operation"]))
+            return found
+
+        return await self._read("reading resource updates", query)
+
+    async def drifted(self) -> list[Drift]:
+        """Resources whose latest version the synchronizer wrote: changed or deleted in the cloud."""
+        d = self._dialect
+
+        async def query(tx: Tx) -> list[Drift]:
+            drifts = []
+            for row in await tx.fetch(_LATEST_OF_ORIGIN, VersionOrigin.SYNC.value):
+                current = rows.resource_from_row(d, row)
+                found = await tx.fetch(_BASELINE, *current.key, VersionOrigin.SYNC.value)
+                drifts.append(Drift(current, rows.resource_from_row(d, found[0]) if found else None))
+            return drifts
+
+        return await self._read("reading resources", query)
+
     # -- stacks and targets ------------------------------------------------------------------
 
     async def upsert_stack(self, stack: StackRecord) -> None:
-        await self._committer.submit(lambda tx: tx.execute(_UPSERT_STACK, *rows.stack_params(stack)))
+        params = rows.stack_params(self._dialect, stack)
+        await self._committer.submit(lambda tx: tx.execute(_UPSERT_STACK, *params))
 
     async def list_stacks(self) -> list[StackRecord]:
+        d = self._dialect
+
         async def query(tx: Tx) -> list[StackRecord]:
-            return [rows.stack_from_row(r) for r in await tx.fetch("SELECT * FROM stacks ORDER BY label")]
+            return [rows.stack_from_row(d, r) for r in await tx.fetch("SELECT * FROM stacks ORDER BY label")]
 
         return await self._read("reading stacks", query)
+
+    async def stack_reconciled(self, label: str, at: datetime) -> None:
+        """An auto-reconcile ran: its next one is due an interval from ``at``."""
+        params = (label, self._dialect.encode_time(at))
+        await self._committer.submit(
+            lambda tx: tx.execute("UPDATE stacks SET reconciled_at = $2 WHERE label = $1", *params)
+        )
+
+    async def stack_expired(self, label: str) -> None:
+        """A TTL policy's destroy was submitted: the stack must not be destroyed again and again."""
+        await self._committer.submit(
+            lambda tx: tx.execute("UPDATE stacks SET expires_at = NULL WHERE label = $1", label)
+        )
 
     async def upsert_target(self, target: TargetRecord) -> None:
         await self._committer.submit(lambda tx: tx.execute(_UPSERT_TARGET, *rows.target_params(target)))
@@ -460,7 +585,12 @@ async def _append_version(tx: Tx, d: Dialect, change: ResourceChange) -> Resourc
     if latest is None or latest.deleted:
         return None
     tombstone = replace(
-        latest, version=latest.version + 1, deleted=True, command_id=change.command_id, created_at=utc_now()
+        latest,
+        version=latest.version + 1,
+        deleted=True,
+        command_id=change.command_id,
+        created_at=utc_now(),
+        origin=change.origin,
     )
     await tx.execute(_INSERT_RESOURCE, *rows.resource_params(d, tombstone))
     return tombstone
@@ -480,6 +610,8 @@ def _version_of(change: NewResourceVersion) -> ResourceRecord:
         deleted=False,
         command_id=change.command_id,
         created_at=utc_now(),
+        managed=change.managed,
+        origin=change.origin,
     )
 
 

@@ -9,7 +9,7 @@ database row reads the same as the API's JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -80,6 +80,19 @@ class UpdateState(StrEnum):
 
 
 _FINAL_UPDATE_STATES = frozenset({UpdateState.SUCCESS, UpdateState.FAILED, UpdateState.CANCELED})
+
+
+class VersionOrigin(StrEnum):
+    """Who wrote a resource version: a command, the synchronizer reading the cloud, or discovery."""
+
+    COMMAND = "command"
+    SYNC = "sync"
+    """Read from the cloud and found different (or gone): drift, until a command writes again."""
+    DISCOVERY = "discovery"
+
+
+UNMANAGED_STACK = "$unmanaged"
+"""Where discovery puts resources no stack manages, as formae does."""
 
 
 class Operation(StrEnum):
@@ -180,6 +193,9 @@ class ResourceRecord(_Keyed):
     deleted: bool
     command_id: str | None
     created_at: datetime
+    managed: bool = True
+    """False for what discovery found and no stack manages (stack ``$unmanaged``)."""
+    origin: VersionOrigin = VersionOrigin.COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +210,8 @@ class NewResourceVersion(_Keyed):
     properties: dict[str, Any]
     desired_properties: dict[str, Any]
     command_id: str | None = None
+    managed: bool = True
+    origin: VersionOrigin = VersionOrigin.COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,10 +222,13 @@ class ResourceDeletion(_Keyed):
     type: str
     label: str
     command_id: str | None = None
+    origin: VersionOrigin = VersionOrigin.COMMAND
 
     @classmethod
-    def of(cls, key: ResourceKey, command_id: str | None = None) -> ResourceDeletion:
-        return cls(key.stack, key.type, key.label, command_id)
+    def of(
+        cls, key: ResourceKey, command_id: str | None = None, origin: VersionOrigin = VersionOrigin.COMMAND
+    ) -> ResourceDeletion:
+        return cls(key.stack, key.type, key.label, command_id, origin)
 
 
 ResourceChange = NewResourceVersion | ResourceDeletion
@@ -217,10 +238,21 @@ ResourceChange = NewResourceVersion | ResourceDeletion
 class StackRecord:
     label: str
     description: str = ""
+    policies: list[dict[str, Any]] = field(default_factory=list)
+    """As declared in the forma (``{"type": "ttl", "ttl_seconds": …}``, …); see ``agent/policies.py``."""
+    expires_at: datetime | None = None
+    """When a TTL policy destroys the stack."""
+    reconciled_at: datetime | None = None
+    """The last apply or auto-reconcile: an auto-reconcile policy counts its interval from here."""
 
     @classmethod
-    def from_model(cls, stack: Stack) -> StackRecord:
-        return cls(stack.label, stack.description)
+    def from_model(cls, stack: Stack, now: datetime | None = None) -> StackRecord:
+        """The stack as an apply stores it: a TTL counts from now, and so does auto-reconcile."""
+        now = now or utc_now()
+        policies = [policy.model_dump(mode="json") for policy in stack.policies]
+        ttl = next((p.ttl_seconds for p in stack.policies if p.type == "ttl"), None)
+        expires_at = now + timedelta(seconds=ttl) if ttl is not None else None
+        return cls(stack.label, stack.description, policies, expires_at, now)
 
 
 @dataclass(frozen=True, slots=True)

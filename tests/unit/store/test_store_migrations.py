@@ -50,11 +50,13 @@ async def test_a_database_from_a_newer_formae_is_refused(store: Datastore, store
 
 
 def _tables(sql: str) -> dict[str, list[str]]:
-    """Table name → column names, from the simple DDL our migrations use."""
-    tables = {}
+    """Table name → column names (created or added), from the simple DDL our migrations use."""
+    tables: dict[str, list[str]] = {}
     for name, body in re.findall(r"CREATE TABLE (\w+) \((.*?)\n\);", sql, re.S):
         lines = [line.strip() for line in body.splitlines()]
         tables[name] = [line.split()[0] for line in lines if line and not line.startswith(("--", "PRIMARY"))]
+    for name, column in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", sql):
+        tables.setdefault(name, []).append(column)
     return tables
 
 

@@ -1,0 +1,331 @@
+"""Synchronizer: reads every managed resource back from its cloud, so the inventory tells the truth.
+
+After a create the agent would otherwise never look again: a bucket deleted by hand would stay in
+the inventory and a re-apply would repair nothing. A sync run reads each resource through its
+plugin exactly as a command's operation goes (the registry, the namespace's rate limit, retries of
+recoverable errors and lost plugins, via ``ResourceUpdater`` with a READ) and compares:
+
+- the same properties: nothing is written;
+- different properties: a new version with ``origin = sync`` (who: the run, when: its time, what:
+  the JSON patch from the last command's version, shown by ``formae status drift``). Its desired
+  properties take the cloud's value for each top-level property that changed (references and
+  read-only properties excepted), so that the planner, comparing the forma with the inventory *as
+  synced*, plans the update that puts the forma's values back;
+- NotFound: a tombstone with ``origin = sync``; the resource leaves the inventory and the next
+  apply of its forma creates it again.
+
+A sync never races a command (issue 9.1's rules): a resource that a running command is changing
+is skipped (``Claims.changing`` for this agent's commands, the store's unfinished updates for
+every agent's), the write of what was read holds a brief SYNC claim on the resource, and it is a
+compare-and-append (``Datastore.observe``) that writes nothing if a command wrote a version since
+the read. Reads never take the commands' in-flight slots: sync has its own, smaller, bound.
+
+One run at a time, in the order asked; runs are kept in memory (the last ``keep``) for
+``GET /api/v1/sync/{id}``: a sync is cheap to run again, so a restart loses nothing that matters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
+from formae.agent.rate_limiter import InFlightLimits, RateLimiter
+from formae.agent.registry import PluginRegistry
+from formae.agent.updater import ResourceUpdater, RetryPolicy
+from formae.model import ResourceKey, is_reference
+from formae.model.query import Query
+from formae.store import (
+    Datastore,
+    Observation,
+    Operation,
+    ResourceRecord,
+    ResourceUpdateRecord,
+    TargetRecord,
+    UpdateState,
+    VersionOrigin,
+    new_id,
+    utc_now,
+)
+from formae.wire.types import ErrorCode, TargetInfo
+
+log = logging.getLogger("formae.agent.synchronizer")
+
+SYNC_POLICY = RetryPolicy(max_attempts=4, plugin_wait=5.0, call_timeout=30.0)
+"""Reads are retried like any operation, but a sync does not wait long for a plugin that is away."""
+NOT_FOUND = ErrorCode.NOT_FOUND.wire_name
+
+
+class SyncState(StrEnum):
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCESS = "Success"
+    FAILED = "Failed"
+    """Some reads failed (the plugin answered an error, or never answered); the others were applied."""
+
+
+SYNC_TRANSITIONS: dict[SyncState, frozenset[SyncState]] = {
+    SyncState.QUEUED: frozenset({SyncState.RUNNING, SyncState.FAILED}),
+    SyncState.RUNNING: frozenset({SyncState.SUCCESS, SyncState.FAILED}),
+    SyncState.SUCCESS: frozenset(),
+    SyncState.FAILED: frozenset(),
+}
+
+
+class Outcome(StrEnum):
+    """What one resource's read came to."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    GONE = "gone"
+    SKIPPED = "skipped"
+    """A command is changing it, its plugin is not registered, or a command wrote it meanwhile."""
+    FAILED = "failed"
+
+
+MAX_ERRORS = 20
+
+
+@dataclass
+class SyncRun:
+    """One sync, as ``formae sync --watch`` follows it."""
+
+    id: str
+    query: str
+    state: SyncState = SyncState.QUEUED
+    created_at: datetime = field(default_factory=utc_now)
+    finished_at: datetime | None = None
+    total: int = 0
+    counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
+    errors: list[str] = field(default_factory=list)
+    """The first failures, in the user's terms ("net/FakeAWS::S3::Bucket/b: Throttling: …")."""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def move(self, state: SyncState) -> None:
+        if state not in SYNC_TRANSITIONS[self.state]:
+            raise RuntimeError(f"sync {self.id}: {self.state} -> {state}")
+        self.state = state
+        if state in (SyncState.SUCCESS, SyncState.FAILED):
+            self.finished_at = utc_now()
+            self.finished.set()
+
+    def count(self, outcome: Outcome, error: str | None = None) -> None:
+        self.counts[outcome] += 1
+        if error and len(self.errors) < MAX_ERRORS:
+            self.errors.append(error)
+
+
+class _Keep:
+    """An UpdateSink that keeps nothing: a read changes no command, so its steps are not persisted."""
+
+    async def save(self, update: ResourceUpdateRecord) -> None:
+        return None
+
+
+class Synchronizer:
+    def __init__(
+        self,
+        store: Datastore,
+        registry: PluginRegistry,
+        limiter: RateLimiter,
+        claims: Claims,
+        *,
+        policy: RetryPolicy = SYNC_POLICY,
+        concurrency: int = 64,
+        keep: int = 20,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._limiter = limiter
+        self._claims = claims
+        self._policy = policy
+        self._concurrency = concurrency
+        self._in_flight = InFlightLimits(concurrency)
+        """Sync's own slots: 10,000 reads never take the slots a command's operations wait for."""
+        self._queue: asyncio.Queue[SyncRun] = asyncio.Queue()
+        self._runs: deque[SyncRun] = deque(maxlen=keep)
+
+    # ------------------------------------------------------------ asking
+
+    def start(self, query: str = "") -> SyncRun:
+        """Queue a sync of the resources matching ``query`` (all when empty); ValueError if it is bad."""
+        Query.parse(query)
+        queued = next((r for r in self._runs if r.state is SyncState.QUEUED and r.query == query), None)
+        if queued is not None:  # the same sync is waiting already: one run answers both
+            return queued
+        run = SyncRun(new_id(), query)
+        self._runs.append(run)
+        self._queue.put_nowait(run)
+        return run
+
+    def get(self, run_id: str) -> SyncRun | None:
+        return next((r for r in self._runs if r.id == run_id), None)
+
+    async def sync(self, query: str = "") -> SyncRun:
+        """Sync and wait for the end: what the scheduler and the auto-reconcile policy call."""
+        run = self.start(query)
+        await run.finished.wait()
+        return run
+
+    async def run(self) -> None:
+        """Serve queued runs, one at a time, for as long as the agent runs."""
+        while True:
+            run = await self._queue.get()
+            try:
+                await self._execute(run)
+            except Exception as error:
+                log.exception("sync %s failed inside the agent", run.id)
+                run.errors.append(f"agent error: {error}")
+                run.move(SyncState.FAILED)
+
+    # ------------------------------------------------------------ one run
+
+    async def _execute(self, run: SyncRun) -> None:
+        run.move(SyncState.RUNNING)
+        selected = Query.parse(run.query)
+        current = await self._store.current_resources()
+        records = [r for r in current if r.managed and selected.matches(r.key, r.target)]
+        run.total = len(records)
+        targets = {t.label: t for t in await self._store.list_targets()}
+        busy = set(await self._store.keys_being_changed())
+        namespaces = set(self._registry.namespaces())
+        slots = asyncio.Semaphore(self._concurrency)
+        async with asyncio.TaskGroup() as reads:
+            for record in records:
+                await slots.acquire()
+                reads.create_task(self._sync_one(run, record, targets, busy, namespaces, slots))
+        run.move(SyncState.FAILED if run.counts[Outcome.FAILED] else SyncState.SUCCESS)
+        counts = ", ".join(f"{n} {o}" for o, n in run.counts.items() if n)
+        log.info("sync %s finished %s: %s of %d", run.id, run.state, counts or "nothing", run.total)
+
+    async def _sync_one(
+        self,
+        run: SyncRun,
+        record: ResourceRecord,
+        targets: dict[str, TargetRecord],
+        busy: set[ResourceKey],
+        namespaces: set[str],
+        slots: asyncio.Semaphore,
+    ) -> None:
+        try:
+            outcome, error = await self._outcome(run, record, targets, busy, namespaces)
+            run.count(outcome, error)
+        finally:
+            slots.release()
+
+    async def _outcome(
+        self,
+        run: SyncRun,
+        record: ResourceRecord,
+        targets: dict[str, TargetRecord],
+        busy: set[ResourceKey],
+        namespaces: set[str],
+    ) -> tuple[Outcome, str | None]:
+        namespace = record.type.split("::", 1)[0]
+        if record.key in busy or self._claims.changing(record.key) is not None:
+            return Outcome.SKIPPED, None
+        if namespace not in namespaces:
+            return Outcome.SKIPPED, f"{record.key}: no plugin registered for namespace {namespace}"
+        read = await self._read(run, record, targets.get(record.target))
+        if read.state is not UpdateState.SUCCESS and read.error_code != NOT_FOUND:
+            return Outcome.FAILED, f"{record.key}: {read.error_code}: {read.error}"
+        if read.state is not UpdateState.SUCCESS:
+            observed = replace(record, deleted=True, command_id=f"sync {run.id}", origin=VersionOrigin.SYNC)
+            return await self._commit(run, record, observed, Outcome.GONE)
+        properties = (read.progress or {}).get("properties")
+        if not isinstance(properties, dict) or _same(properties, record.properties):
+            return Outcome.UNCHANGED, None
+        observed = self._observed(run, record, properties)
+        return await self._commit(run, record, observed, Outcome.CHANGED)
+
+    async def _read(
+        self, run: SyncRun, record: ResourceRecord, target: TargetRecord | None
+    ) -> ResourceUpdateRecord:
+        namespace = record.type.split("::", 1)[0]
+        info = (
+            TargetInfo(target.label, target.namespace, dict(target.config))
+            if target
+            else TargetInfo(record.target, namespace)
+        )
+        update = ResourceUpdateRecord(
+            command_id=f"sync {run.id}",
+            update_id=f"read:{record.key}",
+            operation=Operation.READ,
+            stack=record.stack,
+            type=record.type,
+            label=record.label,
+            target=record.target,
+            state=UpdateState.PENDING,
+            updated_at=utc_now(),
+            native_id=record.native_id,
+        )
+        reader = ResourceUpdater(
+            self._registry,
+            self._limiter,
+            _Keep(),
+            self._policy,
+            info,
+            None,
+            in_flight=self._in_flight.of(namespace),
+        )
+        return await reader.run(update)
+
+    def _observed(self, run: SyncRun, record: ResourceRecord, properties: dict[str, Any]) -> ResourceRecord:
+        schema = self._registry.schema(record.type)
+        read_only = frozenset(schema.read_only) if schema else frozenset()
+        desired = synced_desired(record.desired_properties, record.properties, properties, read_only)
+        return replace(
+            record,
+            properties=properties,
+            desired_properties=desired,
+            command_id=f"sync {run.id}",
+            origin=VersionOrigin.SYNC,
+        )
+
+    async def _commit(
+        self, run: SyncRun, record: ResourceRecord, observed: ResourceRecord, outcome: Outcome
+    ) -> tuple[Outcome, str | None]:
+        """Write what was read, unless a command has started on the resource or written it since."""
+        try:
+            claim = self._claims.try_claim(Claimant.sync(run.id), Scope.of(resources=[record.key]))
+        except ConflictError:
+            return Outcome.SKIPPED, None
+        with claim:
+            if record.key in await self._store.keys_being_changed():
+                return Outcome.SKIPPED, None
+            [written] = await self._store.observe([Observation(record.version, observed)])
+        if not written:
+            return Outcome.SKIPPED, None
+        what = "deleted in the cloud" if observed.deleted else "changed in the cloud"
+        log.info("sync %s: %s %s", run.id, record.key, what)
+        return outcome, None
+
+
+def synced_desired(
+    desired: dict[str, Any], before: dict[str, Any], after: dict[str, Any], read_only: frozenset[str]
+) -> dict[str, Any]:
+    """The desired properties with the cloud's value for every top-level property that changed.
+
+    A property the user wrote as a reference keeps the reference (the planner resolves and
+    compares it); a read-only one is the cloud's business and never part of the desire.
+    """
+    synced = dict(desired)
+    for name in before.keys() | after.keys():
+        if name in read_only or is_reference(desired.get(name)) or _same(before.get(name), after.get(name)):
+            continue
+        if name in after:
+            synced[name] = after[name]
+        else:
+            synced.pop(name, None)
+    return synced
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as JSON, so ``1`` and ``1.0`` differ as they do for the cloud, and key order does not."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)

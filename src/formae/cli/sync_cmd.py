@@ -1,0 +1,92 @@
+"""``formae sync`` and ``formae status drift``: read the cloud back, and see what changed there.
+
+formae sync [--query Q] [--watch]      read every managed resource (or those matching Q)
+formae status drift [--query Q]        what changed in the cloud since the last apply
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from formae.cli.client import AgentClient
+from formae.cli.output import Output, emit_data, patch_text, table
+
+QueryOption = Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")]
+FINAL_SYNC_STATES = ("Success", "Failed")
+LONG_POLL = 30.0
+
+
+def register(
+    app: typer.Typer,
+    status_app: typer.Typer,
+    connect: Callable[[str | None], AgentClient],
+    call: Callable[..., Any],
+    console: Console,
+) -> None:
+    """Add the commands to the CLI; ``connect`` and ``call`` carry main's conventions (exit codes)."""
+
+    @app.command()
+    def sync(
+        query: QueryOption = "",
+        watch: Annotated[bool, typer.Option("--watch", help="Wait for the sync to end and show it")] = False,
+        output: Annotated[Output, typer.Option("--output", "-o")] = Output.HUMAN,
+        api: Annotated[str | None, typer.Option("--api-url")] = None,
+    ) -> None:
+        """Read the managed resources back from the cloud and record what changed there."""
+        with connect(api) as client:
+            run = call(client, "request", "POST", "/sync", json={"query": query})
+            if watch:
+                run = _wait(client, call, run["id"])
+        if not emit_data(console, output, run):
+            _show_run(console, run, watch)
+        if watch and run["state"] != "Success":
+            raise typer.Exit(1)
+
+    @status_app.command("drift")
+    def drift(
+        query: QueryOption = "",
+        output: Annotated[Output, typer.Option("--output", "-o")] = Output.HUMAN,
+        api: Annotated[str | None, typer.Option("--api-url")] = None,
+    ) -> None:
+        """What changed in the cloud since the last apply (found by sync)."""
+        with connect(api) as client:
+            drifts = call(client, "request", "GET", "/drift", params={"query": query})
+        if emit_data(console, output, drifts):
+            return
+        rows = [
+            (f"{d['stack']}/{d['label']}", d["type"], d["native_id"], d["change"], _what(d), d["detected_at"])
+            for d in drifts
+        ]
+        title = "drift: nothing changed in the cloud" if not rows else f"drift: {len(rows)} resources"
+        console.print(table(title, ["resource", "type", "native id", "change", "what", "seen"], rows))
+
+
+def _wait(client: AgentClient, call: Callable[..., Any], run_id: str) -> dict[str, Any]:
+    while True:
+        run: dict[str, Any] = call(client, "request", "GET", f"/sync/{run_id}", params={"wait": LONG_POLL})
+        if run["state"] in FINAL_SYNC_STATES:
+            return run
+        time.sleep(0.1)  # answered early: keep asking
+
+
+def _show_run(console: Console, run: dict[str, Any], watched: bool) -> None:
+    if not watched:
+        console.print(f"sync {run['id']} queued; follow it with: formae sync --watch", markup=False)
+        return
+    counts = ", ".join(f"{n} {what}" for what, n in run["counts"].items() if n) or "nothing to read"
+    console.print(f"sync {run['id']} {run['state']}: {run['total']} resources; {counts}", markup=False)
+    for error in run["errors"]:
+        console.print(f"  - {error}", markup=False, highlight=False)
+    if run["counts"].get("changed") or run["counts"].get("gone"):
+        console.print("see what changed with: formae status drift", markup=False)
+
+
+def _what(drift: dict[str, Any]) -> str:
+    if drift["change"] == "deleted":
+        return "deleted in the cloud"
+    return patch_text(drift["patch"]) or "changed"
