@@ -27,7 +27,8 @@ from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
-from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
+from formae.agent.plugin_overview import PluginOverview
+from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
 from formae.agent.schedules import AlwaysLeader, Schedule
@@ -96,11 +97,16 @@ class Agent:
             {},
             credentials=security.local.environment if security.local else None,
         )
-        processes = PluginProcessManager(discover_plugins(config.plugins_dir), environment)
-        runner = CommandRunner(store, registry, limiter)
+        processes = PluginProcessManager(
+            discover_plugins(config.plugins_dir),
+            environment,
+            RestartPolicy(max_delay=config.plugin_restart_max_delay),
+        )
+        overview = PluginOverview(registry, processes)
+        runner = CommandRunner(store, registry, limiter, plugins=overview)
         synchronizer = Synchronizer(store, registry, limiter, Claims())
         schedules = [Schedule("sync", config.sync_interval, synchronizer.sync)]
-        services = AgentServices(runner, store, registry, joins, synchronizer=synchronizer)
+        services = AgentServices(runner, store, registry, joins, synchronizer=synchronizer, overview=overview)
         api = _ApiServer(_api_config(build_app(services), config.api_address))
         try:
             async with asyncio.TaskGroup() as actors:

@@ -49,6 +49,7 @@ async def test_health_and_empty_lists(api: httpx.AsyncClient) -> None:
         "version": "0.1.0",
         "plugins": 0,
         "healthy_plugins": 0,
+        "reasons": [],
     }
     for path in ("/plugins", "/commands", "/resources", "/stacks", "/targets"):
         response = await api.get(path)

@@ -17,8 +17,9 @@ from typing import Any
 
 from formae.agent.drift import out_of_band_changes
 from formae.agent.executor import ChangesetExecutor, Inventory
+from formae.agent.plugin_overview import PluginOverview
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
-from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.agent.registry import PluginRegistry
 from formae.agent.updater import RetryPolicy
 from formae.forma import FormaError, forma_from_json
 from formae.model import Forma, ResourceKey, Target
@@ -49,11 +50,13 @@ log = logging.getLogger("formae.agent.commands")
 class Rejected(Exception):
     """The command cannot be accepted as submitted; ``problems`` say why, in the user's terms."""
 
-    def __init__(self, problems: list[str], *, conflict: bool = False) -> None:
+    def __init__(self, problems: list[str], *, conflict: bool = False, unavailable: bool = False) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
         self.conflict = conflict
         """True when the forma is fine but the current state forbids it (needs --force)."""
+        self.unavailable = unavailable
+        """True when the command is fine but a namespace it needs has no healthy plugin now."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,12 @@ class CommandRunner:
         limiter: RateLimiter,
         policy: RetryPolicy | None = None,
         in_flight: InFlightLimits | None = None,
+        plugins: PluginOverview | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
+        self._plugins = plugins or PluginOverview(registry)
+        """Says, at submission, which namespaces have no healthy plugin and why."""
         self._limiter = limiter
         self._policy = policy or RetryPolicy()
         self._in_flight = in_flight or InFlightLimits()
@@ -115,7 +121,7 @@ class CommandRunner:
         source: str = "forma",
     ) -> Submission:
         forma = _parse(forma_json, source)
-        self._check_namespaces(forma)
+        await self._check_namespaces(forma)
         current = await self._managed()
         if mode is CommandMode.RECONCILE and not force and not simulate:
             drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
@@ -148,7 +154,7 @@ class CommandRunner:
             forma = Forma()
             keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
             changeset = plan_destroy(keys, current, targets=targets)
-        self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
+        await self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
         return await self._submit(
             CommandKind.DESTROY,
             CommandMode.PATCH,
@@ -187,16 +193,18 @@ class CommandRunner:
         self._queue.put_nowait(_Plan(command, dag, records))
         return Submission(command, changeset)
 
-    def _check_namespaces(self, forma: Forma) -> None:
-        self._check_namespace_names(
+    async def _check_namespaces(self, forma: Forma) -> None:
+        await self._check_namespace_names(
             {r.namespace for r in forma.resources} | {t.namespace for t in forma.targets}
         )
 
-    def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
-        registered = self._registry.namespaces()
-        missing = sorted(set(namespaces) - set(registered))
-        if missing:
-            raise Rejected([str(NoPluginError(namespace, registered)) for namespace in missing])
+    async def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
+        """Refuse, at once and saying why, a command needing a namespace with no healthy plugin."""
+        unavailable = await self._plugins.unavailable(namespaces)
+        if unavailable.missing:
+            raise Rejected(unavailable.missing + unavailable.down)
+        if unavailable.down:
+            raise Rejected(unavailable.down, unavailable=True)
 
     def _schemas(self, forma: Forma) -> dict[str, TypeSchema]:
         schemas = {}

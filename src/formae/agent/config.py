@@ -33,6 +33,8 @@ class AgentConfig:
     cookie: str = field(default="", repr=False)
     heartbeat_interval: float = 0.5
     heartbeat_timeout: float = 2.5
+    plugin_restart_max_delay: float = 60.0
+    """The cap of the backoff between restarts of a crashing local plugin (it is restarted forever)."""
     plugin_tls: bool = True
     """Mutual TLS with plugins (certificates from the agent's CA) on top of the cookie handshake."""
     advertised_plugin_address: str = ""
@@ -98,6 +100,7 @@ class AgentConfig:
             cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
             heartbeat_interval=read_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", default=0.5),
             heartbeat_timeout=read_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", default=2.5),
+            plugin_restart_max_delay=read_seconds(env, "FORMAE_PLUGIN_RESTART_MAX_DELAY", default=60.0),
             plugin_tls=parse_flag(*tls) if tls else True,
             advertised_plugin_address=parse_address(*advertised) if advertised else "",
             sync_interval=parse_interval(*sync) if sync else 300.0,

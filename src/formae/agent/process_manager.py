@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from formae.agent.plugin_manager import InstalledPlugin
+from formae.agent.process_status import ProcessStatus
 from formae.agent.registry import Location
 
 log = logging.getLogger("formae.agent.processes")
@@ -34,11 +35,16 @@ EXIT_REFUSED = 78
 
 @dataclass(frozen=True)
 class RestartPolicy:
+    """Restart forever, backing off exponentially up to ``max_delay``: a plugin is never given up on.
+
+    A plugin that crashes for an hour (a missing credential, a full disk) must come back on its own
+    once the cause is fixed; the backoff keeps its crashes cheap and ``formae plugin list`` shows them.
+    """
+
     initial_delay: float = 0.1
-    max_delay: float = 5.0
+    max_delay: float = 60.0
     stable_after: float = 30.0
     """A child that ran this long before dying starts its backoff afresh."""
-    max_consecutive_failures: int = 20
 
     def delay(self, failures: int) -> float:
         return float(min(self.max_delay, self.initial_delay * 2 ** max(0, failures - 1)))
@@ -87,6 +93,7 @@ class PluginProcessManager:
         self._children: dict[int, tuple[str, asyncio.subprocess.Process]] = {}
         self._stopping = False
         self._host = socket.gethostname()
+        self._status = {p.name: ProcessStatus(p.name, str(p.version), self._node(p)) for p in plugins}
 
     def spawns(self, node: str) -> bool:
         """Whether ``node`` is the name this manager gives one of its children (reserved for it)."""
@@ -118,6 +125,10 @@ class PluginProcessManager:
     def _node(self, plugin: InstalledPlugin) -> str:
         return f"{plugin.name}@{self._host}"
 
+    def statuses(self) -> list[ProcessStatus]:
+        """Each installed plugin's process, as its supervisor last saw it."""
+        return sorted(self._status.values(), key=lambda s: s.name)
+
     def children(self) -> dict[int, str]:
         return {pid: node for pid, (node, _) in self._children.items()}
 
@@ -148,27 +159,36 @@ class PluginProcessManager:
             await asyncio.gather(*late, return_exceptions=True)
 
     async def _supervise(self, plugin: InstalledPlugin) -> None:
-        node = self._node(plugin)
+        node, status = self._node(plugin), self._status[plugin.name]
         failures = 0
-        while not self._stopping:
-            started = time.monotonic()
-            code = await self._run_once(plugin, node)
-            if self._stopping:
-                return
-            if code == EXIT_REFUSED:
-                log.error("plugin %s was refused by this agent (see above); not restarting it", plugin.name)
-                return
-            failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
-            if failures > self._policy.max_consecutive_failures:
-                log.error("giving up on plugin %s after %d consecutive failures", plugin.name, failures - 1)
-                return
-            delay = self._policy.delay(failures)
-            log.warning(
-                "Plugin process exited name=%s code=%s; restarting in %.2fs", plugin.name, code, delay
-            )
-            await asyncio.sleep(delay)
+        try:
+            while not self._stopping:
+                started = time.monotonic()
+                code = await self._run_once(plugin, node, status)
+                if self._stopping:
+                    return
+                failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
+                if code == EXIT_REFUSED:
+                    status.exited(code, failures, None)
+                    log.error(
+                        "plugin %s was refused by this agent (see above); not restarting it", plugin.name
+                    )
+                    return
+                delay = self._policy.delay(failures)
+                status.exited(code, failures, delay)
+                log.warning(
+                    "Plugin process exited name=%s code=%s; restarting in %.2fs%s",
+                    plugin.name,
+                    code,
+                    delay,
+                    f" (crash-looping: {failures} quick exits in a row)" if status.crash_looping else "",
+                )
+                await asyncio.sleep(delay)
+                status.retrying()
+        finally:
+            status.stopped()
 
-    async def _run_once(self, plugin: InstalledPlugin, node: str) -> int | None:
+    async def _run_once(self, plugin: InstalledPlugin, node: str, status: ProcessStatus) -> int | None:
         try:
             process = await asyncio.create_subprocess_exec(
                 str(plugin.executable),
@@ -182,6 +202,7 @@ class PluginProcessManager:
             log.error("cannot start plugin %s from %s: %s", plugin.name, plugin.executable, error)
             return None
         self._children[process.pid] = (node, process)
+        status.started(process.pid)
         log.info(
             "Plugin process started name=%s version=%s pid=%d node=%s",
             plugin.name,
@@ -194,7 +215,7 @@ class PluginProcessManager:
         try:
             async with asyncio.TaskGroup() as output:
                 output.create_task(_forward(process.stdout, plugin.name, process.pid))
-                output.create_task(_forward(process.stderr, plugin.name, process.pid))
+                output.create_task(_forward(process.stderr, plugin.name, process.pid, status.wrote))
             return await process.wait()
         except asyncio.CancelledError:
             _signal(process, signal.SIGTERM)
@@ -203,13 +224,18 @@ class PluginProcessManager:
             self._children.pop(process.pid, None)
 
 
-async def _forward(stream: asyncio.StreamReader | None, name: str, pid: int) -> None:
+async def _forward(
+    stream: asyncio.StreamReader | None, name: str, pid: int, keep: Callable[[str], None] | None = None
+) -> None:
     """Copy a child's output into the agent's log, one record per line, tagged with the plugin."""
     if stream is None:
         return
     plugin_log = logging.getLogger(f"formae.plugin.{name}")
     while line := await _next_line(stream):
-        plugin_log.info("[%s pid=%d] %s", name, pid, line.decode(errors="replace").rstrip())
+        text = line.decode(errors="replace").rstrip()
+        plugin_log.info("[%s pid=%d] %s", name, pid, text)
+        if keep is not None:
+            keep(text)
 
 
 async def _next_line(stream: asyncio.StreamReader) -> bytes:

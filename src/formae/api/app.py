@@ -15,15 +15,15 @@ from fastapi.responses import JSONResponse
 from formae import __version__
 from formae.agent.commands import CommandRunner, Rejected, Submission
 from formae.agent.joining import JoinService
+from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.agent.synchronizer import Synchronizer
+from formae.api.plugin_routes import plugin_routes
 from formae.api.schemas import (
     ApplyRequest,
     CommandView,
     DestroyRequest,
-    Health,
     PlannedChange,
-    PluginView,
     ResourceView,
     StackView,
     SubmitResponse,
@@ -56,6 +56,8 @@ class AgentServices:
     joins: JoinService | None = None
     """None when the agent runs without TLS: there is nothing to join."""
     synchronizer: Synchronizer | None = None
+    overview: PluginOverview | None = None
+    """The registry and the local processes together; the registry alone when None."""
 
 
 def build_app(services: AgentServices) -> FastAPI:
@@ -63,6 +65,8 @@ def build_app(services: AgentServices) -> FastAPI:
     app.include_router(_routes(services), prefix="/api/v1")
     if services.synchronizer is not None:
         app.include_router(sync_router(services.synchronizer, services.store), prefix="/api/v1")
+    overview = services.overview or PluginOverview(services.registry)
+    app.include_router(plugin_routes(overview), prefix="/api/v1")
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_failed)  # type: ignore[arg-type]
@@ -70,7 +74,7 @@ def build_app(services: AgentServices) -> FastAPI:
 
 
 async def _rejected(_: Request, error: Rejected) -> JSONResponse:
-    status = 409 if error.conflict else 400
+    status = 409 if error.conflict else 503 if error.unavailable else 400
     return JSONResponse({"error": "command rejected", "problems": error.problems}, status_code=status)
 
 
@@ -86,39 +90,7 @@ async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
 
 def _routes(services: AgentServices) -> APIRouter:
     router = APIRouter()
-    runner, store, registry = services.runner, services.store, services.registry
-
-    @router.get("/health")
-    async def health() -> Health:
-        plugins = registry.plugins()
-        return Health(
-            status="ok",
-            version=__version__,
-            plugins=len(plugins),
-            healthy_plugins=sum(p.healthy for p in plugins),
-        )
-
-    @router.get("/plugins")
-    async def plugins() -> list[PluginView]:
-        return [
-            PluginView(
-                namespace=p.namespace,
-                name=p.name,
-                version=p.version,
-                node=p.node,
-                pid=p.pid,
-                location=p.location,
-                healthy=p.healthy,
-                status=p.status_reason or "ok",
-                protocol_version=p.protocol_version,
-                rate_limit=p.rate_limit,
-                max_concurrency=p.max_concurrency,
-                in_flight=p.link.in_flight,
-                types=[s.type for s in p.schemas],
-                registered_at=p.registered_at,
-            )
-            for p in registry.plugins()
-        ]
+    runner, store = services.runner, services.store
 
     @router.post("/plugins/tokens", status_code=201)
     async def create_join_token(body: TokenRequest) -> TokenResponse:

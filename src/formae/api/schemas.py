@@ -132,8 +132,21 @@ class TargetView(BaseModel):
     config: dict[str, Any]
 
 
+class ProcessView(BaseModel):
+    """A local plugin's process, as the agent's process manager sees it."""
+
+    state: str = Field(description="starting, running, backing-off, refused or stopped")
+    pid: int | None
+    crash_looping: bool = Field(description="Three or more quick exits in a row")
+    restarts: int
+    last_exit_code: int | None
+    last_exit_at: datetime | None
+    next_try_at: datetime | None = Field(description="When a backing-off process is started again")
+    stderr_tail: list[str] = Field(description="Its last lines on stderr, oldest first")
+
+
 class PluginView(BaseModel):
-    namespace: str
+    namespace: str = Field(description="Empty for a local plugin that has not announced itself")
     name: str
     version: str
     node: str
@@ -146,14 +159,16 @@ class PluginView(BaseModel):
     max_concurrency: int
     in_flight: int
     types: list[str]
-    registered_at: datetime
+    registered_at: datetime | None = Field(description="None while it has not announced itself")
+    process: ProcessView | None = Field(default=None, description="Only for plugins this agent spawns")
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded with the reasons")
     version: str
     plugins: int
     healthy_plugins: int
+    reasons: list[str] = Field(default_factory=list, description="Why the agent is degraded")
 
 
 class TokenRequest(_Body):

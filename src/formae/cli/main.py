@@ -21,6 +21,7 @@ from formae.cli import agent_cmd, sync_cmd
 from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
 from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
 from formae.cli.plugin_cmd import InstallError, install_plugin
+from formae.cli.plugins_view import print_plugins
 from formae.cli.watch import FINAL_STATES, watch_command
 from formae.forma import FormaError, load_forma
 
@@ -263,24 +264,8 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
     """Plugins registered with the agent, local and remote."""
     with _client(api) as client:
         plugins = _call(client, "plugins")
-    if emit_data(console, output, plugins):
-        return
-    rows = [
-        (
-            p["namespace"],
-            p["version"],
-            p["node"],
-            p["location"],
-            Text("healthy", "green") if p["healthy"] else Text(p["status"], "red"),
-            p["rate_limit"] or "unlimited",
-            len(p["types"]),
-            ", ".join(p["types"]),
-        )
-        for p in plugins
-    ]
-    console.print(
-        table("plugins", ["namespace", "version", "node", "where", "health", "rate/s", "#", "types"], rows)
-    )
+    if not emit_data(console, output, plugins):
+        print_plugins(console, plugins)
 
 
 @token_app.command("create")
@@ -415,6 +400,9 @@ def agent_status(
                 else "not answering"
             )
             console.print(f"agent running (pid {info['pid']}) at {info['api_url']}: {plugins}")
+            reasons = health.get("reasons") if health else None
+            for reason in reasons if isinstance(reasons, list) else []:
+                console.print(f"degraded: {reason}", markup=False, highlight=False)
     if info is None:
         raise typer.Exit(EXIT_NO_AGENT)
 

@@ -1,0 +1,60 @@
+"""How ``formae plugin list`` shows plugins: a table, then what is wrong with each plugin that is not serving.
+
+A crash-looping plugin gets its restarts, last exit code, next try and last stderr lines printed
+under the table: that is usually all an operator needs to fix it (a missing credential, a bad path).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from formae.cli.output import table
+
+STDERR_SHOWN = 5
+
+
+def print_plugins(console: Console, plugins: list[dict[str, Any]]) -> None:
+    rows = [
+        (
+            p["namespace"] or "?",
+            p["version"],
+            p["node"],
+            p["location"],
+            _health(p),
+            (p.get("process") or {}).get("restarts", ""),
+            p["rate_limit"] or "unlimited",
+            len(p["types"]),
+            ", ".join(p["types"]),
+        )
+        for p in plugins
+    ]
+    columns = ["namespace", "version", "node", "where", "health", "restarts", "rate/s", "#", "types"]
+    console.print(table("plugins", columns, rows))
+    for plugin in plugins:
+        if not plugin["healthy"]:
+            _print_problem(console, plugin)
+
+
+def _health(plugin: dict[str, Any]) -> Text:
+    process = plugin.get("process") or {}
+    if process.get("crash_looping"):
+        return Text("crash-looping", "red")
+    if plugin["healthy"]:
+        return Text("healthy", "green")
+    return Text(plugin["status"], "red")
+
+
+def _print_problem(console: Console, plugin: dict[str, Any]) -> None:
+    process = plugin.get("process") or {}
+    lines = [f"{plugin['node']}: {plugin['status']}"]
+    if process:
+        lines.append(
+            f"  process {process['state']}, {process['restarts']} restarts, "
+            f"last exit code {process['last_exit_code']}, next try {process['next_try_at'] or '-'}"
+        )
+        lines += [f"  stderr| {line}" for line in process["stderr_tail"][-STDERR_SHOWN:]]
+    for line in lines:
+        console.print(line, markup=False, highlight=False)
