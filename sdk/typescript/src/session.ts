@@ -258,7 +258,9 @@ async function dispatch(plugin: ResourcePlugin, request: OperationRequest): Prom
       return plugin.delete(request);
     case "status":
       if (plugin.status) return plugin.status(request);
-      return failure(operationOf(request), ErrorCode.NOT_FOUND, `${plugin.namespace} has no operation ${request.requestId} in progress`);
+      // INVALID_REQUEST, not NOT_FOUND: a plugin that answered IN_PROGRESS but has no status() must not
+      // have its delete counted as done.
+      return failure(operationOf(request), ErrorCode.INVALID_REQUEST, `${plugin.namespace} has no operation ${request.requestId} in progress`);
     case "list":
       return plugin.list ? plugin.list(request) : { resources: [] };
   }

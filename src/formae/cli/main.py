@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, sync_cmd
+from formae.cli import agent_cmd, plugin_author_cmd, sync_cmd
 from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
 from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
 from formae.cli.plugin_cmd import InstallError, install_plugin
@@ -48,6 +48,7 @@ app.add_typer(agent_app, name="agent")
 app.add_typer(status_app, name="status")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(plugin_app, name="plugin")
+plugin_author_cmd.register(plugin_app)
 
 console = Console()
 errors = Console(stderr=True)

@@ -60,9 +60,13 @@ class ResourcePlugin(ABC):
     async def delete(self, request: DeleteRequest) -> ProgressResult: ...
 
     async def status(self, request: StatusRequest) -> ProgressResult:
-        """Progress of an operation that answered IN_PROGRESS; override when any can."""
+        """Progress of an operation that answered IN_PROGRESS; override when any can.
+
+        The default fails with INVALID_REQUEST rather than NOT_FOUND: a plugin that answered
+        IN_PROGRESS but forgot this method must not have its delete counted as done.
+        """
         return ProgressResult.failure(
-            Operation.READ,
+            request.operation or Operation.READ,
             ErrorCode.INVALID_REQUEST,
             f"{self.namespace} has no operation in progress with request id {request.request_id!r}",
         )
