@@ -23,6 +23,7 @@ from formae import __version__
 from formae.agent.commands import CommandRunner
 from formae.agent.config import AgentConfig
 from formae.agent.conflicts import Claims
+from formae.agent.discovery import Discovery
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
@@ -104,9 +105,16 @@ class Agent:
         )
         overview = PluginOverview(registry, processes)
         runner = CommandRunner(store, registry, limiter, plugins=overview)
-        synchronizer = Synchronizer(store, registry, limiter, Claims())
-        schedules = [Schedule("sync", config.sync_interval, synchronizer.sync)]
-        services = AgentServices(runner, store, registry, joins, synchronizer=synchronizer, overview=overview)
+        claims = Claims()
+        synchronizer = Synchronizer(store, registry, limiter, claims)
+        discovery = Discovery(store, registry, limiter, claims)
+        schedules = [
+            Schedule("sync", config.sync_interval, synchronizer.sync),
+            Schedule("discovery", config.discovery_interval, discovery.discover),
+        ]
+        services = AgentServices(
+            runner, store, registry, joins, synchronizer=synchronizer, discovery=discovery, overview=overview
+        )
         api = _ApiServer(_api_config(build_app(services), config.api_address))
         try:
             async with asyncio.TaskGroup() as actors:
@@ -114,6 +122,7 @@ class Agent:
                 actors.create_task(processes.run(), name="plugin processes")
                 actors.create_task(runner.run(), name="command runner")
                 actors.create_task(synchronizer.run(), name="synchronizer")
+                actors.create_task(discovery.run(), name="discovery")
                 for schedule in schedules:
                     actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
                 serving = actors.create_task(api.serve(), name="api")

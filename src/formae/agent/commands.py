@@ -129,7 +129,12 @@ class CommandRunner:
                 raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
         try:
             changeset = plan(
-                forma, current, self._schemas(forma), Mode(mode.value), targets=await self._targets()
+                forma,
+                current,
+                self._schemas(forma),
+                Mode(mode.value),
+                targets=await self._targets(),
+                unmanaged=await self._unmanaged(),
             )
         except PlanError as error:
             raise Rejected(error.problems) from None
@@ -219,6 +224,10 @@ class CommandRunner:
     async def _managed(self) -> dict[ResourceKey, ManagedResource]:
         """What commands plan from: discovery's unmanaged resources are never planned over."""
         return {r.key: _managed(r) for r in await self._store.current_resources() if r.managed}
+
+    async def _unmanaged(self) -> list[ManagedResource]:
+        """What discovery found: a forma that lists one of them adopts it instead of creating it."""
+        return [_managed(r) for r in await self._store.current_resources() if not r.managed]
 
     async def _targets(self) -> dict[str, Target]:
         return {

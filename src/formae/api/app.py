@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from formae import __version__
 from formae.agent.commands import CommandRunner, Rejected, Submission
+from formae.agent.discovery import Discovery
 from formae.agent.joining import JoinService
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
@@ -58,13 +59,15 @@ class AgentServices:
     synchronizer: Synchronizer | None = None
     overview: PluginOverview | None = None
     """The registry and the local processes together; the registry alone when None."""
+    discovery: Discovery | None = None
 
 
 def build_app(services: AgentServices) -> FastAPI:
     app = FastAPI(title="formae agent", version=__version__, openapi_url="/openapi.json")
     app.include_router(_routes(services), prefix="/api/v1")
-    if services.synchronizer is not None:
-        app.include_router(sync_router(services.synchronizer, services.store), prefix="/api/v1")
+    if services.synchronizer is not None and services.discovery is not None:
+        reality = sync_router(services.synchronizer, services.discovery, services.store, services.registry)
+        app.include_router(reality, prefix="/api/v1")
     overview = services.overview or PluginOverview(services.registry)
     app.include_router(plugin_routes(overview), prefix="/api/v1")
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
@@ -208,6 +211,7 @@ def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
             replace=u.replace,
             depends_on=sorted(u.depends_on),
             patch=u.patch,
+            adopt=u.adopt,
         )
         for u in submission.changeset.updates
     ]

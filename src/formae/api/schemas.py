@@ -64,6 +64,8 @@ class PlannedChange(BaseModel):
     replace: bool
     depends_on: list[str]
     patch: list[dict[str, Any]] | None = None
+    adopt: bool = False
+    """Takes over a resource discovery found: no create."""
 
 
 class SubmitResponse(BaseModel):

@@ -15,7 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from formae.agent.discovery import Discovery, DiscoveryRun
 from formae.agent.drift import DriftEntry, cloud_drift
+from formae.agent.extract import extract
+from formae.agent.registry import PluginRegistry
 from formae.agent.synchronizer import Synchronizer, SyncRun
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
@@ -51,8 +54,63 @@ class DriftView(BaseModel):
     detected_by: str | None
 
 
-def sync_router(synchronizer: Synchronizer, store: Datastore) -> APIRouter:
+class DiscoverRequest(BaseModel):
+    target: str | None = Field(default=None, description="Only this target; every known one when absent")
+    type: str | None = Field(default=None, description="Only this resource type")
+
+
+class DiscoveryRunView(BaseModel):
+    id: str
+    target: str | None
+    type: str | None
+    state: str
+    created_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, int]
+    errors: list[str]
+
+
+def sync_router(
+    synchronizer: Synchronizer, discovery: Discovery, store: Datastore, registry: PluginRegistry
+) -> APIRouter:
     router = APIRouter()
+
+    @router.post("/discover", status_code=202)
+    async def start_discovery(body: DiscoverRequest) -> DiscoveryRunView:
+        return discovery_view(discovery.start(body.target, body.type))
+
+    @router.get("/discover/{run_id}")
+    async def discovery_run(
+        run_id: str,
+        wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the run to end")] = 0,
+    ) -> DiscoveryRunView:
+        run = discovery.get(run_id)
+        if run is None:
+            raise HTTPException(404, f"no discovery {run_id} (the agent keeps the last 20 runs)")
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(run.finished.wait(), wait)
+        return discovery_view(run)
+
+    @router.get("/extract")
+    async def extracted(query: str = "", stack: str = "adopted") -> dict[str, Any]:
+        """A forma of the matching resources; unmanaged ones are put in ``stack``."""
+        try:
+            selected = ResourceQuery.parse(query)
+        except QueryError as error:
+            raise HTTPException(400, str(error)) from None
+        if not stack or stack.startswith("$"):
+            raise HTTPException(400, f"stack {stack!r} cannot hold adopted resources; name another")
+        inventory = await store.current_resources()
+        chosen = [r for r in inventory if selected.matches(r.key, r.target, r.managed)]
+        return extract(
+            chosen,
+            inventory,
+            await store.list_stacks(),
+            await store.list_targets(),
+            registry.schema,
+            stack_for_unmanaged=stack,
+        )
 
     @router.post("/sync", status_code=202)
     async def start_sync(body: SyncRequest) -> SyncRunView:
@@ -112,4 +170,17 @@ def drift_view(entry: DriftEntry) -> DriftView:
         patch=entry.patch,
         detected_at=entry.detected_at,
         detected_by=entry.detected_by,
+    )
+
+
+def discovery_view(run: DiscoveryRun) -> DiscoveryRunView:
+    return DiscoveryRunView(
+        id=run.id,
+        target=run.target,
+        type=run.type,
+        state=run.state,
+        created_at=run.created_at,
+        finished_at=run.finished_at,
+        counts=run.counts,
+        errors=run.errors,
     )

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from formae.cli.client import AgentClient
 from formae.cli.output import Output, emit_data, patch_text, table
+from formae.forma.render import render
 
 QueryOption = Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")]
 FINAL_SYNC_STATES = ("Success", "Failed")
@@ -64,6 +65,64 @@ def register(
         ]
         title = "drift: nothing changed in the cloud" if not rows else f"drift: {len(rows)} resources"
         console.print(table(title, ["resource", "type", "native id", "change", "what", "seen"], rows))
+
+    @app.command()
+    def discover(
+        target: Annotated[str | None, typer.Option("--target", help="Only this target")] = None,
+        resource_type: Annotated[str | None, typer.Option("--type", help="Only this resource type")] = None,
+        watch: Annotated[bool, typer.Option("--watch", help="Wait for discovery to end and show it")] = False,
+        output: Annotated[Output, typer.Option("--output", "-o")] = Output.HUMAN,
+        api: Annotated[str | None, typer.Option("--api-url")] = None,
+    ) -> None:
+        """List the cloud's resources; those no stack manages join the inventory as managed:false."""
+        with connect(api) as client:
+            run = call(client, "request", "POST", "/discover", json={"target": target, "type": resource_type})
+            while watch and run["state"] not in FINAL_SYNC_STATES:
+                run = call(client, "request", "GET", f"/discover/{run['id']}", params={"wait": LONG_POLL})
+        if not emit_data(console, output, run):
+            _show_discovery(console, run, watch)
+        if watch and run["state"] != "Success":
+            raise typer.Exit(1)
+
+    @app.command()
+    def extract(
+        file: Annotated[str | None, typer.Argument(help="Write the forma here (stdout when absent)")] = None,
+        query: QueryOption = "",
+        stack: Annotated[
+            str, typer.Option("--stack", help="The stack unmanaged resources go to")
+        ] = "adopted",
+        form: Annotated[str, typer.Option("--output", "-o", help="pkl, json or yaml")] = "pkl",
+        api: Annotated[str | None, typer.Option("--api-url")] = None,
+    ) -> None:
+        """Write a forma of the matching resources, managed or not; applying it adopts the unmanaged."""
+        if form not in ("pkl", "json", "yaml"):
+            console.print(f"error: --output must be pkl, json or yaml, not {form!r}", markup=False)
+            raise typer.Exit(2)
+        with connect(api) as client:
+            forma = call(client, "request", "GET", "/extract", params={"query": query, "stack": stack})
+        text = render(forma, form)
+        if file is None:
+            console.out(text, end="", highlight=False)
+            return
+        with open(file, "w", encoding="utf-8") as out:
+            out.write(text)
+        console.print(f"wrote {len(forma['resources'])} resources to {file}", markup=False)
+
+
+def _show_discovery(console: Console, run: dict[str, Any], watched: bool) -> None:
+    if not watched:
+        console.print(f"discovery {run['id']} queued; follow it with: formae discover --watch", markup=False)
+        return
+    counts = ", ".join(f"{n} {what}" for what, n in run["counts"].items() if n) or "nothing found"
+    console.print(f"discovery {run['id']} {run['state']}: {counts}", markup=False)
+    for error in run["errors"]:
+        console.print(f"  - {error}", markup=False, highlight=False)
+    if run["counts"].get("new"):
+        console.print(
+            "see them with: formae inventory resources --query managed:false; "
+            "adopt them with: formae extract --query managed:false adopted.pkl && formae apply adopted.pkl",
+            markup=False,
+        )
 
 
 def _wait(client: AgentClient, call: Callable[..., Any], run_id: str) -> dict[str, Any]:

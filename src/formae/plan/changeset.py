@@ -22,6 +22,8 @@ class Operation(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    READ = "read"
+    """An adoption whose forma matches the cloud: read it to confirm, change nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class PlannedUpdate:
     native_id: str | None
     replace: bool = False
     depends_on: frozenset[str] = frozenset()
+    adopt: bool = False
+    """Takes over a resource discovery found (an UPDATE where the forma differs, else a READ)."""
 
 
 def update_id(operation: Operation, key: ResourceKey) -> str:
@@ -97,8 +101,11 @@ class Changeset:
     def summary(self) -> dict[str, int]:
         """Counts as a user reads them: a replacement counts once, as "replace", not as delete + create."""
         counts = Counter(
-            "replace" if update.replace else str(update.operation)
+            "replace" if update.replace else "adopt" if update.adopt else str(update.operation)
             for update in self.updates
             if not (update.replace and update.operation is Operation.DELETE)
         )
-        return {name: counts[name] for name in ("create", "update", "replace", "delete")}
+        summary = {name: counts[name] for name in ("create", "update", "replace", "delete")}
+        if counts["adopt"]:
+            summary["adopt"] = counts["adopt"]
+        return summary

@@ -13,6 +13,13 @@ orders the work through references:
   they pick up the new value; if the referring property is itself create-only they are
   replaced too, and then their old selves are deleted before the old resource they referred to.
 
+An **adoption**: a resource the forma lists that no stack manages, but that discovery found
+(``unmanaged``), matched by type and either its label (discovery labels by native id, and
+``formae extract`` keeps that label) or its identifier property. It is taken over, never
+created: an UPDATE where the forma differs from the cloud, else a READ that confirms it exists.
+A reference in the forma counts as equal when the resource it names already holds the cloud's
+value. A create-only property that differs cannot be adopted and is refused.
+
 Types without a schema are taken to have no create-only properties: checking that every type
 has a plugin is the agent's job, before it plans.
 """
@@ -59,6 +66,7 @@ class _Action(StrEnum):
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +87,23 @@ class _Ref:
     to: ResourceKey
 
 
+@dataclass(frozen=True, slots=True)
+class _Adoption:
+    found: ManagedResource
+    """The unmanaged resource, as discovery stored it."""
+    patch: list[dict[str, Any]]
+    """From the cloud's properties to the forma's; empty when they already agree (a READ)."""
+
+    @property
+    def operation(self) -> Operation:
+        return Operation.UPDATE if self.patch else Operation.READ
+
+
 @dataclass(slots=True)
 class _Decisions:
     actions: dict[ResourceKey, _Action] = field(default_factory=dict)
     refresh: dict[ResourceKey, set[str]] = field(default_factory=lambda: defaultdict(set))
+    adoptions: dict[ResourceKey, _Adoption] = field(default_factory=dict)
 
 
 def plan(
@@ -92,12 +113,14 @@ def plan(
     mode: Mode,
     *,
     targets: Mapping[str, Target] | None = None,
+    unmanaged: Iterable[ManagedResource] = (),
 ) -> Changeset:
     """The changeset that brings ``current`` to ``forma``.
 
     ``current`` should hold every managed resource the forma may refer to (not only those of its
     stacks). ``targets`` are the targets the agent knows, needed to delete resources whose target
-    is not in the forma; the forma's own targets take precedence.
+    is not in the forma; the forma's own targets take precedence. ``unmanaged`` are the resources
+    discovery found, which the forma may adopt.
     """
     all_targets = {**(targets or {}), **{target.label: target for target in forma.targets}}
     wanted = {r.key: _Wanted(r.key, r.target, r.properties) for r in forma.resources}
@@ -107,6 +130,7 @@ def plan(
     _check_references(new_refs, wanted, world, set(deleted))
     decisions = _decide(world, current, schemas, new_refs)
     decisions.actions.update(dict.fromkeys(deleted, _Action.DELETE))
+    _adopt(decisions, wanted, current, list(unmanaged), schemas)
     return _Builder(world, current, all_targets, decisions, new_refs).build()
 
 
@@ -208,6 +232,71 @@ def _action(
     if managed.target != resource.target or changed & create_only:
         return _Action.REPLACE
     return _Action.UPDATE if changed else None
+
+
+def _adopt(
+    decisions: _Decisions,
+    wanted: Mapping[ResourceKey, _Wanted],
+    current: Mapping[ResourceKey, ManagedResource],
+    unmanaged: list[ManagedResource],
+    schemas: Mapping[str, TypeSchema],
+) -> None:
+    """Turn the creates of resources discovery already found into adoptions."""
+    if not unmanaged:
+        return
+    found = {(u.key.type, u.key.label): u for u in unmanaged} | {
+        (u.key.type, u.native_id): u for u in unmanaged
+    }
+    matches = {}
+    for key, action in decisions.actions.items():
+        if action is _Action.CREATE:
+            by_id = (key.type, _identifier(wanted[key], schemas) or "")
+            match = found.get((key.type, key.label)) or found.get(by_id)
+            if match is not None:
+                matches[key] = match
+    known = {k: m.properties for k, m in current.items()} | {k: m.properties for k, m in matches.items()}
+    problems = []
+    for key, match in matches.items():
+        schema = schemas.get(key.type)
+        cloud = {k: v for k, v in match.desired_properties.items() if not schema or k not in schema.read_only}
+        differs = _differing(cloud, wanted[key].properties, known)
+        blocked = sorted(differs & _create_only(schemas, key))
+        if blocked:
+            problems.append(
+                f"resource {key} would adopt {match.native_id}, but its create-only {', '.join(blocked)}"
+                " differ from the cloud's: write the cloud's values (formae extract shows them)"
+            )
+            continue
+        patch = _patch(cloud, wanted[key].properties, set()) if differs else []
+        decisions.actions[key] = _Action.ADOPT
+        decisions.adoptions[key] = _Adoption(match, [op for op in patch if _field_of(op) in differs])
+    if problems:
+        raise PlanError(problems)
+
+
+def _identifier(resource: _Wanted, schemas: Mapping[str, TypeSchema]) -> str | None:
+    schema = schemas.get(resource.key.type)
+    value = resource.properties.get(schema.identifier) if schema else None
+    return value if isinstance(value, str) else None
+
+
+def _differing(
+    cloud: Mapping[str, Any], forma: Mapping[str, Any], known: Mapping[ResourceKey, Mapping[str, Any]]
+) -> set[str]:
+    """Top-level fields that differ; a reference equals the cloud's value its resource holds."""
+    changed = set()
+    for name in cloud.keys() | forma.keys():
+        value = forma.get(name)
+        if isinstance(value, dict) and is_reference(value):
+            target = known.get(ResourceKey(value["$stack"], value["$type"], value["$label"]), {})
+            value = target.get(value["$property"], value)
+        if _canonical(cloud.get(name)) != _canonical(value):
+            changed.add(name)
+    return changed
+
+
+def _field_of(operation: Mapping[str, Any]) -> str:
+    return str(operation["path"]).split("/")[1].replace("~1", "/").replace("~0", "~")
 
 
 def _cascade_replacements(
@@ -322,7 +411,24 @@ class _Builder:
                 updates.append(self._create(key, replace=action is _Action.REPLACE))
             if action is _Action.UPDATE:
                 updates.append(self._update(key))
+            if action is _Action.ADOPT:
+                updates.append(self._adoption(key))
         return Changeset(tuple(updates))
+
+    def _adoption(self, key: ResourceKey) -> PlannedUpdate:
+        resource, adoption = self.world[key], self.decisions.adoptions[key]
+        return PlannedUpdate(
+            id=update_id(adoption.operation, key),
+            operation=adoption.operation,
+            key=key,
+            target=self._target(key, resource.target),
+            desired_properties=resource.properties,
+            prior_properties=adoption.found.properties,
+            patch=adoption.patch or None,
+            native_id=adoption.found.native_id,
+            depends_on=frozenset(self._apply_dependencies(key)),
+            adopt=True,
+        )
 
     def _create(self, key: ResourceKey, *, replace: bool) -> PlannedUpdate:
         resource = self.world[key]
@@ -382,6 +488,8 @@ class _Builder:
                 ids.add(update_id(Operation.CREATE, other))
             elif action is _Action.UPDATE:
                 ids.add(update_id(Operation.UPDATE, other))
+            elif action is _Action.ADOPT:
+                ids.add(update_id(self.decisions.adoptions[other].operation, other))
         return ids
 
     def _delete_dependencies(self, key: ResourceKey) -> set[str]:

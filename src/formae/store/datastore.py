@@ -24,6 +24,7 @@ from formae.store.group_commit import GroupCommitter, OrderingGroups
 from formae.store.migrate import migrate
 from formae.store.records import (
     INCOMPLETE_COMMAND_STATES,
+    UNMANAGED_STACK,
     Command,
     CommandState,
     JoinTokenRecord,
@@ -82,7 +83,16 @@ _APPEND_TOMBSTONE_BLIND = (
     f" AND version = (SELECT MAX(version) FROM resources WHERE {_KEY})"
 )
 _INSERT_OBSERVED = _INSERT_RESOURCE + " ON CONFLICT (stack, type, label, version) DO NOTHING"
-_MAX_VERSION = f"SELECT MAX(version) AS version FROM resources WHERE {_KEY}"
+_LATEST_STATE = f"SELECT version, deleted FROM resources WHERE {_KEY} ORDER BY version DESC LIMIT 1"
+_RETIRE_UNMANAGED = (
+    "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
+    " desired_properties, deleted, command_id, created_at, managed, origin)"
+    " SELECT r.stack, r.type, r.label, r.version + 1, r.target, r.native_id, r.properties,"
+    " r.desired_properties, TRUE, $3, $4, r.managed, 'command' FROM resources r"
+    " WHERE r.stack = $5 AND r.type = $1 AND r.native_id = $2 AND NOT r.deleted AND r.version = ("
+    " SELECT MAX(m.version) FROM resources m"
+    " WHERE m.stack = r.stack AND m.type = r.type AND m.label = r.label)"
+)
 _BEING_CHANGED = (
     "SELECT u.stack, u.type, u.label, u.operation FROM resource_updates u"
     " JOIN commands c ON c.id = u.command_id"
@@ -118,13 +128,14 @@ _CURRENT = (
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """A version to write only if ``expected_version`` is still the latest of its key (0: none yet).
+    """A version to write only if ``expected_version`` is still the latest of its key.
 
     What the synchronizer and discovery saw in the cloud must not overwrite what a command wrote
     meanwhile: the read is then stale, and the command's version stands.
     """
 
-    expected_version: int
+    expected_version: int | None
+    """None: the key must have no live version (never written, or a tombstone last)."""
     record: ResourceRecord
 
 
@@ -343,17 +354,13 @@ class Datastore(ABC):
 
         await self._committer.submit(write)
 
-    async def record_update(
-        self,
-        update: ResourceUpdateRecord,
-        change: ResourceChange | None,
-        retire: ResourceKey | None = None,
-    ) -> None:
+    async def record_update(self, update: ResourceUpdateRecord, change: ResourceChange | None) -> None:
         """``complete_update`` without reading anything back, so a whole batch goes as a few statements.
 
         The hot path of an apply: one call per finished resource operation. The same transaction
-        guarantee holds; only the written version is not returned. ``retire`` is the unmanaged
-        resource an adoption takes over: it gets its tombstone in the same transaction.
+        guarantee holds; only the written version is not returned. An unmanaged resource with the
+        same native id (adopted by this update, or found by discovery while a create ran) gets its
+        tombstone in the same transaction: one cloud resource is never in the inventory twice.
         """
         d = self._dialect
 
@@ -363,6 +370,11 @@ class Datastore(ABC):
                 await tx.execute(
                     _APPEND_RESOURCE_BLIND, *rows.resource_params_without_version(d, _version_of(change))
                 )
+                if change.native_id and change.managed:  # adopted, or found by discovery meanwhile
+                    await tx.execute(
+                        _RETIRE_UNMANAGED, change.type, change.native_id, update.command_id,
+                        d.encode_time(utc_now()), UNMANAGED_STACK,
+                    )  # fmt: skip
             elif isinstance(change, ResourceDeletion):
                 await tx.execute(
                     _APPEND_TOMBSTONE_BLIND,
@@ -370,10 +382,6 @@ class Datastore(ABC):
                     change.command_id,
                     d.encode_time(utc_now()),
                     change.origin.value,
-                )
-            if retire is not None:  # an adopted resource leaves $unmanaged in the same transaction
-                await tx.execute(
-                    _APPEND_TOMBSTONE_BLIND, *retire, update.command_id, d.encode_time(utc_now()), "command"
                 )
 
         await self._committer.submit(write)
@@ -477,9 +485,12 @@ class Datastore(ABC):
         async def write(tx: Tx) -> list[bool]:
             written = []
             for observation in observations:
-                found = await tx.fetch(_MAX_VERSION, *observation.record.key)
-                latest = int(found[0]["version"] or 0) if found else 0
-                ok = latest == observation.expected_version
+                found = await tx.fetch(_LATEST_STATE, *observation.record.key)
+                latest = int(found[0]["version"]) if found else 0
+                if observation.expected_version is None:
+                    ok = not found or bool(found[0]["deleted"])
+                else:
+                    ok = latest == observation.expected_version
                 if ok:
                     record = replace(observation.record, version=latest + 1, created_at=utc_now())
                     await tx.execute(_INSERT_OBSERVED, *rows.resource_params(d, record))
