@@ -1,4 +1,4 @@
-"""``formae plugin conformance``: the commands for people writing plugins.
+"""``formae plugin conformance`` and ``formae plugin init``: the commands for people writing plugins.
 
 Kept apart from the operator's commands in ``main``; the conformance kit (which imports the agent's
 hub) is imported only when the command runs, so the CLI stays quick to start.
@@ -27,6 +27,7 @@ LOG_TAIL = 40
 def register(plugin_app: typer.Typer) -> None:
     """Add the plugin author's commands to ``formae plugin``."""
     plugin_app.command("conformance")(conformance)
+    plugin_app.command("init")(init)
 
 
 def conformance(
@@ -73,6 +74,27 @@ def conformance(
                 f"the plugin's last {LOG_TAIL} lines of output:\n{tail}", markup=False, highlight=False
             )
     raise typer.Exit(0 if report.passed else 1)
+
+
+def init(
+    name: Annotated[str, typer.Argument(help="The plugin's name, e.g. my-cloud")],
+    language: Annotated[str, typer.Option("--language", "-l", help="python or typescript")] = "python",
+    directory: Annotated[
+        Path | None, typer.Option("--directory", "-d", help="Where to create it [./NAME]")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option(help="Its namespace [NAME in CamelCase]")] = None,
+    sdk: Annotated[
+        str | None, typer.Option(help="npm spec of @formae/plugin for TypeScript [this checkout's sdk]")
+    ] = None,
+) -> None:
+    """Create a plugin project: one resource type, tests that pass, a README and packaging."""
+    from formae.scaffold import ScaffoldError, scaffold
+
+    try:
+        created = scaffold(name, language, directory or Path(name), namespace=namespace, sdk=sdk)
+    except ScaffoldError as error:
+        _usage(str(error))
+    console.print(f"created {created}; see {created / 'README.md'}", markup=False)
 
 
 def _properties(path: Path) -> dict[str, Any]:

@@ -160,6 +160,35 @@ class AgentProcess:
     ) -> dict[str, Any]:
         return self.wait_command(self.apply(forma, mode)["command_id"], timeout)
 
+    def plan(self, forma: dict[str, Any], mode: str = "reconcile") -> dict[str, Any]:
+        """What applying ``forma`` would change now (a simulated apply): ``changes`` and ``summary``."""
+        with self.client() as client:
+            return client.apply(forma, mode, True, False, "test-forma")
+
+    def apply_converged(self, forma: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+        """Apply ``forma`` through the plugins, then check that planning the same forma changes nothing.
+
+        The planner-in-the-loop check: a plugin that reports properties other than the ones it was
+        given (a default filled in, a value normalised, a property dropped) makes every later apply
+        update the resource again. Raises AssertionError naming the changes; returns the command.
+        """
+        command = self.apply_and_wait(forma, timeout=timeout)
+        if command["state"] != "Success":
+            failed = [
+                f"{u['label']}: {u['error_code']} {u['error']}" for u in command["updates"] if u["error"]
+            ]
+            raise AssertionError(f"apply ended {command['state']}: {'; '.join(failed) or command['message']}")
+        changes = self.plan(forma)["changes"]
+        if changes:
+            said = "; ".join(
+                f"{c['operation']} {c['type']} {c['label']} {c.get('patch') or ''}" for c in changes
+            )
+            raise AssertionError(
+                f"not converged: planning the same forma again would {said}. The plugin reports properties "
+                "that differ from the desired ones; report the resource as it was asked for (docs/plugins.md)"
+            )
+        return command
+
     def signal(self, signum: int) -> None:
         assert self.process is not None
         self.process.send_signal(signum)
