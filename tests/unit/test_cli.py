@@ -208,3 +208,44 @@ def test_the_runtime_file_names_the_agent_the_cli_talks_to(tmp_path: Path) -> No
 
     assert result.exit_code == 4
     assert "http://127.0.0.1:9" in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["apply"],
+        ["destroy"],
+        ["status", "command"],
+        ["inventory", "resources"],
+        ["plugin", "token", "create"],
+    ],
+)
+def test_help_reads_naturally_without_type_tags_braces_or_boxes(command: list[str]) -> None:
+    result = formae(*command, "--help")
+
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.stdout
+    assert "<str>" not in result.stdout
+    assert "{" not in result.stdout.split("\n\n")[0], "the usage line names arguments as FILE or [ID]"
+    assert not set("─│╭╮╰╯") & set(result.stdout)
+    if command:
+        assert "Exit codes:" in result.stdout
+
+
+def test_apply_help_shows_examples_and_the_usual_usage_line() -> None:
+    result = formae("apply", "--help")
+
+    assert result.stdout.splitlines()[0].endswith(" apply [OPTIONS] FILE")
+    assert "Examples:" in result.stdout
+    assert "--simulate" in result.stdout
+
+
+def test_quiet_apply_prints_only_the_command_id(agent: Any, tmp_path: Path) -> None:
+    agent(lambda _: httpx.Response(202, json={"command_id": "01CMD", "changes": [], "summary": {}}))
+    forma = tmp_path / "f.json"
+    forma.write_text(json.dumps({"resources": []}))
+
+    result = formae("apply", str(forma), "--quiet")
+
+    assert (result.exit_code, result.stdout) == (0, "01CMD\n"), result.output

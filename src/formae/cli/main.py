@@ -13,13 +13,23 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, plugin_author_cmd, sync_cmd
+from formae.cli import agent_cmd, completion_cmd, plugin_author_cmd, sync_cmd
 from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
-from formae.cli.output import Output, command_table, emit_data, plan_table, styled_state, table
+from formae.cli.help import FormaeTyper
+from formae.cli.output import (
+    Column,
+    ColumnSpec,
+    Output,
+    command_table,
+    emit_data,
+    make_console,
+    plan_table,
+    print_table,
+    styled_state,
+)
 from formae.cli.plugin_cmd import InstallError, install_plugin
 from formae.cli.plugins_view import print_plugins
 from formae.cli.watch import FINAL_STATES, watch_command
@@ -35,31 +45,60 @@ LONG_POLL = 30.0
 
 T = TypeVar("T")
 
-app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="formae: infrastructure as code, with plugins"
-)
-agent_app = typer.Typer(no_args_is_help=True, help="Run and control the agent")
-status_app = typer.Typer(no_args_is_help=True, help="Status of commands")
-inventory_app = typer.Typer(no_args_is_help=True, help="What the agent manages")
-plugin_app = typer.Typer(no_args_is_help=True, help="Resource plugins")
-token_app = typer.Typer(no_args_is_help=True, help="One-time join tokens for plugins on other hosts")
+app = FormaeTyper()
+agent_app = FormaeTyper(help="Run and control the agent")
+status_app = FormaeTyper(help="Status of commands")
+inventory_app = FormaeTyper(help="What the agent manages")
+plugin_app = FormaeTyper(help="Resource plugins")
+token_app = FormaeTyper(help="One-time join tokens for plugins on other hosts")
 plugin_app.add_typer(token_app, name="token")
+completion_cmd.register(app)
 app.add_typer(agent_app, name="agent")
 app.add_typer(status_app, name="status")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(plugin_app, name="plugin")
 plugin_author_cmd.register(plugin_app)
 
-console = Console()
-errors = Console(stderr=True)
+console = make_console()
+errors = make_console(stderr=True)
 
-OutputOption = Annotated[Output, typer.Option("--output", "-o", help="human, json or yaml")]
-ApiOption = Annotated[str | None, typer.Option("--api-url", help="The agent's REST API [env FORMAE_API_URL]")]
+OutputOption = Annotated[
+    Output, typer.Option("--output", "-o", help="human, wide (more columns), json or yaml", metavar="FORMAT")
+]
+ApiOption = Annotated[
+    str | None, typer.Option("--api-url", help="The agent's REST API [env FORMAE_API_URL]", metavar="URL")
+]
 WatchOption = Annotated[bool, typer.Option("--watch", help="Follow the command until it ends")]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="For scripts: print only the command id (nothing with --watch); the exit code tells",
+    ),
+]
 
 
 def main() -> None:
     app()
+
+
+@app.callback()
+def _everywhere(
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colours or other styling [env NO_COLOR]")
+    ] = False,
+) -> None:
+    """formae: infrastructure as code, with plugins.
+
+    \b
+    Examples:
+      formae agent start --background
+      formae apply examples/network.pkl --watch
+      formae status command
+      formae inventory resources --query 'stack:net'
+    """
+    # --no-color is acted on by formae.cli.entry before the consoles exist; here it is only parsed.
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -110,51 +149,86 @@ def apply(
     simulate: Annotated[bool, typer.Option("--simulate", help="Print the plan and change nothing")] = False,
     force: Annotated[bool, typer.Option("--force", help="Reconcile even over out-of-band changes")] = False,
     watch: WatchOption = False,
+    quiet: QuietOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
-    """Make the resources in FILE exist as described."""
+    """Make the resources in FILE exist as described.
+
+    \b
+    Examples:
+      formae apply examples/network.pkl --simulate    # the plan, nothing changed
+      formae apply examples/network.pkl --watch       # apply and follow it to the end
+      formae apply patch.yaml --mode patch            # add or change, never delete
+      id=$(formae apply forma.json --quiet)           # for scripts: just the command id
+    """
     if mode not in ("reconcile", "patch"):
         _fail(f"--mode must be reconcile or patch, not {mode!r}", EXIT_USAGE)
     forma, source = _load(file)
     with _client(api) as client:
         response = _call(client, "apply", forma, mode, simulate, force, source)
-        _submitted(client, response, watch, output)
+        _submitted(client, response, watch, output, quiet)
 
 
 @app.command()
 def destroy(
     file: Annotated[Path | None, typer.Argument(help="Forma whose resources to delete")] = None,
-    query: Annotated[str | None, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")] = None,
+    query: Annotated[
+        str | None,
+        typer.Option(
+            "--query",
+            help="e.g. 'stack:net type:FakeAWS::*'",
+            metavar="QUERY",
+            autocompletion=completion_cmd.complete_query,
+        ),
+    ] = None,
     simulate: Annotated[bool, typer.Option("--simulate")] = False,
     watch: WatchOption = False,
+    quiet: QuietOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
-    """Delete the resources of a forma, or those matching a query."""
+    """Delete the resources of a forma, or those matching a query.
+
+    \b
+    Examples:
+      formae destroy examples/network.pkl --watch
+      formae destroy --query 'stack:net' --simulate
+      formae destroy --query 'stack:net type:FakeAWS::S3::*' --watch
+    """
     if (file is None) == (query is None):
         _fail("give a forma file or --query, not both", EXIT_USAGE)
     forma, source = _load(file) if file is not None else (None, "query")
     with _client(api) as client:
         response = _call(client, "destroy", forma, query, simulate, source)
-        _submitted(client, response, watch, output)
+        _submitted(client, response, watch, output, quiet)
 
 
-def _submitted(client: AgentClient, response: dict[str, Any], watch: bool, output: Output) -> None:
+def _submitted(
+    client: AgentClient, response: dict[str, Any], watch: bool, output: Output, quiet: bool
+) -> None:
     command_id = response.get("command_id")
+    if quiet and not watch:
+        print(command_id or "")
+        return
     if not watch or command_id is None:
         if not emit_data(console, output, response):
-            console.print(plan_table(response))
+            plan_table(response).print(console, wide=output is Output.WIDE)
             if command_id:
                 follow = f"formae status command {command_id} --watch"
                 console.print(f"command [bold]{command_id}[/] submitted; follow it with: {follow}")
         return
-    _finish(client, command_id, output)
+    _finish(client, command_id, output, quiet)
 
 
-def _finish(client: AgentClient, command_id: str, output: Output) -> None:
+def _finish(client: AgentClient, command_id: str, output: Output, quiet: bool = False) -> None:
     """Follow the command to its end (the agent may go away meanwhile); exit 1 unless it succeeded."""
-    if output is Output.HUMAN:
+    if quiet:
+        command = _conventionally(lambda: _wait_quietly(client, command_id))
+        if command["state"] != "Success":
+            _fail(f"command {command_id} {command['state']}: {command['message']}", EXIT_FAILED)
+        return
+    if output.for_people:
         command = _conventionally(lambda: watch_command(client, command_id, console))
     else:
         command = _conventionally(lambda: _wait_quietly(client, command_id))
@@ -171,7 +245,12 @@ def _wait_quietly(client: AgentClient, command_id: str) -> dict[str, Any]:
 
 
 @app.command()
-def cancel(command_id: str, api: ApiOption = None) -> None:
+def cancel(
+    command_id: Annotated[
+        str, typer.Argument(help="The command to cancel", autocompletion=completion_cmd.complete_command_id)
+    ],
+    api: ApiOption = None,
+) -> None:
     """Cancel a command: nothing new starts; what is in flight finishes."""
     with _client(api) as client:
         command = _call(client, "cancel", command_id)
@@ -184,13 +263,25 @@ def cancel(command_id: str, api: ApiOption = None) -> None:
 @status_app.command("command")
 def status_command(
     command_id: Annotated[
-        str | None, typer.Argument(help="Command id; the latest commands when omitted")
+        str | None,
+        typer.Argument(
+            help="Command id; the latest commands when omitted",
+            autocompletion=completion_cmd.complete_command_id,
+        ),
     ] = None,
     watch: WatchOption = False,
+    quiet: QuietOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
-    """Show a command and its resource updates (or the latest commands)."""
+    """Show a command and its resource updates (or the latest commands).
+
+    \b
+    Examples:
+      formae status command                       # the latest commands
+      formae status command 01J8Z... --watch      # follow one until it ends
+      formae status command 01J8Z... -o json      # for scripts
+    """
     with _client(api) as client:
         if command_id is None:
             commands = _call(client, "commands")
@@ -199,14 +290,22 @@ def status_command(
                     (c["id"], c["kind"], c["mode"], styled_state(c["state"]), c["message"], c["created_at"])
                     for c in commands
                 ]
-                console.print(table("commands", ["id", "kind", "mode", "state", "message", "created"], rows))
+                columns: list[ColumnSpec] = [
+                    Column("id", key=True),
+                    "kind",
+                    "mode",
+                    "state",
+                    Column("message", drop=2),
+                    Column("created", drop=1),
+                ]
+                print_table(console, None, columns, rows, wide=output is Output.WIDE)
             return
-        if watch:
-            _finish(client, command_id, output)
+        if watch or quiet:
+            _finish(client, command_id, output, quiet)
             return
         command = _call(client, "command", command_id)
         if not emit_data(console, output, command):
-            console.print(command_table(command))
+            command_table(command).print(console, wide=output is Output.WIDE)
             console.print(command["message"], markup=False, highlight=False)
         if command["state"] in ("Failed", "Canceled"):
             raise typer.Exit(EXIT_FAILED)
@@ -214,7 +313,15 @@ def status_command(
 
 @inventory_app.command("resources")
 def inventory_resources(
-    query: Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")] = "",
+    query: Annotated[
+        str,
+        typer.Option(
+            "--query",
+            help="e.g. 'stack:net type:FakeAWS::*' or 'managed:false'",
+            metavar="QUERY",
+            autocompletion=completion_cmd.complete_query,
+        ),
+    ] = "",
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
@@ -234,8 +341,16 @@ def inventory_resources(
             )
             for r in resources
         ]
-        columns = ["stack", "type", "label", "target", "native id", "version", "drift"]
-        console.print(table("resources", columns, rows))
+        columns = [
+            Column("stack", key=True),
+            Column("type", key=True),
+            Column("label", key=True),
+            Column("target", key=True, drop=2),
+            Column("native id", key=True, drop=1),
+            Column("version", drop=3),
+            Column("drift", drop=4),
+        ]
+        print_table(console, None, columns, rows, wide=output is Output.WIDE)
 
 
 @inventory_app.command("stacks")
@@ -243,9 +358,8 @@ def inventory_stacks(output: OutputOption = Output.HUMAN, api: ApiOption = None)
     with _client(api) as client:
         stacks = _call(client, "inventory", "stacks")
     if not emit_data(console, output, stacks):
-        console.print(
-            table("stacks", ["label", "description"], [(s["label"], s["description"]) for s in stacks])
-        )
+        rows = [(s["label"], s["description"]) for s in stacks]
+        print_table(console, None, [Column("label", key=True), "description"], rows)
 
 
 @inventory_app.command("targets")
@@ -254,7 +368,8 @@ def inventory_targets(output: OutputOption = Output.HUMAN, api: ApiOption = None
         targets = _call(client, "inventory", "targets")
     if not emit_data(console, output, targets):
         rows = [(t["label"], t["namespace"], t["config"]) for t in targets]
-        console.print(table("targets", ["label", "namespace", "config"], rows))
+        columns = [Column("label", key=True), Column("namespace", key=True), Column("config", drop=1)]
+        print_table(console, None, columns, rows, wide=output is Output.WIDE)
 
 
 # ---------------------------------------------------------------- plugins
@@ -266,13 +381,19 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
     with _client(api) as client:
         plugins = _call(client, "plugins")
     if not emit_data(console, output, plugins):
-        print_plugins(console, plugins)
+        print_plugins(console, plugins, wide=output is Output.WIDE)
 
 
 @token_app.command("create")
 def token_create(
     namespace: Annotated[
-        list[str], typer.Option("--namespace", "-n", help="A namespace the plugin may claim")
+        list[str],
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="A namespace the plugin may claim",
+            autocompletion=completion_cmd.complete_namespace,
+        ),
     ],
     ttl: Annotated[int, typer.Option(help="Seconds the token stays valid")] = 3600,
     agent_address: Annotated[

@@ -2,17 +2,29 @@
 
 Text from the agent (plugin error messages, labels, native ids) is shown as it is, never read as
 rich markup: a message like ``no such device [/dev/sdb]`` would otherwise raise MarkupError.
+
+A table must survive a pipe as well as a narrow terminal, because people copy ids out of it and
+grep it in CI logs. So ids, names, types and native ids (``Column(key=True)``) are never cut or
+wrapped, in any mode:
+
+- stdout not a terminal (a pipe, a file, a CI log): plain columns aligned with spaces, nothing
+  truncated, no box drawing, no colour — what ``kubectl get`` and ``terraform`` print;
+- a terminal: a rich table at the terminal's width; when it does not fit, the least important
+  columns are dropped first (``Column.drop``) and free text wraps, but a key column keeps its width;
+- ``-o wide`` adds the columns marked ``wide``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import yaml
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -30,8 +42,40 @@ STATE_STYLES = {
 
 class Output(StrEnum):
     HUMAN = "human"
+    WIDE = "wide"
     JSON = "json"
     YAML = "yaml"
+
+    @property
+    def for_people(self) -> bool:
+        return self in (Output.HUMAN, Output.WIDE)
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console that honours ``NO_COLOR`` fully: no colour and no other styling escape codes.
+
+    rich alone only drops colours under ``NO_COLOR`` and keeps bold and dim; the entry point sets
+    ``NO_COLOR`` for ``--no-color`` before the consoles are made (see ``formae.cli.entry``).
+    """
+    plain = bool(os.environ.get("NO_COLOR"))
+    return Console(stderr=stderr, color_system=None if plain else "auto", no_color=plain or None)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a human table: how important it is and whether it may ever be cut."""
+
+    name: str
+    key: bool = False
+    """An id, name, type or native id: never truncated or wrapped."""
+    drop: int = 0
+    """On a terminal too narrow for the table, columns are dropped highest ``drop`` first; 0 never."""
+    wide: bool = False
+    """Shown only with ``-o wide``."""
+
+
+ColumnSpec = Column | str
+"""A plain string is a column of free text that is never dropped."""
 
 
 def emit_data(console: Console, output: Output, data: Any) -> bool:
@@ -49,13 +93,106 @@ def emit_data(console: Console, output: Output, data: Any) -> bool:
     return False
 
 
-def table(title: str | Text, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+@dataclass(frozen=True, slots=True)
+class TableView:
+    """A table before it knows where it goes: printed to a pipe or a terminal, or put in a live view."""
+
+    title: str | Text | None
+    columns: Sequence[ColumnSpec]
+    rows: Sequence[Sequence[Any]]
+
+    def print(self, console: Console, *, wide: bool = False) -> None:
+        """Print the table the way the console's destination needs (see the module)."""
+        title, columns, cells = self._shown(wide)
+        if console.is_terminal:  # crop=False: a value wider than the terminal wraps there, whole
+            console.print(_fitted(console.width, title, columns, cells), crop=False)
+        else:
+            _print_plain(console, title, columns, cells)
+
+    def renderable(self, width: int, *, wide: bool = False) -> RenderableType:
+        """The terminal form, for a live view that redraws it in place."""
+        return _fitted(width, *self._shown(wide))
+
+    def _shown(self, wide: bool) -> tuple[str | Text | None, list[Column], list[list[Text]]]:
+        specs = [Column(c) if isinstance(c, str) else c for c in self.columns]
+        shown = [i for i, c in enumerate(specs) if wide or not c.wide]
+        cells = [[_cell(row[i]) for i in shown] for row in self.rows]
+        return self.title, [specs[i] for i in shown], cells
+
+
+def print_table(
+    console: Console,
+    title: str | Text | None,
+    columns: Sequence[ColumnSpec],
+    rows: Sequence[Sequence[Any]],
+    *,
+    wide: bool = False,
+) -> None:
+    TableView(title, columns, rows).print(console, wide=wide)
+
+
+def _print_plain(
+    console: Console, title: str | Text | None, columns: list[Column], cells: list[list[Text]]
+) -> None:
+    if title:
+        console.out(title.plain if isinstance(title, Text) else title, highlight=False)
+    texts = [[" ".join(cell.plain.splitlines()) for cell in row] for row in cells]
+    header = [column.name.upper() for column in columns]
+    widths = [max([len(header[i]), *(len(row[i]) for row in texts)]) for i in range(len(columns))]
+    for line in [header, *texts]:
+        padded = [text.ljust(width) for text, width in zip(line[:-1], widths[:-1], strict=True)]
+        console.out("   ".join([*padded, line[-1]]).rstrip(), highlight=False)
+
+
+_PADDING = 3
+"""What a rich table spends per column on its borders and padding."""
+_FREE_TEXT_MIN = 12
+"""Free text narrower than this is hard to read even wrapped."""
+
+
+def _fitted(
+    width: int, title: str | Text | None, columns: list[Column], cells: list[list[Text]]
+) -> RenderableType:
+    """A rich table for a terminal ``width`` wide, without the least important columns if need be.
+
+    When even the columns that are never dropped do not fit, each row becomes a record of
+    ``name: value`` lines (as ``psql``'s expanded display does) rather than cutting a value.
+    """
+    natural = [max([len(c.name), *(row[i].cell_len for row in cells)]) for i, c in enumerate(columns)]
+    keep = list(range(len(columns)))
+
+    def needed() -> int:
+        least = [natural[i] if columns[i].key else min(natural[i], _FREE_TEXT_MIN) for i in keep]
+        return sum(least) + _PADDING * len(keep) + 1
+
+    for i in sorted(keep, key=lambda i: -columns[i].drop):
+        if needed() <= width or columns[i].drop == 0:
+            break
+        keep.remove(i)
+    if needed() > width:  # records have room for every column again
+        return _records(title, columns, cells)
     view = Table(title=title, title_justify="left", show_lines=False)
-    for column in columns:
-        view.add_column(column)
-    for row in rows:
-        view.add_row(*(_cell(value) for value in row))
+    for i in keep:
+        column = columns[i]
+        if column.key:
+            view.add_column(column.name, no_wrap=True, min_width=natural[i], overflow="ignore")
+        else:
+            view.add_column(column.name, overflow="fold")
+    for row in cells:
+        view.add_row(*(row[i] for i in keep))
     return view
+
+
+def _records(title: str | Text | None, columns: list[Column], cells: list[list[Text]]) -> RenderableType:
+    name_width = max(len(c.name) for c in columns) + 1
+    lines: list[RenderableType] = [Text(title) if isinstance(title, str) else title] if title else []
+    for number, row in enumerate(cells):
+        lines.append(Text(f"-[ {number + 1} ]" + "-" * 8, style="dim"))
+        for column, cell in zip(columns, row, strict=True):
+            lines.append(
+                Text.assemble(f"{column.name + ':':<{name_width}} ", cell, no_wrap=True, overflow="ignore")
+            )
+    return Group(*lines)
 
 
 def _cell(value: Any) -> Text:
@@ -72,7 +209,18 @@ def styled_state(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
-def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Table:
+COMMAND_COLUMNS = (
+    Column("operation"),
+    Column("resource", key=True),
+    Column("type", key=True),
+    Column("state"),
+    Column("attempts", drop=2),
+    Column("native id", key=True, drop=1),
+    Column("error", drop=3),
+)
+
+
+def command_table(command: dict[str, Any], *, only_failed: bool = False) -> TableView:
     """The command's updates; ``only_failed`` keeps a 10,000-resource apply's table readable."""
     updates = command.get("updates") or []
     if only_failed:
@@ -89,19 +237,21 @@ def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Tabl
         )
         for u in updates
     ]
-    title = Text.assemble(
+    return TableView(command_title(command), COMMAND_COLUMNS, rows)
+
+
+def command_title(command: dict[str, Any]) -> Text:
+    return Text.assemble(
         f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
     )
-    return table(title, ["operation", "resource", "type", "state", "attempts", "native id", "error"], rows)
 
 
-def counts_table(command: dict[str, Any]) -> Table:
+def counts_table(command: dict[str, Any]) -> TableView:
     """How many updates are in each state: the live view of a command too large to list."""
-    title = Text.assemble(
-        f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
-    )
     counts = sorted(command.get("summary", {}).items())
-    return table(title, ["state", "updates"], [(styled_state(state), n) for state, n in counts])
+    return TableView(
+        command_title(command), ["state", "updates"], [(styled_state(st), n) for st, n in counts]
+    )
 
 
 def _error(update: dict[str, Any]) -> str:
@@ -110,7 +260,7 @@ def _error(update: dict[str, Any]) -> str:
     return f"{update['error_code']}: {update.get('error') or ''}"
 
 
-def plan_table(response: dict[str, Any]) -> Table:
+def plan_table(response: dict[str, Any]) -> TableView:
     rows = [
         (
             _change(c),
@@ -123,8 +273,14 @@ def plan_table(response: dict[str, Any]) -> Table:
         if not (c["replace"] and c["operation"] == "delete")
     ]
     summary = ", ".join(f"{count} to {name}" for name, count in response["summary"].items() if count)
-    columns = ["change", "resource", "type", "properties", "after"]
-    return table(f"plan: {summary or 'no changes'}", columns, rows)
+    columns = [
+        Column("change"),
+        Column("resource", key=True),
+        Column("type", key=True),
+        Column("properties", drop=2),
+        Column("after", drop=1),
+    ]
+    return TableView(f"plan: {summary or 'no changes'}", columns, rows)
 
 
 def _change(change: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import yaml
 from rich.console import Console
 from rich.text import Text
 
-from formae.cli.output import Output, emit_data, table
+from formae.cli.output import Column, Output, emit_data, print_table
 
 console = Console()
 errors = Console(stderr=True)
@@ -63,7 +63,8 @@ def conformance(
             (r.name, Text(r.outcome.value, OUTCOME_STYLES[r.outcome.value]), Text(r.detail))
             for r in report.results
         ]
-        console.print(table(f"conformance of {executable}", ["check", "outcome", "detail"], rows))
+        columns = (Column("check", key=True), "outcome", Column("detail", drop=1))
+        print_table(console, f"conformance of {executable}", columns, rows)
         counts = report.counts()
         console.print(
             f"{counts['pass']} passed, {counts['fail']} failed, {counts['skip']} skipped", markup=False

@@ -11,12 +11,12 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from formae.cli.output import table
+from formae.cli.output import Column, ColumnSpec, print_table
 
 STDERR_SHOWN = 5
 
 
-def print_plugins(console: Console, plugins: list[dict[str, Any]]) -> None:
+def print_plugins(console: Console, plugins: list[dict[str, Any]], *, wide: bool = False) -> None:
     rows = [
         (
             p["namespace"] or "?",
@@ -31,8 +31,18 @@ def print_plugins(console: Console, plugins: list[dict[str, Any]]) -> None:
         )
         for p in plugins
     ]
-    columns = ["namespace", "version", "node", "where", "health", "restarts", "rate/s", "#", "types"]
-    console.print(table("plugins", columns, rows))
+    columns: list[ColumnSpec] = [
+        Column("namespace", key=True),
+        Column("version", drop=4),
+        Column("node", key=True),
+        Column("where", drop=3),
+        "health",
+        Column("restarts", drop=5),
+        Column("rate/s", drop=2),
+        Column("#", drop=6),
+        Column("types", drop=1),
+    ]
+    print_table(console, None, columns, rows, wide=wide)
     for plugin in plugins:
         if not plugin["healthy"]:
             _print_problem(console, plugin)

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from formae.cli.client import AgentClient
-from formae.cli.output import Output, emit_data, patch_text, table
+from formae.cli.output import Column, ColumnSpec, Output, emit_data, patch_text, print_table
 from formae.forma.render import render
 
 QueryOption = Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")]
@@ -64,7 +64,15 @@ def register(
             for d in drifts
         ]
         title = "drift: nothing changed in the cloud" if not rows else f"drift: {len(rows)} resources"
-        console.print(table(title, ["resource", "type", "native id", "change", "what", "seen"], rows))
+        columns: list[ColumnSpec] = [
+            Column("resource", key=True),
+            Column("type", key=True),
+            Column("native id", key=True, drop=1),
+            "change",
+            Column("what", drop=2),
+            Column("seen", drop=3),
+        ]
+        print_table(console, title, columns, rows, wide=output is Output.WIDE)
 
     @app.command()
     def discover(

@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
 
 from formae.cli.client import AgentClient
-from formae.cli.output import command_table, counts_table
+from formae.cli.output import command_table, command_title, counts_table
 
 FINAL_STATES = {"Success", "Failed", "Canceled"}
 FINAL_UPDATE_STATES = {"Success", "Failed", "Canceled"}
+IN_FLIGHT_STATES = {"Dispatching", "InProgress", "WaitingRetry"}
 
 
 LISTED_UPDATES = 100
@@ -35,17 +39,52 @@ def watch_command(
 def _watch_live(
     client: AgentClient, command: dict[str, Any], console: Console, interval: float
 ) -> dict[str, Any]:
-    progress = _progress(command["id"])
+    """Progress per stack and type, redrawn in place; then the summary on a line of its own."""
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
-            updates = command.get("updates") or []
-            done = sum(u["state"] in FINAL_UPDATE_STATES for u in updates)
-            progress.update(progress.task_ids[0], total=len(updates) or 1, completed=done)
-            live.update(Group(progress, command_table(command)))
+            live.update(progress_view(command, console.width))
             if command["state"] in FINAL_STATES:
-                return command
+                break
             time.sleep(interval)
             command = client.command(command["id"])
+    _summary(console, command)
+    return command
+
+
+def progress_view(command: dict[str, Any], width: int) -> RenderableType:
+    """One bar per stack and type with its counts and what is in flight, then what failed."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for update in command.get("updates") or []:
+        groups.setdefault((update["stack"], update["type"]), []).append(update)
+    grid = Table.grid(padding=(0, 1))
+    for _ in range(4):
+        grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for (stack, type_), updates in sorted(groups.items()):
+        done = sum(u["state"] in FINAL_UPDATE_STATES for u in updates)
+        flying = [u["label"] for u in updates if u["state"] in IN_FLIGHT_STATES]
+        grid.add_row(
+            stack,
+            type_,
+            ProgressBar(total=len(updates), completed=done, width=20),
+            f"{done}/{len(updates)}",
+            Text(f"in flight: {', '.join(flying)}" if flying else "", style="yellow"),
+        )
+    parts: list[RenderableType] = [command_title(command), grid]
+    if any(u["state"] == "Failed" for u in command.get("updates") or []):
+        parts.append(command_table(_failed_only(command)).renderable(width))
+    return Group(*parts)
+
+
+def _failed_only(command: dict[str, Any]) -> dict[str, Any]:
+    return {**command, "updates": [u for u in command.get("updates") or [] if u["state"] == "Failed"]}
+
+
+def _summary(console: Console, command: dict[str, Any]) -> None:
+    console.print()
+    console.print(
+        f"command {command['id']} {command['state']}: {command['message']}", markup=False, highlight=False
+    )
 
 
 def _watch_counts(
@@ -58,14 +97,13 @@ def _watch_counts(
         while command["state"] not in FINAL_STATES:
             done = sum(n for state, n in command["summary"].items() if state in FINAL_UPDATE_STATES)
             progress.update(progress.task_ids[0], total=total, completed=done)
-            live.update(Group(progress, counts_table(command)))
+            live.update(Group(progress, counts_table(command).renderable(console.width)))
             command = client.command(command["id"], updates=False, wait=max(interval, 1.0))
         command = client.command(command["id"])
         progress.update(progress.task_ids[0], total=total, completed=total)
-        live.update(Group(progress, counts_table(command), command_table(command, only_failed=True)))
-    console.print(
-        f"command {command['id']} {command['state']}: {command['message']}", markup=False, highlight=False
-    )
+        failed = command_table(command, only_failed=True).renderable(console.width)
+        live.update(Group(progress, counts_table(command).renderable(console.width), failed))
+    _summary(console, command)
     return command
 
 
@@ -92,11 +130,7 @@ def _watch_plain(
                     highlight=False,
                 )
         if command["state"] in FINAL_STATES:
-            console.print(
-                f"command {command['id']} {command['state']}: {command['message']}",
-                markup=False,
-                highlight=False,
-            )
+            _summary(console, command)
             return command
         time.sleep(interval)
         command = client.command(command["id"])
