@@ -29,6 +29,7 @@ from formae.agent.joining import JoinService
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
+from formae.agent.policies import StackPolicies
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
@@ -108,9 +109,11 @@ class Agent:
         claims = Claims()
         synchronizer = Synchronizer(store, registry, limiter, claims)
         discovery = Discovery(store, registry, limiter, claims)
+        policies = StackPolicies(store, runner, synchronizer)
         schedules = [
             Schedule("sync", config.sync_interval, synchronizer.sync),
             Schedule("discovery", config.discovery_interval, discovery.discover),
+            Schedule("stack policies", config.policy_interval, policies.check),
         ]
         services = AgentServices(
             runner, store, registry, joins, synchronizer=synchronizer, discovery=discovery, overview=overview

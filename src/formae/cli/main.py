@@ -358,8 +358,25 @@ def inventory_stacks(output: OutputOption = Output.HUMAN, api: ApiOption = None)
     with _client(api) as client:
         stacks = _call(client, "inventory", "stacks")
     if not emit_data(console, output, stacks):
-        rows = [(s["label"], s["description"]) for s in stacks]
-        print_table(console, None, [Column("label", key=True), "description"], rows)
+        rows = [(s["label"], s["description"], _policies(s), s.get("expires_at")) for s in stacks]
+        columns: list[ColumnSpec] = [
+            Column("label", key=True),
+            "description",
+            "policies",
+            Column("expires", drop=1),
+        ]
+        print_table(console, None, columns, rows)
+
+
+def _policies(stack: dict[str, Any]) -> str:
+    """``ttl 3600s, auto-reconcile every 300s``: a stack's policies as a person reads them."""
+    shown = []
+    for policy in stack.get("policies") or []:
+        if policy.get("type") == "ttl":
+            shown.append(f"ttl {policy.get('ttl_seconds'):g}s")
+        elif policy.get("type") == "auto-reconcile":
+            shown.append(f"auto-reconcile every {policy.get('interval_seconds'):g}s")
+    return ", ".join(shown)
 
 
 @inventory_app.command("targets")

@@ -556,6 +556,10 @@ class Datastore(ABC):
             lambda tx: tx.execute("UPDATE stacks SET reconciled_at = $2 WHERE label = $1", *params)
         )
 
+    async def delete_stack(self, label: str) -> None:
+        """Forget a stack (its resources' history stays): what a TTL policy does once they are gone."""
+        await self._committer.submit(lambda tx: tx.execute("DELETE FROM stacks WHERE label = $1", label))
+
     async def stack_expired(self, label: str) -> None:
         """A TTL policy's destroy was submitted: the stack must not be destroyed again and again."""
         await self._committer.submit(
