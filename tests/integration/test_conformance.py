@@ -1,29 +1,40 @@
-"""``formae plugin conformance`` on real plugin processes: fake-aws and the TypeScript example pass it,
-a plugin that breaks the rules fails it on exactly those rules.
+"""``formae plugin conformance`` on real plugin processes: fake-aws, the PostgreSQL plugin (on a real
+server) and the TypeScript example pass it; a plugin that breaks the rules fails it on exactly those.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.integration.harness import FAKE_AWS
 from tests.integration.typescript import NOTES_EXAMPLE, wrapper
+from tests.postgres import POSTGRES_URL, admin_connection
 
 pytestmark = pytest.mark.timeout(120)
 
 SLOPPY = Path(__file__).parent / "plugins" / "sloppy_plugin.py"
+POSTGRES_PLUGIN = Path(sys.executable).parent / "postgres-plugin"
+
+
+Scenario = tuple[str, dict[str, Any], dict[str, Any]]
 
 
 def conformance(
-    executable: Path, tmp_path: Path, *scenarios: tuple[str, dict[str, Any], dict[str, Any]]
+    executable: Path, tmp_path: Path, *scenarios: Scenario, target: dict[str, Any] | None = None
 ) -> Any:
     args = [sys.executable, "-m", "formae", "plugin", "conformance", str(executable), "--output", "json"]
+    if target is not None:
+        (tmp_path / "target.json").write_text(json.dumps(target))
+        args += ["--target-config", str(tmp_path / "target.json")]
     for i, (type, properties, update) in enumerate(scenarios):
         (tmp_path / f"create-{i}.json").write_text(json.dumps(properties))
         (tmp_path / f"update-{i}.json").write_text(json.dumps(update))
@@ -54,6 +65,42 @@ def test_fake_aws_conforms_including_in_progress_and_dependent_types(tmp_path: P
     assert code == 0
     assert len(checks) == 27
     assert checks["IN_PROGRESS then status"]["detail"].endswith("polls, each to its end")
+
+
+@pytest.mark.postgres
+def test_the_postgresql_plugin_conforms_on_a_real_server(tmp_path: Path) -> None:
+    url = urlsplit(POSTGRES_URL)
+    asyncio.run(_reachable())
+    role, database = f"formae_conf_{secrets.token_hex(4)}", f"formae_conf_{secrets.token_hex(4)}"
+    target = {"host": url.hostname, "port": url.port or 5432, "user": url.username, "database": url.path[1:]}
+    try:
+        code, checks = conformance(
+            POSTGRES_PLUGIN,
+            tmp_path,
+            ("PostgreSQL::Role", {"Name": role, "Login": True}, {"ConnectionLimit": 5}),
+            ("PostgreSQL::Database", {"Name": database}, {"ConnectionLimit": 7}),
+            target=target,
+        )
+    finally:
+        asyncio.run(_drop(role, database))
+
+    assert failures(checks) == {}
+    assert code == 0
+    assert checks["PostgreSQL::Role: read after update"]["outcome"] == "pass"
+
+
+async def _reachable() -> None:
+    await (await admin_connection()).close()
+
+
+async def _drop(role: str, database: str) -> None:
+    """Whatever a failed run left behind: roles and databases are the whole cluster's."""
+    admin = await admin_connection()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+    finally:
+        await admin.close()
 
 
 def test_the_typescript_example_conforms(tmp_path: Path) -> None:

@@ -41,6 +41,9 @@ def conformance(
     updates: Annotated[
         list[Path] | None, typer.Option("--update-properties", "-u", help="JSON/YAML properties to change")
     ] = None,
+    target_config: Annotated[
+        Path | None, typer.Option("--target-config", help="JSON/YAML config of the target (region, host…)")
+    ] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="human, json or yaml")] = Output.HUMAN,
 ) -> None:
     """Check that a plugin does what every formae plugin must, in any language; exit 1 if it does not.
@@ -57,7 +60,8 @@ def conformance(
         Scenario(t, _properties(p), _properties(updates[i]) if i < len(updates) else None)
         for i, (t, p) in enumerate(zip(types, properties, strict=True))
     ]
-    report = run_conformance([str(executable.absolute())], scenarios)
+    config = _properties(target_config) if target_config else {}
+    report = run_conformance([str(executable.absolute())], scenarios, config)
     if not emit_data(console, output, report.as_dict()):
         rows = [
             (r.name, Text(r.outcome.value, OUTCOME_STYLES[r.outcome.value]), Text(r.detail))

@@ -44,12 +44,14 @@ class _Seen:
 
 
 class Lifecycle:
-    def __init__(self, endpoint: AgentEndpoint, namespace: str, types: list[str], report: Report) -> None:
+    def __init__(
+        self, endpoint: AgentEndpoint, namespace: str, types: list[str], report: Report, config: JsonObject
+    ) -> None:
         self._endpoint = endpoint
         self._namespace = namespace
         self._types = types
         self._report = report
-        self._target = TargetInfo("conformance", namespace, {})
+        self._target = TargetInfo("conformance", namespace, config)
         self._seen = _Seen()
 
     async def run(self, scenarios: Sequence[Scenario]) -> None:

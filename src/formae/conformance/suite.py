@@ -27,11 +27,12 @@ from formae.conformance.endpoint import HEARTBEAT_INTERVAL, AgentEndpoint
 from formae.conformance.lifecycle import Lifecycle
 from formae.conformance.process import PluginProcess
 from formae.conformance.report import CheckFailed, Outcome, Report, Scenario
+from formae.wire.types import JsonObject
 
 ANNOUNCE_WITHIN = 10.0
 """Seconds from start to accepted announcement: the agent's handshake limit."""
 EXIT_WITHIN = 5.0
-TYPE_PATTERN = re.compile(r"^[A-Za-z0-9]+::[A-Za-z0-9]+::[A-Za-z0-9]+$")
+TYPE_PATTERN = re.compile(r"^[A-Za-z0-9]+(::[A-Za-z0-9]+)+$")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class _Run:
     report: Report
     workdir: Path
     described: dict[str, object] = field(default_factory=dict)
+    target_config: JsonObject = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
@@ -51,11 +53,16 @@ class _Run:
         return str(self.described.get("name", "plugin"))
 
 
-def run_conformance(argv: list[str], scenarios: list[Scenario]) -> Report:
-    """Check the plugin started by ``argv`` (an executable and its arguments)."""
+def run_conformance(
+    argv: list[str], scenarios: list[Scenario], target_config: JsonObject | None = None
+) -> Report:
+    """Check the plugin started by ``argv`` (an executable and its arguments).
+
+    ``target_config`` is the target's ``config`` sent with every request (a region, a host).
+    """
     report = Report(" ".join(argv))
     with tempfile.TemporaryDirectory(prefix="formae-conformance-") as directory:
-        run = _Run(argv, scenarios, report, Path(directory))
+        run = _Run(argv, scenarios, report, Path(directory), target_config=target_config or {})
         log = run.workdir / "plugin.log"
         with _agent_log_to(log):
             if _check(report, "describe", lambda: _describe(run)):
@@ -182,9 +189,8 @@ async def _main_process(run: _Run, endpoint: AgentEndpoint) -> None:
         plugin = registered[0]
         _check(run.report, "schemas valid", lambda: _schemas(run, plugin))
         await _acheck(run.report, "heartbeats", lambda: _heartbeats(endpoint, plugin))
-        await Lifecycle(endpoint, run.namespace, [s.type for s in plugin.schemas], run.report).run(
-            run.scenarios
-        )
+        types = [s.type for s in plugin.schemas]
+        await Lifecycle(endpoint, run.namespace, types, run.report, run.target_config).run(run.scenarios)
         await _acheck(run.report, "SIGTERM exits 0", lambda: _sigterm(process))
     finally:
         process.close()
@@ -194,7 +200,7 @@ def _schemas(run: _Run, plugin: RegisteredPlugin) -> str:
     problems: list[str] = []
     for schema in plugin.schemas:
         if not TYPE_PATTERN.match(schema.type):
-            problems.append(f"{schema.type!r} is not Namespace::Service::Kind")
+            problems.append(f"{schema.type!r} is not Namespace::Kind or Namespace::Service::Kind")
         if not schema.identifier:
             problems.append(f"{schema.type} names no identifier property")
         if len(set(schema.create_only)) != len(schema.create_only):
