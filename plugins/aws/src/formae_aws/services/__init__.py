@@ -1,0 +1,23 @@
+"""One module per AWS service; each lists its ``HANDLERS``, one per CloudFormation type it serves."""
+
+from __future__ import annotations
+
+from formae_aws.handler import TypeHandler
+
+
+def all_handlers() -> list[TypeHandler]:
+    """A fresh handler of every type served."""
+    from formae_aws.services import awslambda, dynamodb, ec2, iam, logs, s3, secretsmanager, sns, sqs
+
+    return [
+        *ec2.HANDLERS,
+        s3.Bucket(),
+        sqs.Queue(),
+        sns.Topic(),
+        sns.Subscription(),
+        *dynamodb.HANDLERS,
+        *iam.HANDLERS,
+        logs.LogGroup(),
+        secretsmanager.Secret(),
+        *awslambda.HANDLERS,
+    ]
