@@ -1,0 +1,226 @@
+"""End to end: a real agent spawns the aws plugin, which talks to moto's server over HTTP.
+
+examples/aws.pkl is applied, changed (in place and by replacement), destroyed; at each step the
+test counts what exists in moto against the forma: nothing lost, nothing duplicated, nothing
+left behind. Then the agent's retries and the plugin's rate limit are seen through a proxy that
+throttles some calls the way AWS does.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_testing import CREDENTIALS, MotoServer, ThrottlingProxy
+
+from formae.testing import AgentProcess
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO = Path(__file__).resolve().parents[3]
+PLUGIN = Path(sys.executable).parent / "aws-plugin"
+STACK = "aws-example"
+
+
+def install_aws_plugin(home: Path) -> None:
+    target = home / "plugins" / "aws" / "v0.1.0" / "aws-plugin"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(PLUGIN, target)
+
+
+@pytest.fixture
+def start_agent(tmp_path: Path) -> Iterator[Any]:
+    agents: list[AgentProcess] = []
+
+    def start(**env: str) -> AgentProcess:
+        home = tmp_path / f"home{len(agents)}"
+        install_aws_plugin(home)
+        agent = AgentProcess(home, env={**CREDENTIALS, **env})
+        agents.append(agent)
+        agent.start()
+        agent.wait_for_log(r"Plugin registered namespace=AWS node=\S+", timeout=30)
+        return agent
+
+    yield start
+    for agent in agents:
+        agent.cleanup()
+
+
+def example_forma(endpoint: str) -> dict[str, Any]:
+    pkl = shutil.which("pkl")
+    if pkl is None:
+        if os.environ.get("CI"):
+            raise AssertionError("pkl is required on CI (.ci/install-pkl)")
+        pytest.skip("needs the pkl CLI")
+    rendered = subprocess.run(
+        [pkl, "eval", "-f", "json", str(REPO / "examples" / "aws.pkl")],
+        env={**os.environ, "AWS_ENDPOINT_URL": endpoint},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return dict(json.loads(rendered.stdout))
+
+
+def resource(forma: dict[str, Any], label: str) -> dict[str, Any]:
+    return next(r for r in forma["resources"] if r["label"] == label)
+
+
+def succeeded(agent: AgentProcess, command: dict[str, Any]) -> dict[str, Any]:
+    assert command["state"] == "Success", json.dumps(command, indent=1)[-3000:]
+    return command
+
+
+def cloud(aws: MotoServer) -> dict[str, Any]:
+    """What exists in moto that the example could have made (moto's default VPC left out)."""
+    ec2, iam = aws.client("ec2"), aws.client("iam")
+    vpcs = [v for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]]
+    vpc_ids = [v["VpcId"] for v in vpcs]
+    in_vpcs = [{"Name": "vpc-id", "Values": vpc_ids}] if vpc_ids else None
+    roles = [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    return {
+        "vpcs": vpc_ids,
+        "subnets": sorted(s["CidrBlock"] for s in ec2.describe_subnets(Filters=in_vpcs)["Subnets"])
+        if in_vpcs
+        else [],
+        "groups": [
+            g["GroupId"]
+            for g in ec2.describe_security_groups(Filters=in_vpcs)["SecurityGroups"]
+            if g["GroupName"] != "default"
+        ]
+        if in_vpcs
+        else [],
+        "route_tables": [
+            t["RouteTableId"]
+            for t in ec2.describe_route_tables(Filters=in_vpcs)["RouteTables"]
+            if not any(a.get("Main") for a in t.get("Associations", []))
+        ]
+        if in_vpcs
+        else [],
+        "buckets": [b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]],
+        "topics": [t["TopicArn"] for t in aws.client("sns").list_topics()["Topics"]],
+        "subscriptions": [
+            s["SubscriptionArn"] for s in aws.client("sns").list_subscriptions()["Subscriptions"]
+        ],
+        "queues": aws.client("sqs").list_queues().get("QueueUrls", []),
+        "tables": aws.client("dynamodb").list_tables()["TableNames"],
+        "roles": roles,
+        "policies": [p for r in roles for p in iam.list_role_policies(RoleName=r)["PolicyNames"]],
+        "functions": [f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]],
+    }
+
+
+def test_the_example_is_applied_changed_and_destroyed(aws: MotoServer, start_agent: Any) -> None:
+    agent = start_agent()
+    forma = example_forma(aws.url)
+
+    succeeded(agent, agent.apply_and_wait(forma, timeout=90))
+    made = cloud(aws)
+    assert {name: len(found) for name, found in made.items()} == {
+        "vpcs": 1,
+        "subnets": 2,
+        "groups": 1,
+        "route_tables": 1,
+        "buckets": 1,
+        "topics": 1,
+        "subscriptions": 1,
+        "queues": 1,
+        "tables": 1,
+        "roles": 1,
+        "policies": 1,
+        "functions": 1,
+    }
+    assert made["subnets"] == ["10.20.1.0/24", "10.20.2.0/24"]
+    with agent.client() as client:
+        inventory = client.inventory("resources", f"stack:{STACK}")
+    assert len(inventory) == len(forma["resources"])
+
+    changed = copy.deepcopy(forma)
+    resource(changed, "queue")["properties"]["VisibilityTimeout"] = 120  # in place
+    resource(changed, "function")["properties"]["Timeout"] = 20  # in place
+    resource(changed, "subnet-us-east-1b")["properties"]["CidrBlock"] = (
+        "10.20.3.0/24"  # create-only: replaced
+    )
+    succeeded(agent, agent.apply_and_wait(changed, timeout=90))
+    after = cloud(aws)
+    assert after["queues"] == made["queues"], "an in-place update keeps the queue"
+    assert after["subnets"] == ["10.20.1.0/24", "10.20.3.0/24"], "the subnet was replaced, not duplicated"
+    sqs = aws.client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=after["queues"][0], AttributeNames=["VisibilityTimeout"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == "120"
+    function = aws.client("lambda").get_function_configuration(FunctionName=after["functions"][0])
+    assert function["Timeout"] == 20
+
+    with agent.client() as client:
+        destroy = client.destroy(None, f"stack:{STACK}", False, "test")
+    succeeded(agent, agent.wait_command(destroy["command_id"], timeout=90))
+    assert all(not found for found in cloud(aws).values()), cloud(aws)
+
+
+def test_throttled_calls_are_retried_after_the_services_delay_within_the_rate_limit(
+    aws: MotoServer, start_agent: Any
+) -> None:
+    groups = 8
+    rate = 4.0
+    with ThrottlingProxy(aws, {"CreateVpc": 2, "CreateLogGroup": 3}, retry_after=0.3) as proxy:
+        agent = start_agent(AWS_PLUGIN_RATE_LIMIT=str(rate))
+        forma = {
+            "stacks": [{"label": "storm"}],
+            "targets": [
+                {
+                    "label": "aws",
+                    "namespace": "AWS",
+                    "config": {"region": "us-east-1", "endpoint_url": proxy.url},
+                }
+            ],
+            "resources": [
+                {
+                    "label": "vpc",
+                    "type": "AWS::EC2::VPC",
+                    "stack": "storm",
+                    "target": "aws",
+                    "properties": {"CidrBlock": "10.9.0.0/16"},
+                },
+                *(
+                    {
+                        "label": f"logs-{index}",
+                        "type": "AWS::Logs::LogGroup",
+                        "stack": "storm",
+                        "target": "aws",
+                        "properties": {"LogGroupName": f"/storm/{index}"},
+                    }
+                    for index in range(groups)
+                ),
+            ],
+        }
+        started = time.monotonic()
+        succeeded(agent, agent.apply_and_wait(forma, timeout=90))
+        elapsed = time.monotonic() - started
+
+        created = proxy.calls_of("CreateLogGroup")
+        assert sum(call.throttled for call in created) == 3
+        assert len(created) == groups + 3, "each throttled create was sent again, and only those"
+        vpc_calls = proxy.calls_of("CreateVpc")
+        assert [call.throttled for call in vpc_calls] == [True, True, False]
+        assert vpc_calls[1].at - vpc_calls[0].at >= 0.3, "the agent waited the service's Retry-After"
+
+    names = sorted(
+        g["logGroupName"]
+        for g in aws.client("logs").describe_log_groups(logGroupNamePrefix="/storm/")["logGroups"]
+    )
+    assert names == [f"/storm/{index}" for index in range(groups)]
+    assert len([v for v in aws.client("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]]) == 1
+    operations = 1 + groups + 2 + 3  # every create, and every retry, takes a token
+    burst = rate
+    assert elapsed >= (operations - burst) / rate * 0.9, (
+        f"{operations} operations in {elapsed:.2f}s at {rate}/s"
+    )
