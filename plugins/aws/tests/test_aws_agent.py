@@ -1,6 +1,7 @@
 """End to end: a real agent spawns the aws plugin, which talks to moto's server over HTTP.
 
-examples/aws.pkl is applied, changed (in place and by replacement), destroyed; at each step the
+examples/aws.pkl is applied, changed (in place and by replacement), drifted with boto3 (an edit
+and a deletion, which a sync finds and a forced reconcile undoes), destroyed; at each step the
 test counts what exists in moto against the forma: nothing lost, nothing duplicated, nothing
 left behind. Then the agent's retries and the plugin's rate limit are seen through a proxy that
 throttles some calls the way AWS does.
@@ -78,6 +79,21 @@ def resource(forma: dict[str, Any], label: str) -> dict[str, Any]:
 def succeeded(agent: AgentProcess, command: dict[str, Any]) -> dict[str, Any]:
     assert command["state"] == "Success", json.dumps(command, indent=1)[-3000:]
     return command
+
+
+def sync(agent: AgentProcess) -> dict[str, Any]:
+    """A sync of the example's stack, once it ended."""
+    with agent.client() as client:
+        run: dict[str, Any] = client.request("POST", "/sync", json={"query": f"stack:{STACK}"})
+        while run["state"] not in ("Success", "Failed"):
+            run = client.request("GET", f"/sync/{run['id']}", params={"wait": 30})
+    return run
+
+
+def drift(agent: AgentProcess) -> list[dict[str, Any]]:
+    with agent.client() as client:
+        found: list[dict[str, Any]] = client.request("GET", "/drift", params={"query": f"stack:{STACK}"})
+    return found
 
 
 def cloud(aws: MotoServer) -> dict[str, Any]:
@@ -159,6 +175,29 @@ def test_the_example_is_applied_changed_and_destroyed(aws: MotoServer, start_age
     assert attributes["Attributes"]["VisibilityTimeout"] == "120"
     function = aws.client("lambda").get_function_configuration(FunctionName=after["functions"][0])
     assert function["Timeout"] == 20
+
+    # out of band, with boto3: an attribute edited, a resource deleted; sync finds both, nothing else
+    sqs.set_queue_attributes(QueueUrl=after["queues"][0], Attributes={"VisibilityTimeout": "5"})
+    aws.client("ec2").delete_route_table(RouteTableId=after["route_tables"][0])
+    run = sync(agent)
+    assert run["state"] == "Success", run
+    total = len(forma["resources"])
+    counts = run["counts"]
+    assert (counts["changed"], counts["gone"], counts["unchanged"]) == (1, 1, total - 2), run
+    found = {d["label"]: d for d in drift(agent)}
+    assert found["routes"]["change"] == "deleted"
+    assert found["queue"]["patch"] == [{"op": "replace", "path": "/VisibilityTimeout", "value": 5}]
+    assert set(found) == {"routes", "queue"}
+
+    with agent.client() as client:  # --force: the forma wins over the edits made in the cloud
+        forced = client.apply(changed, "reconcile", False, True, "test")
+    succeeded(agent, agent.wait_command(forced["command_id"], timeout=90))
+    restored = cloud(aws)
+    assert len(restored["route_tables"]) == 1, "the deleted route table was made again"
+    attributes = sqs.get_queue_attributes(QueueUrl=after["queues"][0], AttributeNames=["VisibilityTimeout"])
+    assert attributes["Attributes"]["VisibilityTimeout"] == "120", "the edit was put back"
+    assert sync(agent)["counts"]["unchanged"] == total
+    assert drift(agent) == []
 
     with agent.client() as client:
         destroy = client.destroy(None, f"stack:{STACK}", False, "test")
