@@ -97,6 +97,17 @@ async def test_a_secret_value_goes_to_aws_but_never_comes_back(cloud: PluginHarn
         ),
     )
     assert secrets.get_secret_value(SecretId=created.native_id)["SecretString"] == "second"
+    opaque = {"$value": "third", "$visibility": "Opaque"}  # formae's secret value, as in formas
+    await _done(
+        cloud,
+        await cloud.update(
+            "AWS::SecretsManager::Secret",
+            created.native_id,
+            {**desired, "SecretString": "second"},
+            {**desired, "SecretString": opaque},
+        ),
+    )
+    assert secrets.get_secret_value(SecretId=created.native_id)["SecretString"] == "third"
     listed = await cloud.list("AWS::SecretsManager::Secret")
     assert "first" not in repr(listed)
     assert "second" not in repr(listed)
@@ -107,3 +118,33 @@ def _same(read: object, wanted: object) -> bool:
     if isinstance(read, list) and isinstance(wanted, list):
         return sorted(map(repr, read)) == sorted(map(repr, wanted))
     return read == wanted
+
+
+NAMED = [case for case in CASES if AWSPlugin().handlers[case.type].name_property]
+
+
+@pytest.mark.parametrize("case", NAMED, ids=[case.id for case in NAMED])
+async def test_a_name_taken_by_another_create_is_already_exists(
+    case: Case, cloud: PluginHarness, aws: MotoServer
+) -> None:
+    desired = case.create(case.setup(aws))
+    name = cloud.plugin.handlers[case.type].name_property  # type: ignore[attr-defined]
+    desired = {**desired, name: desired.get(name) or "taken-name"}
+    first = await _done(cloud, await cloud.create(case.type, desired, label="one", idempotency_key="first"))
+    other = await cloud.create(case.type, desired, label="two", idempotency_key="second")
+    assert other.status is OperationStatus.FAILURE
+    assert other.error_code is ErrorCode.ALREADY_EXISTS, other
+    assert (await cloud.read(case.type, first.native_id)).properties == first.properties
+
+
+async def test_a_function_whose_role_is_not_visible_yet_is_retried(cloud: PluginHarness) -> None:
+    desired = {
+        "FunctionName": "early",
+        "Runtime": "python3.12",
+        "Handler": "index.handler",
+        "Role": "arn:aws:iam::123456789012:role/not-there-yet",
+        "Code": {"ZipFile": "def handler(event, context): pass\n"},
+    }
+    result = await cloud.create("AWS::Lambda::Function", desired, idempotency_key="k")
+    assert result.error_code is ErrorCode.NOT_STABILIZED, result
+    assert result.error_code.recoverable

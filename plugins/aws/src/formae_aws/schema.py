@@ -60,6 +60,25 @@ def string_map(description: str = "") -> JsonSchema:
     return _typed("object", description, {"additionalProperties": {"type": "string"}})
 
 
+SECRET_VALUE = obj(
+    {"$value": string(), "$visibility": enum("Opaque", "Clear")},
+    "$value",
+    description="formae's secret value: the value and whether output may show it",
+)
+
+
+def secret_string(description: str) -> JsonSchema:
+    """A string that may be given as formae's secret value ``{"$value": …, "$visibility": "Opaque"}``."""
+    return {"description": description, "anyOf": [{"type": "string"}, SECRET_VALUE]}
+
+
+def plain(value: Any) -> Any:
+    """The value inside formae's secret value, or ``value`` itself."""
+    if isinstance(value, dict) and "$value" in value:
+        return value["$value"]
+    return value
+
+
 TAGS = array(
     obj({"Key": string(maxLength=128), "Value": string(maxLength=256)}, "Key", "Value"),
     "Tags as CloudFormation writes them; keys starting with aws: or formae: are reserved",

@@ -92,6 +92,9 @@ class Function(TypeHandler):
         except ClientError as error:
             if aws_code(error) == "ResourceConflictException":
                 raise AlreadyExists(desired["FunctionName"]) from error
+            if aws_code(error) == "InvalidParameterValueException" and "cannot be assumed" in str(error):
+                # IAM is eventually consistent: a role made a moment ago is not yet visible to Lambda
+                raise Refused(ErrorCode.NOT_STABILIZED, f"the role is not usable yet: {error}") from error
             raise
         return str(desired["FunctionName"])
 

@@ -1,7 +1,8 @@
 """S3 buckets with their versioning, default encryption, public access block, lifecycle rules and tags.
 
 A bucket is named by the user (or by the plugin, from the idempotency key), so a create retried
-after a crash meets ``BucketAlreadyOwnedByYou`` and adopts the bucket when its tags carry the key.
+after a crash finds the bucket (``HeadBucket``, since us-east-1 answers a second create of one's
+own bucket with success) and adopts it when its tags carry the key.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
-from formae.plugin import JsonObject
+from formae.plugin import ErrorCode, JsonObject
 from formae_aws import schema as js
-from formae_aws.errors import aws_code
+from formae_aws.errors import aws_code, map_error
 from formae_aws.handler import (
     AlreadyExists,
     Aws,
@@ -108,6 +109,8 @@ class Bucket(TypeHandler):
         region = aws.region
         if region != "us-east-1":
             arguments["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        if key and self._exists(aws, name):  # us-east-1 answers 200 to creating a bucket one owns
+            raise AlreadyExists(name)
         try:
             self.s3(aws).create_bucket(**arguments)
         except ClientError as error:
@@ -185,6 +188,15 @@ class Bucket(TypeHandler):
         return page(names, token, size)
 
     # ------------------------------------------------------------ reading the sub-configurations
+
+    def _exists(self, aws: Aws, name: str) -> bool:
+        try:
+            self.s3(aws).head_bucket(Bucket=name)
+        except ClientError as error:
+            if map_error(error).code in (ErrorCode.NOT_FOUND, ErrorCode.ACCESS_DENIED):  # 403: someone else's
+                return False
+            raise
+        return True
 
     def _tag_set(self, aws: Aws, name: str) -> list[JsonObject]:
         return self._optional(lambda: self.s3(aws).get_bucket_tagging(Bucket=name)["TagSet"]) or []

@@ -1,6 +1,7 @@
 """Secrets Manager secrets. The secret's value (``SecretString``) is write-only and sensitive:
 it goes to AWS on create and when the forma changes it, is never read back, never returned to the
-agent and never logged; drift of the value itself is therefore not detected, only of the rest.
+agent and never logged; drift of the value itself is therefore not detected, only of the rest. It
+may be a plain string or formae's secret value ``{"$value": …, "$visibility": "Opaque"}``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Secret(TypeHandler):
     properties = {
         "Name": js.string("Generated when left out", maxLength=512),
         "Description": js.string(maxLength=2048),
-        "SecretString": js.string("The secret's value: sent to AWS, never read back or returned"),
+        "SecretString": js.secret_string("The secret's value: sent to AWS, never read back or returned"),
         "KmsKeyId": js.string(),
         "Tags": js.TAGS,
         "Id": js.string("The secret's ARN"),
@@ -50,7 +51,7 @@ class Secret(TypeHandler):
             arguments["ClientRequestToken"] = hashlib.sha256(key.encode()).hexdigest()[:64]
         for name in ("Description", "SecretString", "KmsKeyId"):
             if desired.get(name):
-                arguments[name] = desired[name]
+                arguments[name] = js.plain(desired[name])
         tags = creation_tags(desired, key)
         if tags:
             arguments["Tags"] = tags
@@ -78,7 +79,7 @@ class Secret(TypeHandler):
         secrets = self.secrets(aws)
         match name:
             case "SecretString":
-                secrets.put_secret_value(SecretId=native_id, SecretString=value or "")
+                secrets.put_secret_value(SecretId=native_id, SecretString=js.plain(value) or "")
             case "Description" | "KmsKeyId":
                 secrets.update_secret(SecretId=native_id, **{name: value or ""})
             case "Tags":

@@ -1,6 +1,7 @@
 """SQS queues. A queue is named (by the user, or by the plugin from the idempotency key);
 ``CreateQueue`` answers with the existing queue when the name is taken with the same attributes, so
-the plugin tells its own queue from someone else's by the ``formae:idempotency-key`` tag.
+the plugin looks the name up first and adopts a queue of that name only when its
+``formae:idempotency-key`` tag is the create's key.
 """
 
 from __future__ import annotations
@@ -8,12 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+from botocore.exceptions import ClientError
+
 from formae.plugin import ErrorCode, JsonObject
 from formae_aws import schema as js
+from formae_aws.errors import map_error
 from formae_aws.handler import (
     IDEMPOTENCY_TAG,
+    AlreadyExists,
     Aws,
-    Refused,
     TypeHandler,
     creation_tags,
     drop_empty,
@@ -71,15 +75,23 @@ class Queue(TypeHandler):
         attributes = _to_attributes(
             {k: v for k, v in desired.items() if k in self.mutable or k == "FifoQueue"}
         )
+        if self._url_of(aws, str(desired["QueueName"])):  # CreateQueue would answer with it
+            raise AlreadyExists(desired["QueueName"])
         tags = {t["Key"]: t["Value"] for t in creation_tags(desired, key)}
-        url = str(
-            self.sqs(aws).create_queue(QueueName=desired["QueueName"], Attributes=attributes, tags=tags)[
-                "QueueUrl"
-            ]
-        )
-        if key and self._tags(aws, url).get(IDEMPOTENCY_TAG) != key:  # someone else's queue of that name
-            raise Refused(ErrorCode.ALREADY_EXISTS, f"AWS::SQS::Queue {desired['QueueName']} already exists")
-        return url
+        created = self.sqs(aws).create_queue(QueueName=desired["QueueName"], Attributes=attributes, tags=tags)
+        return str(created["QueueUrl"])
+
+    def find_by_name(self, aws: Aws, desired: JsonObject) -> tuple[str, str | None] | None:
+        url = self._url_of(aws, str(desired["QueueName"]))
+        return (url, self._tags(aws, url).get(IDEMPOTENCY_TAG)) if url else None
+
+    def _url_of(self, aws: Aws, name: str) -> str | None:
+        try:
+            return str(self.sqs(aws).get_queue_url(QueueName=name)["QueueUrl"])
+        except ClientError as error:
+            if map_error(error).code is ErrorCode.NOT_FOUND:
+                return None
+            raise
 
     def read_resource(self, aws: Aws, native_id: str) -> JsonObject | None:
         attributes = self.sqs(aws).get_queue_attributes(QueueUrl=native_id, AttributeNames=["All"])[
