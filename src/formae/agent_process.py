@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import uvicorn
 
 from formae import __version__
+from formae.agent.audit import AuditLog
 from formae.agent.commands import CommandRunner
 from formae.agent.config import AgentConfig
 from formae.agent.conflicts import Claims
@@ -36,6 +37,7 @@ from formae.agent.registry import Location, PluginRegistry
 from formae.agent.schedules import AlwaysLeader, Schedule
 from formae.agent.synchronizer import Synchronizer
 from formae.api import AgentServices, build_app
+from formae.api.exposure import ApiExposure
 from formae.store import Datastore, open_store
 from formae.wire.transport import ServerTls, start_hub_server
 
@@ -118,7 +120,8 @@ class Agent:
         services = AgentServices(
             runner, store, registry, joins, synchronizer=synchronizer, discovery=discovery, overview=overview
         )
-        api = _ApiServer(_api_config(build_app(services), config.api_address))
+        exposure = ApiExposure.prepare(config, store, AuditLog(config.audit_file))
+        api = _ApiServer(_api_config(build_app(services, exposure.access), config.api_address, exposure))
         try:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
@@ -130,7 +133,7 @@ class Agent:
                     actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
                 serving = actors.create_task(api.serve(), name="api")
                 await _wait_started(api, serving)
-                self._write_runtime_file(plugin_address, _bound_address(api, config.api_address))
+                self._write_runtime_file(plugin_address, _bound_address(api, config.api_address), exposure)
                 log.info(
                     "agent started version=%s api=%s plugins=%s",
                     __version__,
@@ -152,12 +155,14 @@ class Agent:
             await server.stop(grace=0.5)
             self.config.runtime_file.unlink(missing_ok=True)
 
-    def _write_runtime_file(self, plugin_address: str, api_address: str) -> None:
+    def _write_runtime_file(self, plugin_address: str, api_address: str, exposure: ApiExposure) -> None:
         path = self.config.runtime_file
         path.parent.mkdir(parents=True, exist_ok=True)
+        host, _, port = api_address.rpartition(":")
         info = {
             "pid": os.getpid(),
-            "api_url": f"http://{api_address}",
+            "api_url": f"{exposure.scheme}://{_reachable(host, public=False)}:{port}",
+            "api_ca": str(exposure.ca) if exposure.ca else None,
             "plugin_address": plugin_address,
             "started_at": datetime.now(UTC).isoformat(),
             "version": __version__,
@@ -207,9 +212,18 @@ class _Stop(Exception):
     """Raised inside the TaskGroup to cancel every actor once the agent is told to stop."""
 
 
-def _api_config(app: object, address: str) -> uvicorn.Config:
+def _api_config(app: object, address: str, exposure: ApiExposure) -> uvicorn.Config:
     host, _, port = address.rpartition(":")
-    return uvicorn.Config(app, host=host, port=int(port), log_config=None, access_log=False, lifespan="off")  # type: ignore[arg-type]
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host.strip("[]"),
+        port=int(port),
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        ssl_certfile=exposure.certificate,
+        ssl_keyfile=exposure.key,
+    )
 
 
 async def _wait_started(api: uvicorn.Server, serving: asyncio.Task[None]) -> None:

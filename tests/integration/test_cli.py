@@ -24,6 +24,7 @@ def formae(
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(agent.cli_env() if agent else {}),
         "FORMAE_API_URL": api_url or (agent.runtime["api_url"] if agent else ""),
         "COLUMNS": "200",
     }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from formae.agent.schedules import parse_interval
 from formae.environment import SettingError, parse_address, parse_flag, read_seconds
@@ -46,6 +48,22 @@ class AgentConfig:
     """Seconds between discoveries of unmanaged resources; 0 (the default) is off."""
     policy_interval: float = 5.0
     """Seconds between checks of the stacks' TTL and auto-reconcile policies; 0 is off."""
+    api_tls: bool | None = None
+    """TLS on the REST API; None: on exactly when it listens beyond loopback."""
+    insecure_api: bool = False
+    """Serve plain HTTP beyond loopback (warned about at every start)."""
+    api_names: tuple[str, ...] = ()
+    """Names the REST API is reached by: accepted Host headers, and names in its TLS certificate."""
+
+    @property
+    def api_on_loopback(self) -> bool:
+        return is_loopback(self.api_address.rpartition(":")[0])
+
+    @property
+    def api_uses_tls(self) -> bool:
+        if self.api_tls is not None:
+            return self.api_tls
+        return not self.api_on_loopback and not self.insecure_api
 
     @property
     def plugins_dir(self) -> Path:
@@ -62,6 +80,10 @@ class AgentConfig:
     @property
     def log_file(self) -> Path:
         return self.home / "logs" / "agent.log"
+
+    @property
+    def audit_file(self) -> Path:
+        return self.home / "logs" / "audit.log"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> AgentConfig:
@@ -90,7 +112,7 @@ class AgentConfig:
         sync = setting("sync_interval", "FORMAE_SYNC_INTERVAL")
         discovery = setting("discovery_interval", "FORMAE_DISCOVERY_INTERVAL")
         policies = setting("policy_interval", "FORMAE_POLICY_INTERVAL")
-        return cls(
+        config = cls(
             home=home,
             api_address=parse_address(*api, listen=True) if api else DEFAULT_API_ADDRESS,
             plugin_address=parse_address(*plugin, listen=True) if plugin else DEFAULT_PLUGIN_ADDRESS,
@@ -106,7 +128,39 @@ class AgentConfig:
             sync_interval=parse_interval(*sync) if sync else 300.0,
             discovery_interval=parse_interval(*discovery) if discovery else 0.0,
             policy_interval=parse_interval(*policies) if policies else 5.0,
+            **_api_security(setting),
         )
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Refuse a combination that would expose the API in clear to the network by accident."""
+        if not self.api_on_loopback and not self.api_uses_tls and not self.insecure_api:
+            raise ConfigError(
+                f"the REST API would listen on {self.api_address}, beyond loopback, without TLS; "
+                "drop --no-api-tls, or pass --insecure-api to accept that tokens cross the network in clear"
+            )
+
+
+def _api_security(setting: Callable[[str, str], tuple[str, str] | None]) -> dict[str, Any]:
+    tls = setting("api_tls", "FORMAE_API_TLS")
+    insecure = setting("insecure_api", "FORMAE_INSECURE_API")
+    names = setting("api_names", "FORMAE_API_NAMES")
+    return {
+        "api_tls": parse_flag(*tls) if tls else None,
+        "insecure_api": parse_flag(*insecure) if insecure else False,
+        "api_names": tuple(n.strip() for n in names[1].split(",") if n.strip()) if names else (),
+    }
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def load_or_create_cookie(home: Path) -> str:

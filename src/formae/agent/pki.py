@@ -58,7 +58,7 @@ class CertificateAuthority:
                 raise PkiError(f"{key_path} is not an EC private key")
             return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
         authority = cls._create()
-        _write_private(key_path, key_to_pem(authority._key))
+        write_private(key_path, key_to_pem(authority._key))
         cert_path.write_bytes(authority.certificate_pem)
         return authority
 
@@ -178,7 +178,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)  # the mode above only applies to a new file; an old one may be readable by all
@@ -202,7 +202,7 @@ class LocalPluginCredentials:
     def environment(self, name: str) -> dict[str, str]:
         pair = self._authority.plugin_keypair(f"{name} (local)", frozenset({ANY_NAMESPACE}))
         key, certificate, ca = (self._directory / f"{name}.{suffix}" for suffix in ("key", "crt", "ca.crt"))
-        _write_private(key, pair.key_pem)
+        write_private(key, pair.key_pem)
         certificate.write_bytes(pair.certificate_pem)
         ca.write_bytes(self._authority.certificate_pem)
         return {

@@ -19,6 +19,8 @@ from formae.agent.joining import JoinService
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.agent.synchronizer import Synchronizer
+from formae.api.auth import ApiAccess, ApiGuard
+from formae.api.auth_routes import auth_routes
 from formae.api.plugin_routes import plugin_routes
 from formae.api.schemas import (
     ApplyRequest,
@@ -62,7 +64,8 @@ class AgentServices:
     discovery: Discovery | None = None
 
 
-def build_app(services: AgentServices) -> FastAPI:
+def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastAPI:
+    """The API; ``access`` puts the token and Host checks in front of it (the agent always gives one)."""
     app = FastAPI(title="formae agent", version=__version__, openapi_url="/openapi.json")
     app.include_router(_routes(services), prefix="/api/v1")
     if services.synchronizer is not None and services.discovery is not None:
@@ -70,6 +73,9 @@ def build_app(services: AgentServices) -> FastAPI:
         app.include_router(reality, prefix="/api/v1")
     overview = services.overview or PluginOverview(services.registry)
     app.include_router(plugin_routes(overview), prefix="/api/v1")
+    app.include_router(auth_routes(services.store), prefix="/api/v1")
+    if access is not None:
+        app.add_middleware(ApiGuard, access=access)
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StoreError, _store_failed)  # type: ignore[arg-type]

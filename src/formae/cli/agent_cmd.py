@@ -37,7 +37,11 @@ async def _serve(config: AgentConfig) -> int:
 
 
 def start_background(config: AgentConfig, argv: list[str]) -> dict[str, object]:
-    """Start ``formae agent start`` detached, logging to the agent's log file; its runtime info once up."""
+    """Start ``formae agent start`` detached, logging to the agent's log file; its runtime info once up.
+
+    The store URL travels in the child's environment, never on its command line: a PostgreSQL
+    URL may hold a password, and every user of the host can read every command line (``ps``).
+    """
     running = alive_agent(config.home)
     if running is not None:
         raise RuntimeError(f"an agent is already running (pid {running['pid']}, {running['api_url']})")
@@ -49,6 +53,7 @@ def start_background(config: AgentConfig, argv: list[str]) -> dict[str, object]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, "FORMAE_STORE_URL": config.store_url},
         )
     return _wait_until_up(config, process)
 
@@ -89,9 +94,9 @@ def stop_agent(home: Path) -> int | None:
     return pid
 
 
-def agent_health(api_url: str) -> dict[str, object] | None:
+def agent_health(api_url: str, ca: Path | None = None) -> dict[str, object] | None:
     try:
-        with AgentClient(api_url, timeout=5) as client:
+        with AgentClient(api_url, timeout=5, ca=ca) as client:
             return client.health()
     except AgentUnreachable:
         return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from formae.agent.config import default_home
+from formae.auth import TOKEN_ENV, read_token_file
 
 
 class AgentUnreachable(Exception):
@@ -59,10 +61,39 @@ def api_url(explicit: str | None = None) -> str:
     )
 
 
+def api_token(home: Path | None = None) -> str | None:
+    """FORMAE_API_TOKEN, else the agent's own token file, if this user may read it."""
+    return os.environ.get(TOKEN_ENV) or read_token_file(home or default_home(os.environ))
+
+
+def api_ca(home: Path | None = None) -> Path | None:
+    """What verifies an https agent: FORMAE_API_CA, else the running agent's CA, else the home's CA."""
+    if os.environ.get("FORMAE_API_CA"):
+        return Path(os.environ["FORMAE_API_CA"])
+    home = home or default_home(os.environ)
+    info = runtime_info(home)
+    if info and info.get("api_ca"):
+        return Path(str(info["api_ca"]))
+    local = home / "pki" / "ca.crt"
+    try:
+        return local if local.exists() else None
+    except OSError:  # another user's home
+        return None
+
+
 class AgentClient:
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, timeout: float = 30.0, *, token: str | None = None, ca: Path | None = None
+    ) -> None:
+        """``token``: the bearer token sent with every call; ``ca``: what verifies an https agent."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=f"{self.base_url}/api/v1", timeout=timeout)
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        verify: ssl.SSLContext | bool = True
+        if ca is not None and self.base_url.startswith("https:"):
+            verify = ssl.create_default_context(cafile=str(ca))
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/api/v1", timeout=timeout, headers=headers, verify=verify
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -139,12 +170,38 @@ class AgentClient:
         result: dict[str, Any] = self._request("POST", "/plugins/tokens", json=body)
         return result
 
+    def create_api_token(self, role: str, ttl_seconds: int | None, description: str) -> dict[str, Any]:
+        body = {"role": role, "ttl_seconds": ttl_seconds, "description": description}
+        result: dict[str, Any] = self._request("POST", "/auth/tokens", json=body)
+        return result
+
+    def api_tokens(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._request("GET", "/auth/tokens")
+        return result
+
+    def revoke_api_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("DELETE", f"/auth/tokens/{token_id}")
+        return result
+
     def plugins(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/plugins")
         return result
 
 
+_UNAUTHENTICATED_HINT = (
+    f"; set {TOKEN_ENV} (formae api token create makes one), or run as the user who owns the agent's "
+    "home, where run/api.token gives access"
+)
+
+
 def _rejection(response: httpx.Response) -> Rejected:
+    rejected = _rejection_of(response)
+    if response.status_code == 401:
+        return Rejected(401, f"{rejected}{_UNAUTHENTICATED_HINT}", rejected.problems)
+    return rejected
+
+
+def _rejection_of(response: httpx.Response) -> Rejected:
     try:
         body = response.json()
     except ValueError:

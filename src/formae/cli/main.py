@@ -16,8 +16,16 @@ import typer
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, completion_cmd, plugin_author_cmd, sync_cmd
-from formae.cli.client import AgentClient, AgentUnreachable, NoAgentKnown, Rejected, api_url
+from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, sync_cmd
+from formae.cli.client import (
+    AgentClient,
+    AgentUnreachable,
+    NoAgentKnown,
+    Rejected,
+    api_ca,
+    api_token,
+    api_url,
+)
 from formae.cli.help import FormaeTyper
 from formae.cli.output import (
     Column,
@@ -58,6 +66,7 @@ app.add_typer(status_app, name="status")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(plugin_app, name="plugin")
 plugin_author_cmd.register(plugin_app)
+app.add_typer(api_cmd.app, name="api")
 
 console = make_console()
 errors = make_console(stderr=True)
@@ -108,7 +117,7 @@ def _fail(message: str, code: int) -> NoReturn:
 
 def _client(url: str | None) -> AgentClient:
     try:
-        return AgentClient(api_url(url))
+        return AgentClient(api_url(url), token=api_token(), ca=api_ca())
     except NoAgentKnown as error:
         _fail(str(error), EXIT_NO_AGENT)
 
@@ -473,6 +482,17 @@ def agent_start(
     discovery_interval: Annotated[
         str | None, typer.Option(help="Seconds between discoveries, 0 off [env FORMAE_DISCOVERY_INTERVAL; 0]")
     ] = None,
+    api_tls: Annotated[
+        bool | None,
+        typer.Option("--api-tls/--no-api-tls", help="TLS on the REST API [default: on beyond loopback]"),
+    ] = None,
+    insecure_api: Annotated[
+        bool, typer.Option("--insecure-api", help="Serve plain HTTP beyond loopback (warned at every start)")
+    ] = False,
+    api_name: Annotated[
+        list[str] | None,
+        typer.Option("--api-name", help="A name clients reach the API by (Host header, TLS certificate)"),
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
@@ -486,6 +506,9 @@ def agent_start(
             advertised_plugin_address=advertise,
             sync_interval=sync_interval,
             discovery_interval=discovery_interval,
+            api_tls=None if api_tls is None else str(api_tls),
+            insecure_api=str(insecure_api) if insecure_api else None,
+            api_names=",".join(api_name) if api_name else None,
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
@@ -495,10 +518,12 @@ def agent_start(
         f"--home={config.home}",
         f"--api-address={config.api_address}",
         f"--plugin-address={config.plugin_address}",
-        f"--store-url={config.store_url}",
         "--plugin-tls" if config.plugin_tls else "--no-plugin-tls",
         f"--sync-interval={config.sync_interval:g}",
         f"--discovery-interval={config.discovery_interval:g}",
+        *([] if config.api_tls is None else ["--api-tls" if config.api_tls else "--no-api-tls"]),
+        *(["--insecure-api"] if config.insecure_api else []),
+        *(f"--api-name={name}" for name in config.api_names),
     ]
     if config.advertised_plugin_address:
         argv.append(f"--advertise={config.advertised_plugin_address}")
@@ -527,7 +552,7 @@ def agent_status(
 ) -> None:
     """Whether an agent is running, where, and how many plugins it has."""
     info = agent_cmd.alive_agent(home or default_home(os.environ))
-    health = agent_cmd.agent_health(str(info["api_url"])) if info else None
+    health = agent_cmd.agent_health(str(info["api_url"]), api_ca(home)) if info else None
     status = {"running": info is not None, **(info or {}), "health": health}
     if not emit_data(console, output, status):
         if info is None:

@@ -12,6 +12,7 @@ Every write is committed before its ``await`` returns; concurrent writers share 
 """
 
 from formae.store._open import open_store
+from formae.store.api_tokens import ApiTokenRecord
 from formae.store.datastore import Datastore, Drift, Observation, WriteStats
 from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter
@@ -42,6 +43,7 @@ from formae.store.sqlite import SqliteStore, sqlite_url
 __all__ = [
     "INCOMPLETE_COMMAND_STATES",
     "UNMANAGED_STACK",
+    "ApiTokenRecord",
     "Command",
     "CommandKind",
     "CommandMode",

@@ -19,6 +19,7 @@ from typing import Self, TypeVar
 from formae.model import ResourceKey
 from formae.store import _rows as rows
 from formae.store._dialect import Dialect, Tx
+from formae.store.api_tokens import ApiTokenStore
 from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter, OrderingGroups
 from formae.store.migrate import migrate
@@ -156,7 +157,7 @@ class WriteStats:
     writes: int
 
 
-class Datastore(ABC):
+class Datastore(ApiTokenStore, ABC):
     """The agent's persistent memory. Every write is committed before its ``await`` returns."""
 
     def __init__(self, *, url: str, dialect: Dialect) -> None:

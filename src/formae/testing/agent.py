@@ -61,6 +61,10 @@ class AgentProcess:
     plugin_address: str = "127.0.0.1:0"
     """Where plugins dial in; a test network's address (say a veth in a network namespace) or port 0."""
     plugin_tls: bool = True
+    api_address: str = "127.0.0.1:0"
+    """Where the REST API listens; beyond loopback it speaks TLS unless ``extra_args`` say otherwise."""
+    extra_args: list[str] = field(default_factory=list)
+    """More ``formae agent start`` flags, e.g. ``--insecure-api``."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -93,9 +97,10 @@ class AgentProcess:
             "agent",
             "start",
             f"--home={self.home}",
-            "--api-address=127.0.0.1:0",
+            f"--api-address={self.api_address}",
             f"--plugin-address={self.plugin_address}",
             "--plugin-tls" if self.plugin_tls else "--no-plugin-tls",
+            *self.extra_args,
         ]
         if self.store_url:
             args.append(f"--store-url={self.store_url}")
@@ -120,8 +125,21 @@ class AgentProcess:
         assert self.process is not None
         return self.process.pid
 
+    @property
+    def api_token(self) -> str:
+        """The agent's own admin token, which every client of this harness sends."""
+        return (self.home / "run" / "api.token").read_text().strip()
+
+    @property
+    def api_ca(self) -> Path:
+        return self.home / "pki" / "ca.crt"
+
+    def cli_env(self) -> dict[str, str]:
+        """What a ``formae`` command run by a test needs to reach this agent: its home (token, CA)."""
+        return {"FORMAE_HOME": str(self.home), "FORMAE_API_URL": self.runtime["api_url"]}
+
     def client(self) -> AgentClient:
-        return AgentClient(self.runtime["api_url"])
+        return AgentClient(self.runtime["api_url"], token=self.api_token, ca=self.api_ca)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -7,6 +7,7 @@ import formae.store
 
 def test_public_names() -> None:
     assert sorted(formae.store.__all__) == [
+        "ApiTokenRecord",
         "Command",
         "CommandKind",
         "CommandMode",
