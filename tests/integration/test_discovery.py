@@ -83,7 +83,7 @@ def test_unmanaged_resources_are_discovered_extracted_and_adopted_without_a_crea
 
 def test_an_extracted_stack_applies_with_no_changes(agent: AgentUnderTest, tmp_path: Path) -> None:
     assert agent.apply_and_wait(network_forma())["state"] == "Success"
-    env = {**os.environ, "FORMAE_API_URL": agent.runtime["api_url"], "COLUMNS": "200"}
+    env = {**os.environ, **agent.cli_env(), "COLUMNS": "200"}
 
     for form in ("pkl", "yaml", "json"):
         path = tmp_path / f"net.{form}"

@@ -89,7 +89,7 @@ def test_a_crash_looping_plugin_is_restarted_forever_and_shown_with_why(
         capture_output=True,
         text=True,
         timeout=30,
-        env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent)},
+        env={"COLUMNS": "200", "PATH": str(Path(sys.executable).parent), "FORMAE_HOME": str(agent.home)},
     )
     assert listed.returncode == 0, listed.stderr
     assert "crash-looping" in listed.stdout
