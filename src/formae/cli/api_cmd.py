@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from formae.auth import Role
-from formae.cli.output import Column, Output, emit_data, make_console, print_table
+from formae.cli.output import Column, ColumnSpec, Output, emit_data, make_console, print_table
 
 app = typer.Typer(no_args_is_help=True, help="The agent's REST API: its tokens")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the REST API (admin)")
@@ -62,7 +62,14 @@ def token_list(
             (t["id"], t["role"], t["description"], t["created_at"], t["expires_at"], t["revoked_at"])
             for t in tokens
         ]
-        columns = [Column("id", key=True), "role", "description", "created", "expires", "revoked"]
+        columns: list[ColumnSpec] = [
+            Column("id", key=True),
+            "role",
+            "description",
+            "created",
+            "expires",
+            "revoked",
+        ]
         print_table(console, None, columns, rows, wide=output is Output.WIDE)
 
 
