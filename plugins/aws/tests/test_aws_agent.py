@@ -263,3 +263,41 @@ def test_throttled_calls_are_retried_after_the_services_delay_within_the_rate_li
     assert elapsed >= (operations - burst) / rate * 0.9, (
         f"{operations} operations in {elapsed:.2f}s at {rate}/s"
     )
+
+
+def test_resources_made_outside_formae_are_discovered_extracted_and_adopted(
+    aws: MotoServer, start_agent: Any
+) -> None:
+    agent = start_agent()
+    target = {"label": "aws", "namespace": "AWS", "config": {"region": "us-east-1", "endpoint_url": aws.url}}
+    managed = {
+        "stacks": [{"label": "apps"}],
+        "targets": [target],
+        "resources": [
+            {"label": "jobs", "type": "AWS::SQS::Queue", "stack": "apps", "target": "aws", "properties": {}}
+        ],
+    }
+    succeeded(agent, agent.apply_and_wait(managed, timeout=60))
+    sqs = aws.client("sqs")
+    by_hand = sqs.create_queue(QueueName="by-hand", Attributes={"VisibilityTimeout": "45"})["QueueUrl"]
+
+    with agent.client() as client:
+        run = client.request("POST", "/discover", json={"target": "aws", "type": "AWS::SQS::Queue"})
+        while run["state"] not in ("Success", "Failed"):
+            run = client.request("GET", f"/discover/{run['id']}", params={"wait": 30})
+        assert run["state"] == "Success", run
+        unmanaged = client.inventory("resources", "managed:false")
+        assert [r["native_id"] for r in unmanaged] == [by_hand], "the managed queue is not listed twice"
+        assert unmanaged[0]["properties"]["VisibilityTimeout"] == 45
+        forma = client.request("GET", "/extract", params={"query": "managed:false", "stack": "adopted"})
+        plan = client.apply(forma, "reconcile", True, False, "extracted")
+    assert plan["summary"]["create"] == 0
+    assert plan["summary"]["adopt"] == 1
+    succeeded(agent, agent.apply_and_wait(forma, timeout=60))
+    assert len(sqs.list_queues()["QueueUrls"]) == 2, "adopting created nothing"
+    with agent.client() as client:
+        assert client.inventory("resources", "managed:false") == []
+        assert {r["stack"] for r in client.inventory("resources", "type:AWS::SQS::Queue")} == {
+            "apps",
+            "adopted",
+        }

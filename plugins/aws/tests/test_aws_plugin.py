@@ -16,7 +16,15 @@ from formae_aws.handler import Aws
 from formae_aws.services.logs import LogGroup
 from formae_aws.session import Clients, TargetSettings
 
-from formae.plugin import ErrorCode, Operation, OperationStatus, TargetInfo
+from formae.plugin import (
+    ErrorCode,
+    ListRequest,
+    ListResult,
+    Operation,
+    OperationStatus,
+    ProgressResult,
+    TargetInfo,
+)
 from formae.plugin.testing import PluginHarness
 
 pytestmark = pytest.mark.timeout(60)
@@ -177,3 +185,14 @@ async def test_secrets_are_never_logged(cloud: PluginHarness, caplog: pytest.Log
     assert refused.error_code is ErrorCode.ALREADY_EXISTS
     assert secret not in caplog.text
     assert secret not in repr(created)
+
+
+async def test_a_throttled_list_answers_throttling_for_discovery_to_retry(aws: MotoServer) -> None:
+    with ThrottlingProxy(aws, {"DescribeLogGroups": 1}, retry_after=0.4) as proxy:
+        target = TargetInfo("proxy", "AWS", {"region": "us-east-1", "endpoint_url": proxy.url})
+        async with PluginHarness(AWSPlugin(), target) as cloud:
+            refused = await cloud.call(ListRequest("AWS::Logs::LogGroup", target))
+            listed = await cloud.call(ListRequest("AWS::Logs::LogGroup", target))
+    assert isinstance(refused, ProgressResult)
+    assert (refused.error_code, refused.retry_after) == (ErrorCode.THROTTLING, 0.4)
+    assert isinstance(listed, ListResult)

@@ -71,6 +71,10 @@ class ResourcePlugin(ABC):
             f"{self.namespace} has no operation in progress with request id {request.request_id!r}",
         )
 
-    async def list(self, request: ListRequest) -> ListResult:
-        """Every resource of a type that exists in the target; override to support discovery."""
+    async def list(self, request: ListRequest) -> ListResult | ProgressResult:
+        """Every resource of a type that exists in the target; override to support discovery.
+
+        When the cloud will not list, answer ``ProgressResult.failure`` with the reason's code:
+        discovery retries the recoverable ones (THROTTLING, ...) as it does any operation.
+        """
         return ListResult(resources=[])

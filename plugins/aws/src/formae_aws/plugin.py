@@ -134,12 +134,17 @@ class AWSPlugin(ResourcePlugin):
 
         return await self._operate(operation, resource_type, request.target, call)
 
-    async def list(self, request: ListRequest) -> ListResult:
+    async def list(self, request: ListRequest) -> ListResult | ProgressResult:
         handler = self.handlers.get(request.resource_type)
         if handler is None:
             return ListResult([])
-        aws = Aws(self.clients, TargetSettings.from_config(request.target.config))
-        found, token = await self._in_thread(lambda: handler.list(aws, request.page_token, request.page_size))
+        try:
+            aws = Aws(self.clients, TargetSettings.from_config(request.target.config))
+            found, token = await self._in_thread(
+                lambda: handler.list(aws, request.page_token, request.page_size)
+            )
+        except Exception as error:
+            return self._failure(Operation.LIST, request.resource_type, error)
         return ListResult([ListedResource(native_id, props) for native_id, props in found], token)
 
     # ------------------------------------------------------------ plumbing
@@ -159,26 +164,30 @@ class AWSPlugin(ResourcePlugin):
         try:
             aws = Aws(self.clients, TargetSettings.from_config(target.config))
             outcome = await self._in_thread(lambda: call(handler, aws))
-        except ConfigError as error:
+        except Exception as error:
+            return self._failure(operation, resource_type, error)
+        return _answer(operation, resource_type, handler, outcome)
+
+    def _failure(self, operation: Operation, resource_type: str, error: Exception) -> ProgressResult:
+        """An exception as formae's failure: refusals and config errors as they say, AWS's by the table."""
+        if isinstance(error, Refused):
+            return ProgressResult.failure(operation, error.code, str(error), resource_type=resource_type)
+        if isinstance(error, ConfigError):
             return ProgressResult.failure(
                 operation, ErrorCode.INVALID_REQUEST, str(error), resource_type=resource_type
             )
-        except Refused as refusal:
-            return ProgressResult.failure(operation, refusal.code, str(refusal), resource_type=resource_type)
-        except Exception as error:
-            mapped = map_error(error)
-            if mapped.code is ErrorCode.PLUGIN_ERROR:
-                log.exception("%s of %s failed", operation.name, resource_type)
-            else:
-                log.info("%s of %s: %s", operation.name, resource_type, mapped.message)
-            return ProgressResult.failure(
-                operation,
-                mapped.code,
-                mapped.message,
-                retry_after=mapped.retry_after,
-                resource_type=resource_type,
-            )
-        return _answer(operation, resource_type, handler, outcome)
+        mapped = map_error(error)
+        if mapped.code is ErrorCode.PLUGIN_ERROR:
+            log.exception("%s of %s failed", operation.name, resource_type)
+        else:
+            log.info("%s of %s: %s", operation.name, resource_type, mapped.message)
+        return ProgressResult.failure(
+            operation,
+            mapped.code,
+            mapped.message,
+            retry_after=mapped.retry_after,
+            resource_type=resource_type,
+        )
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
         if self._pool is None:  # used without setup(): the default executor
