@@ -58,7 +58,7 @@ class AWSPlugin(ResourcePlugin):
         threads: int = DEFAULT_THREADS,
         handlers: list[TypeHandler] | None = None,
     ) -> None:
-        self.clients = clients or Clients()
+        self.clients = clients or Clients(pool_size=threads)
         self.rate_limit = rate_limit
         self.max_concurrency = threads
         self._threads = threads
@@ -124,9 +124,11 @@ class AWSPlugin(ResourcePlugin):
     async def status(self, request: StatusRequest) -> ProgressResult:
         try:
             operation, resource_type, native_id = _parse_request_id(request.request_id)
-        except ValueError:
+        except (KeyError, ValueError):
             return ProgressResult.failure(
-                Operation.READ, ErrorCode.NOT_FOUND, f"no operation with request id {request.request_id!r}"
+                request.operation or Operation.READ,
+                ErrorCode.NOT_FOUND,
+                f"no operation with request id {request.request_id!r}",
             )
 
         def call(handler: TypeHandler, aws: Aws) -> Outcome:

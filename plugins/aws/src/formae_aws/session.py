@@ -71,9 +71,13 @@ class Clients:
     """boto3 clients per target and service, safe to use from many threads."""
 
     def __init__(
-        self, session_factory: SessionFactory = boto3.session.Session, clock: Callable[[], float] = time.time
+        self,
+        session_factory: SessionFactory = boto3.session.Session,
+        clock: Callable[[], float] = time.time,
+        pool_size: int = 16,
     ) -> None:
         self._new_session = session_factory
+        self._pool_size = pool_size  # one connection per worker thread: none discarded
         self._clock = clock
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[Any, float]] = {}
@@ -91,6 +95,7 @@ class Clients:
                     config=Config(
                         retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
                         connect_timeout=10,
+                        max_pool_connections=self._pool_size,
                         read_timeout=60,
                     ),
                 )
