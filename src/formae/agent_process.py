@@ -30,6 +30,7 @@ from formae.agent.joining import JoinService
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
+from formae.agent.plugin_watch import PluginWatcher
 from formae.agent.policies import StackPolicies
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
 from formae.agent.rate_limiter import RateLimiter
@@ -105,6 +106,7 @@ class Agent:
             discover_plugins(config.plugins_dir),
             environment,
             RestartPolicy(max_delay=config.plugin_restart_max_delay),
+            stay_open=True,
         )
         overview = PluginOverview(registry, processes)
         runner = CommandRunner(store, registry, limiter, plugins=overview)
@@ -126,6 +128,8 @@ class Agent:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
                 actors.create_task(processes.run(), name="plugin processes")
+                watcher = PluginWatcher(config.plugins_dir, processes, registry)
+                actors.create_task(watcher.run(), name="plugin directory watcher")
                 actors.create_task(runner.run(), name="command runner")
                 actors.create_task(synchronizer.run(), name="synchronizer")
                 actors.create_task(discovery.run(), name="discovery")

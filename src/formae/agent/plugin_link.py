@@ -35,6 +35,8 @@ class PluginLink:
         self._pending: dict[int, _Call] = {}
         self._closed = asyncio.Event()
         self._close_reason = ""
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def in_flight(self) -> int:
@@ -51,6 +53,7 @@ class PluginLink:
         call_id = next(self._call_ids)
         reply: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = _Call(request, reply)
+        self._idle.clear()
         try:
             await self._stream.send(OperationCall(call_id, request, timeout or 0.0))
             return await asyncio.wait_for(reply, timeout)
@@ -62,6 +65,8 @@ class PluginLink:
             raise PluginUnavailable(f"plugin {self.node} did not answer within {timeout}s") from None
         finally:
             self._pending.pop(call_id, None)
+            if not self._pending:
+                self._idle.set()
 
     def deliver(self, reply: OperationReply | MalformedReply) -> bool:
         """Resolve the call this reply answers; False when nobody is waiting for it any more.
@@ -87,6 +92,10 @@ class PluginLink:
         for call in self._pending.values():
             if not call.reply.done():
                 call.reply.set_exception(PluginUnavailable(f"plugin {self.node} is gone: {reason}"))
+
+    async def wait_idle(self) -> None:
+        """Until no call is in flight: how a plugin being replaced is drained before it is stopped."""
+        await self._idle.wait()
 
     async def wait_closed(self) -> str:
         await self._closed.wait()

@@ -85,19 +85,61 @@ class PluginProcessManager:
         environment: PluginEnvironment,
         policy: RestartPolicy | None = None,
         stop_grace: float = 3.0,
+        *,
+        stay_open: bool = False,
     ) -> None:
+        self._stay_open = stay_open
+        """Keep ``run`` going until ``stop``, even with nothing to supervise: ``start`` may add plugins."""
         self._plugins = plugins
         self._environment = environment
         self._policy = policy or RestartPolicy()
         self._stop_grace = stop_grace
         self._children: dict[int, tuple[str, asyncio.subprocess.Process]] = {}
         self._stopping = False
+        self._stopped = asyncio.Event()
         self._host = socket.gethostname()
-        self._status = {p.name: ProcessStatus(p.name, str(p.version), self._node(p)) for p in plugins}
+        self._status = {self._node(p): ProcessStatus(p.name, str(p.version), self._node(p)) for p in plugins}
+        """By node: each supervised process as its supervisor last saw it."""
+        self._supervised: dict[str, _Supervised] = {}
+        self._supervisors: asyncio.TaskGroup | None = None
 
     def spawns(self, node: str) -> bool:
         """Whether ``node`` is the name this manager gives one of its children (reserved for it)."""
-        return any(node == self._node(plugin) for plugin in self._plugins)
+        return node in self._supervised or any(node == self._node(plugin) for plugin in self._plugins)
+
+    def running(self) -> dict[str, tuple[str, InstalledPlugin]]:
+        """By plugin name: the node and install of each plugin supervised and not being retired."""
+        return {s.plugin.name: (node, s.plugin) for node, s in self._supervised.items() if not s.retiring}
+
+    def start(self, plugin: InstalledPlugin) -> str:
+        """Supervise ``plugin`` from now on (while ``run`` runs); its node name.
+
+        A second version of a running plugin gets a node name of its own, so that both can be
+        registered while the old one drains.
+        """
+        if self._supervisors is None:
+            raise RuntimeError("start() before run()")
+        node = self._node(plugin)
+        if node in self._supervised:
+            node = f"{plugin.name}-v{plugin.version}@{self._host}"
+        entry = _Supervised(plugin)
+        self._supervised[node] = entry
+        entry.task = self._supervisors.create_task(self._supervise(plugin, node), name=f"supervise {node}")
+        return node
+
+    async def retire(self, node: str) -> None:
+        """Stop supervising ``node``: SIGTERM its process (SIGKILL after the grace) and wait for it."""
+        entry = self._supervised.get(node)
+        if entry is None:
+            return
+        entry.retiring = True
+        processes = [process for child_node, process in self._children.values() if child_node == node]
+        await self._terminate(processes)
+        if entry.task is not None:
+            entry.task.cancel()  # it may be sleeping before a restart
+            await asyncio.gather(entry.task, return_exceptions=True)
+        self._supervised.pop(node, None)
+        self._status.pop(node, None)
 
     def locate(self, node: str, pid: int) -> Location:
         """LOCAL when ``(node, pid)`` is a child this manager spawned and still runs, or its descendant.
@@ -122,6 +164,10 @@ class PluginProcessManager:
                 return Location.LOCAL
         return Location.REMOTE
 
+    def _retiring(self, node: str) -> bool:
+        entry = self._supervised.get(node)
+        return entry is None or entry.retiring
+
     def _node(self, plugin: InstalledPlugin) -> str:
         return f"{plugin.name}@{self._host}"
 
@@ -133,15 +179,24 @@ class PluginProcessManager:
         return {pid: node for pid, (node, _) in self._children.items()}
 
     async def run(self) -> None:
-        """Supervise every installed plugin until ``stop``; returns when all supervisors have."""
+        """Supervise every installed plugin, and those ``start`` adds, until ``stop``.
+
+        Without ``stay_open`` it returns as soon as every supervisor has (all children given up on).
+        """
         async with asyncio.TaskGroup() as supervisors:
+            self._supervisors = supervisors
             for plugin in self._plugins:
-                supervisors.create_task(self._supervise(plugin), name=f"supervise {plugin.name}")
+                self.start(plugin)
+            if self._stay_open:
+                await self._stopped.wait()
 
     async def stop(self) -> None:
         """Terminate every child: SIGTERM, then SIGKILL whatever outlives the grace period."""
         self._stopping = True
-        processes = [process for _, process in self._children.values()]
+        self._stopped.set()
+        await self._terminate([process for _, process in self._children.values()])
+
+    async def _terminate(self, processes: list[asyncio.subprocess.Process]) -> None:
         for process in processes:
             _signal(process, signal.SIGTERM)
         if not processes:
@@ -158,14 +213,16 @@ class PluginProcessManager:
         if late:
             await asyncio.gather(*late, return_exceptions=True)
 
-    async def _supervise(self, plugin: InstalledPlugin) -> None:
-        node, status = self._node(plugin), self._status[plugin.name]
+    async def _supervise(self, plugin: InstalledPlugin, node: str) -> None:
+        status = self._status.get(node)
+        if status is None or status.version != str(plugin.version):  # a node name another version had
+            status = self._status[node] = ProcessStatus(plugin.name, str(plugin.version), node)
         failures = 0
         try:
             while not self._stopping:
                 started = time.monotonic()
                 code = await self._run_once(plugin, node, status)
-                if self._stopping:
+                if self._stopping or self._retiring(node):
                     return
                 failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
                 if code == EXIT_REFUSED:
@@ -250,6 +307,13 @@ async def _next_line(stream: asyncio.StreamReader) -> bytes:
         return end.partial
     except asyncio.LimitOverrunError as long_line:
         return await stream.readexactly(long_line.consumed)
+
+
+@dataclass
+class _Supervised:
+    plugin: InstalledPlugin
+    retiring: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 def _signal(process: asyncio.subprocess.Process, signum: int) -> None:

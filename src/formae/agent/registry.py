@@ -55,6 +55,8 @@ class RegisteredPlugin:
     status_reason: str = ""
     certificate: str | None = None
     """SHA-256 fingerprint of the plugin's client certificate; None without plugin TLS."""
+    draining: bool = False
+    """Being replaced by a newer version: finishes the calls it has, is given no new ones."""
 
     @property
     def claimant(self) -> Claimant:
@@ -134,7 +136,7 @@ class PluginRegistry:
         candidates = [p for p in self._plugins.values() if p.namespace == namespace]
         if not candidates:
             raise NoPluginError(namespace, self.namespaces())
-        healthy = [p for p in candidates if p.healthy]
+        healthy = [p for p in candidates if p.healthy and not p.draining]
         if not healthy:
             reasons = "; ".join(f"{p.node}: {p.status_reason}" for p in candidates)
             raise PluginUnavailable(f"no healthy plugin for namespace {namespace} ({reasons})")
@@ -149,6 +151,39 @@ class PluginRegistry:
                     return self.lookup(namespace)
                 except (NoPluginError, PluginUnavailable):
                     await changed.wait()
+
+    def drain(self, node: str) -> PluginLink | None:
+        """Route nothing new to ``node`` (a version being replaced); its link, to wait for its calls."""
+        plugin = self._plugins.get(node)
+        if plugin is None:
+            return None
+        plugin.draining = True
+        log.info(
+            "Plugin draining namespace=%s node=%s in_flight=%d", plugin.namespace, node, plugin.link.in_flight
+        )
+        self._notify()
+        return plugin.link
+
+    def forget(self, node: str) -> None:
+        """Drop ``node`` at once: the agent stopped it on purpose, so it is not listed as unhealthy."""
+        plugin = self._plugins.pop(node, None)
+        if plugin is not None:
+            plugin.link.close("retired")
+            log.info("Plugin retired namespace=%s node=%s version=%s", plugin.namespace, node, plugin.version)
+            self._notify()
+
+    async def wait_registered(self, node: str, timeout: float) -> bool:
+        """Whether ``node`` registers (healthy) within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._changed
+                    plugin = self._plugins.get(node)
+                    if plugin is not None and plugin.healthy:
+                        return True
+                    await changed.wait()
+        except TimeoutError:
+            return False
 
     def namespaces(self) -> list[str]:
         return sorted({p.namespace for p in self._plugins.values()})

@@ -16,7 +16,7 @@ import typer
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, sync_cmd
+from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, plugin_cmd, sync_cmd
 from formae.cli.client import (
     AgentClient,
     AgentUnreachable,
@@ -38,7 +38,6 @@ from formae.cli.output import (
     print_table,
     styled_state,
 )
-from formae.cli.plugin_cmd import InstallError, install_plugin
 from formae.cli.plugins_view import print_plugins
 from formae.cli.watch import FINAL_STATES, watch_command
 from formae.forma import FormaError, load_forma
@@ -66,6 +65,7 @@ app.add_typer(status_app, name="status")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(plugin_app, name="plugin")
 plugin_author_cmd.register(plugin_app)
+plugin_cmd.register(plugin_app)
 app.add_typer(api_cmd.app, name="api")
 
 console = make_console()
@@ -440,21 +440,6 @@ def token_create(
         markup=False,
     )
     print(created["token"])
-
-
-@plugin_app.command("install")
-def plugin_install(
-    executable: Annotated[
-        Path, typer.Argument(help="The plugin executable, e.g. $(command -v fake-aws-plugin)")
-    ],
-    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
-) -> None:
-    """Install a plugin executable into the agent's versioned plugin directory."""
-    try:
-        destination = install_plugin(executable, home or default_home(os.environ))
-    except InstallError as error:
-        _fail(str(error), EXIT_FAILED)
-    console.print(f"installed {destination}; restart the agent to start it", markup=False)
 
 
 # ---------------------------------------------------------------- agent
