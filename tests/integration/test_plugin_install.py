@@ -39,6 +39,13 @@ def installed(home: Path, spec: str, *options: str) -> str:
     return done.stdout
 
 
+def info(home: Path, name: str) -> dict[str, Any]:
+    done = formae(home, "plugin", "info", name, "--home", str(home), "-o", "json")
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
 def thing_forma(stack: str, name: str, **properties: Any) -> dict[str, Any]:
     return {
         "stacks": [{"label": stack}],
@@ -75,11 +82,11 @@ def test_an_installed_executable_starts_without_restarting_the_agent(bare_agent:
 
     bare_agent.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
     assert bare_agent.apply_and_wait(network_forma())["state"] == "Success"
-    info = json.loads(formae(home, "plugin", "info", "fake-aws", "--home", str(home), "-o", "json").stdout)
-    assert [(v["version"], v["active"], v["kind"]) for v in info["installed"]] == [
+    described = info(home, "fake-aws")
+    assert [(v["version"], v["active"], v["kind"]) for v in described["installed"]] == [
         ("1.0.0", True, "executable")
     ]
-    assert [r["health"] for r in info["running"]] == ["healthy"]
+    assert [r["health"] for r in described["running"]] == ["healthy"]
 
 
 def test_uninstall_stops_the_plugin(bare_agent: AgentProcess) -> None:
@@ -169,8 +176,7 @@ def test_packages_install_into_virtualenvs_of_their_own(
     bare_agent.wait_for_log(r"Plugin retired namespace=Tiny .*version=1\.1\.0", timeout=60)
     assert [version for version, _ in plugins_of(bare_agent, "Tiny")] == ["1.2.0"]
 
-    info = json.loads(formae(home, "plugin", "info", "tiny", "--home", str(home), "-o", "json").stdout)
-    kinds = [(v["version"], v["kind"], v["distribution"]) for v in info["installed"]]
+    kinds = [(v["version"], v["kind"], v["distribution"]) for v in info(home, "tiny")["installed"]]
     assert kinds == [
         ("1.2.0", "requirement", "formae-tiny"),
         ("1.1.0", "sdist", "formae-tiny"),

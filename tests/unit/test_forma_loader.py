@@ -322,9 +322,8 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 
 def test_pkl_forma_with_a_bad_reference_names_the_pkl_file(pkl_binary: str, tmp_path: Path) -> None:
     path = tmp_path / "bad.pkl"
-    path.write_text(
-        (EXAMPLES / "network.pkl").read_text().replace('ref("net", "FakeAWS::EC2::VPC"', 'ref("", "F::E::V"')
-    )
+    example = (EXAMPLES / "network.pkl").read_text().replace('"../', f'"{EXAMPLES.parent}/')
+    path.write_text(example.replace('vpc.ref("VpcId")', 'formae.ref("", "F::E::V", "vpc", "VpcId")'))
 
     with pytest.raises(FormaError) as caught:
         load_forma(path)

@@ -113,7 +113,16 @@ def test_subclasses_need_only_schemas_and_the_four_operations() -> None:
     assert ResourcePlugin.__abstractmethods__ == frozenset({"schemas", "create", "read", "update", "delete"})
     plugin = MiniPlugin()
     assert (plugin.rate_limit, plugin.max_concurrency) == (0.0, 0)
-    assert describe(plugin) == {"name": "mini", "namespace": "Mini", "version": "0.3.0", "types": [THING]}
+    described = describe(plugin)
+    assert {k: described[k] for k in ("name", "namespace", "version", "types")} == {
+        "name": "mini",
+        "namespace": "Mini",
+        "version": "0.3.0",
+        "types": [THING],
+    }
+    assert described["schemas"] == [
+        {"type": THING, "identifier": "Name", "create_only": [], "read_only": [], "json_schema": {}}
+    ]
 
 
 def test_a_missing_operation_is_named() -> None:

@@ -150,4 +150,5 @@ def test_schemas_are_announced_with_json_schemas() -> None:
         assert set(schema.create_only) <= set(properties), schema.type
         assert set(schema.read_only) <= set(properties), schema.type
         assert set(schema.json_schema["required"]) <= set(properties), schema.type
-    assert schemas[ROLE].json_schema["properties"]["Password"]["writeOnly"] is True
+    password = schemas[ROLE].json_schema["properties"]["Password"]
+    assert (password["writeOnly"], password["format"]) == (True, "password")

@@ -115,8 +115,8 @@ class PluginWatcher:
                 self._ready_timeout,
                 old_node,
             )
-            await self._processes.retire(new_node)
             self._registry.forget(new_node)
+            await self._processes.retire(new_node)
             return False
         await self._drain_and_retire(old_node)
         return True
@@ -134,8 +134,8 @@ class PluginWatcher:
                     link.in_flight,
                     self._drain_timeout,
                 )
+        self._registry.forget(node)  # first: its stream closing is then no news, not an unhealthy plugin
         await self._processes.retire(node)
-        self._registry.forget(node)
 
 
 def _differs(wanted: InstalledPlugin | None, running: InstalledPlugin | None) -> bool:

@@ -16,7 +16,7 @@ import typer
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, plugin_cmd, sync_cmd
+from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, plugin_cmd, schema_cmd, sync_cmd
 from formae.cli.client import (
     AgentClient,
     AgentUnreachable,
@@ -67,6 +67,7 @@ app.add_typer(plugin_app, name="plugin")
 plugin_author_cmd.register(plugin_app)
 plugin_cmd.register(plugin_app)
 app.add_typer(api_cmd.app, name="api")
+app.add_typer(schema_cmd.schema_app, name="schema")
 
 console = make_console()
 errors = make_console(stderr=True)

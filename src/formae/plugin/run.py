@@ -46,11 +46,23 @@ def run(plugin: ResourcePlugin, argv: list[str] | None = None) -> NoReturn:
 
 
 def describe(plugin: ResourcePlugin) -> dict[str, object]:
+    """What ``--describe`` prints: who it is, and the schemas it announces (for ``formae schema pkl``)."""
+    schemas = plugin.schemas()
     return {
         "name": plugin.name,
         "namespace": plugin.namespace,
         "version": plugin.version,
-        "types": [schema.type for schema in plugin.schemas()],
+        "types": [schema.type for schema in schemas],
+        "schemas": [
+            {
+                "type": schema.type,
+                "identifier": schema.identifier,
+                "create_only": list(schema.create_only),
+                "read_only": list(schema.read_only),
+                "json_schema": schema.json_schema,
+            }
+            for schema in schemas
+        ],
     }
 
 

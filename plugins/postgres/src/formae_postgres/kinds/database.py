@@ -34,7 +34,7 @@ SCHEMA = ResourceSchema(
             "Template": {
                 **NAME,
                 "writeOnly": True,
-                "description": "The database copied (default template1).",
+                "description": "The database copied (default template1); PostgreSQL does not remember it.",
             },
             "Encoding": {"type": "string", "description": "Character set, e.g. UTF8."},
             "LcCollate": {"type": "string", "description": "Collation order, e.g. C or en_US.UTF-8."},

@@ -55,7 +55,8 @@ SCHEMA = ResourceSchema(
             "Password": {
                 "type": "string",
                 "writeOnly": True,
-                "description": "Sent to the server as a SCRAM-SHA-256 verifier; never read back.",
+                "format": "password",
+                "description": "A secret: sent to the server as a SCRAM-SHA-256 verifier, never read back.",
             },
             "Login": {"type": "boolean", "default": False},
             "Superuser": {"type": "boolean", "default": False},
