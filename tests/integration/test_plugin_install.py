@@ -68,8 +68,8 @@ def plugins_of(agent: AgentProcess, namespace: str) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def bare_agent(tmp_path: Path) -> Iterator[AgentProcess]:
-    """An agent whose home has no plugin installed yet."""
-    agent = AgentProcess(tmp_path / "home")
+    """An agent whose home has no plugin installed yet (fake-aws, once installed, keeps its cloud there)."""
+    agent = AgentProcess(tmp_path / "home", env={"FAKE_AWS_STATE_FILE": str(tmp_path / "fake-aws-cloud.db")})
     try:
         yield agent.start()
     finally:
