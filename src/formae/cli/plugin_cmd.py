@@ -107,7 +107,7 @@ def plugin_info(
         ]
         for i, v in enumerate(versions)
     ]
-    columns = [Column("version", key=True), "active", "kind", Column("source", drop=1)]
+    columns: list[Column | str] = [Column("version", key=True), "active", "kind", Column("source", drop=1)]
     print_table(console, f"plugin {name}", columns, rows)
     newest = versions[0].record
     console.print(f"namespace: {newest.get('namespace', '?')}", markup=False)

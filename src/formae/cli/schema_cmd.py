@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.text import Text
 
 from formae.agent.config import default_home
 from formae.agent.plugin_manager import discover_plugins
+from formae.cli.output import make_console
 from formae.schema import BASE_MODULE, pkl_module
 from formae.wire.types import ResourceSchema
 
 DESCRIBE_TIMEOUT = 30.0
 
 schema_app = typer.Typer(no_args_is_help=True, help="Resource type schemas, for writing formas")
-errors = Console(stderr=True)
+errors = make_console(stderr=True)
 
 
 @schema_app.command("pkl")
