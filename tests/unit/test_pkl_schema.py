@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from formae_aws import AWSPlugin
 from formae_fake_aws import FakeAWSPlugin
 from formae_postgres import PostgresPlugin
 
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODULES: dict[str, tuple[ResourcePlugin, Path]] = {
     "PostgreSQL": (PostgresPlugin(), REPO / "plugins" / "postgres" / "pkl" / "PostgreSQL.pkl"),
     "FakeAWS": (FakeAWSPlugin(), REPO / "plugins" / "fake_aws" / "pkl" / "FakeAWS.pkl"),
+    "AWS": (AWSPlugin(), REPO / "plugins" / "aws" / "pkl" / "AWS.pkl"),
 }
 
 
@@ -105,6 +107,16 @@ def test_references_are_typed(pkl_binary: str, tmp_path: Path) -> None:
         load_forma(path)
 
 
+def test_every_generated_module_is_valid_pkl(pkl_binary: str, tmp_path: Path) -> None:
+    imports = "\n".join(f'import "{path}"' for _, path in MODULES.values())
+    forma = tmp_path / "all.pkl"
+    forma.write_text(f'amends "{BASE_MODULE}"\n{imports}\n')
+    done = subprocess.run(
+        [pkl_binary, "eval", "-f", "json", str(forma)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_generator_covers_json_schema(pkl_binary: str, tmp_path: Path) -> None:
     schema = ResourceSchema(
         "Ns::Svc::Kind",
@@ -117,6 +129,7 @@ def test_the_generator_covers_json_schema(pkl_binary: str, tmp_path: Path) -> No
                 "Name": {"type": "string", "pattern": '^[a-z"#]+$'},
                 "Id": {"type": "string"},
                 "Size": {"type": ["integer", "string"]},
+                "Days": {"enum": [1, 7, 30]},
                 "Tags": {
                     "oneOf": [
                         {"type": "object", "additionalProperties": {"type": "string"}},
@@ -141,7 +154,7 @@ def test_the_generator_covers_json_schema(pkl_binary: str, tmp_path: Path) -> No
     forma.write_text(
         f'amends "{BASE_MODULE}"\nimport "Ns.pkl" as ns\n'
         'resources { new ns.Kind { label = "k"; stack = "s"; target = "t"\n'
-        '  properties { Name = "a#b"; Size = "big"; Tags = new Mapping { ["env"] = "dev" }\n'
+        '  properties { Name = "a#b"; Size = "big"; Days = 7; Tags = new Mapping { ["env"] = "dev" }\n'
         "    Rule { Days = 7 }; `class` = true } } }\n"
     )
     done = subprocess.run(

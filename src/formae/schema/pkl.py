@@ -212,7 +212,7 @@ def _group(pkl_type: str) -> str:
 def _type(schema: JsonObject, nested_name: str, nested: list[tuple[str, JsonObject]]) -> str:
     """The Pkl type of a JSON Schema; object schemas with properties are added to ``nested`` as classes."""
     if "enum" in schema:
-        return "|".join(json.dumps(value) for value in schema["enum"]) or "Any"
+        return _enum(list(schema["enum"]))
     for combinator in ("oneOf", "anyOf"):
         if combinator in schema:
             options = [_type(s, f"{nested_name}{i}", nested) for i, s in enumerate(schema[combinator], 1)]
@@ -231,6 +231,17 @@ def _type(schema: JsonObject, nested_name: str, nested: list[tuple[str, JsonObje
     if kinds == "object" or "properties" in schema:
         return _object(schema, nested_name, nested)
     return "Any"
+
+
+def _enum(values: list[Any]) -> str:
+    """String literals as a union of literal types; other values (Pkl has no such literals) as a check."""
+    if not values:
+        return "Any"
+    if all(isinstance(v, str) for v in values):
+        return "|".join(json.dumps(v) for v in values)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    base = ("Int" if all(isinstance(v, int) for v in values) else "Number") if numbers else "Any"
+    return f"{base}(List({', '.join(json.dumps(v) for v in values)}).contains(this))"
 
 
 def _object(schema: JsonObject, nested_name: str, nested: list[tuple[str, JsonObject]]) -> str:
