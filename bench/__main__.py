@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import agent_runs, report, spawn, transport, workload
+from bench import agent_runs, report, spawn, sync_runs, transport, workload
 from bench.report import Figures, SizeFigures
 
 FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
@@ -25,6 +25,10 @@ def main() -> None:
     args = _parse()
     logging.disable(logging.WARNING)  # the in-process hubs' own chatter; the agents log to their files
     figures = Figures(machine=_machine())
+    if args.only_sync:
+        figures.sync = _measure_sync(args.sync_size, args.latency_runs)
+        print(report.sync_lines(figures.sync), flush=True)
+        return
     spawns = asyncio.run(spawn.spawn_to_registered(args.spawns))
     figures.spawn = spawn.summary(spawns)
     for backend in args.backends:
@@ -35,6 +39,7 @@ def main() -> None:
         figures.mtls.append(_measure_size("sqlite", args.mtls_size, tls=tls))
         print(report.row(figures.mtls[-1]), flush=True)
     _liveness_and_small_apply(figures, args.spawns)
+    figures.sync = _measure_sync(args.sync_size, args.latency_runs)
     print(report.table(figures))
     if args.write:
         report.write(figures, Path("docs/benchmarks.md"), Path("docs/benchmarks.png"))
@@ -52,6 +57,12 @@ def _measure_size(backend: str, size: int, *, tls: bool = True) -> SizeFigures:
             agent.stop()
             agent.cleanup()
     return SizeFigures(backend if tls else f"{backend}, no TLS", run, limit_create, limit_delete)
+
+
+def _measure_sync(size: int, latency_runs: int) -> sync_runs.SyncFigures:
+    """A sync of ``size`` managed resources against the same reads over the wire (SQLite)."""
+    with tempfile.TemporaryDirectory(prefix="formae-bench-") as home:
+        return sync_runs.measure(size, FAKE_AWS, Path(home), None, latency_runs=latency_runs)
 
 
 def _store(backend: str) -> report.StoreContext:
@@ -102,9 +113,15 @@ def _parse() -> argparse.Namespace:
         "--mtls-size", type=int, default=1000, help="resources for the with/without mTLS runs"
     )
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only")
+    parser.add_argument("--sync-size", type=int, default=10000, help="managed resources the sync reads")
+    parser.add_argument("--latency-runs", type=int, default=3, help="100-resource applies timed, each way")
+    parser.add_argument(
+        "--only-sync", action="store_true", help="only the sync figures (printed, nothing written)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.backends, args.spawns, args.write, args.mtls_size = "50", "sqlite", 5, False, 50
+        args.sync_size, args.latency_runs = 50, 1
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.backends = args.backends.split(",")
     return args

@@ -111,7 +111,7 @@ class Agent:
         overview = PluginOverview(registry, processes)
         runner = CommandRunner(store, registry, limiter, plugins=overview)
         claims = Claims()
-        synchronizer = Synchronizer(store, registry, limiter, claims)
+        synchronizer = Synchronizer(store, registry, limiter, claims, commands_running=runner.busy)
         discovery = Discovery(store, registry, limiter, claims)
         policies = StackPolicies(store, runner, synchronizer)
         schedules = [

@@ -267,6 +267,10 @@ class CommandRunner:
 
     # ------------------------------------------------------------ execution
 
+    def busy(self) -> bool:
+        """Whether a command is running here: background work (sync) then slows to a trickle."""
+        return bool(self._running)
+
     async def wait_finished(self, command_id: str, timeout: float) -> None:
         """Return once the command ends in this agent, or after ``timeout``: a long poll for clients."""
         running = self._running.get(command_id)

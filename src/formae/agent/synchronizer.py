@@ -18,7 +18,9 @@ A sync never races a command (issue 9.1's rules): a resource that a running comm
 is skipped (``Claims.changing`` for this agent's commands, the store's unfinished updates for
 every agent's), the write of what was read holds a brief SYNC claim on the resource, and it is a
 compare-and-append (``Datastore.observe``) that writes nothing if a command wrote a version since
-the read. Reads never take the commands' in-flight slots: sync has its own, smaller, bound.
+the read. Reads never take the commands' in-flight slots: sync has its own, smaller, bound (64),
+and while any command runs (``commands_running``) it reads at most ``TRICKLE`` at a time, so that
+the plugin and the agent's event loop serve the command first.
 
 One run at a time, in the order asked; runs are kept in memory (the last ``keep``) for
 ``GET /api/v1/sync/{id}``: a sync is cheap to run again, so a restart loses nothing that matters.
@@ -27,9 +29,11 @@ One run at a time, in the order asked; runs are kept in memory (the last ``keep`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -60,6 +64,8 @@ log = logging.getLogger("formae.agent.synchronizer")
 SYNC_POLICY = RetryPolicy(max_attempts=4, plugin_wait=5.0, call_timeout=30.0)
 """Reads are retried like any operation, but a sync does not wait long for a plugin that is away."""
 NOT_FOUND = ErrorCode.NOT_FOUND.wire_name
+TRICKLE = 2
+"""Reads in flight while a command runs."""
 
 
 class SyncState(StrEnum):
@@ -139,6 +145,7 @@ class Synchronizer:
         policy: RetryPolicy = SYNC_POLICY,
         concurrency: int = 64,
         keep: int = 20,
+        commands_running: Callable[[], bool] = lambda: False,
     ) -> None:
         self._store = store
         self._registry = registry
@@ -150,6 +157,8 @@ class Synchronizer:
         """Sync's own slots: 10,000 reads never take the slots a command's operations wait for."""
         self._queue: asyncio.Queue[SyncRun] = asyncio.Queue()
         self._runs: deque[SyncRun] = deque(maxlen=keep)
+        self._commands_running = commands_running
+        self._trickle = asyncio.Semaphore(TRICKLE)
 
     # ------------------------------------------------------------ asking
 
@@ -232,7 +241,8 @@ class Synchronizer:
             return Outcome.SKIPPED, None
         if namespace not in namespaces:
             return Outcome.SKIPPED, f"{record.key}: no plugin registered for namespace {namespace}"
-        read = await self._read(run, record, targets.get(record.target))
+        async with self._trickle if self._commands_running() else contextlib.nullcontext():
+            read = await self._read(run, record, targets.get(record.target))
         if read.state is not UpdateState.SUCCESS and read.error_code != NOT_FOUND:
             return Outcome.FAILED, f"{record.key}: {read.error_code}: {read.error}"
         if read.state is not UpdateState.SUCCESS:
