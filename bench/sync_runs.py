@@ -24,7 +24,7 @@ from formae.agent.plugin_link import PluginLink
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.model import resolve_references
-from formae.testing import AgentProcess
+from formae.testing import AgentProcess, wait_until
 from formae.wire.types import CreateRequest, ReadRequest, TargetInfo
 
 SYNC_IN_FLIGHT = 64  # the synchronizer's own bound
@@ -58,10 +58,12 @@ def measure(
 ) -> SyncFigures:
     forma = workload.forma(size)
     limit = asyncio.run(read_limit(forma, fake_aws))
-    agent = agent_runs.start_agent(home, store_url, fake_aws)
+    agent = _start_agent(home, store_url, fake_aws)
     try:
         with agent.client() as client:
-            _wait(client, client.apply(forma, "reconcile", False, False, "bench")["command_id"])
+            applied = _wait(client, client.apply(forma, "reconcile", False, False, "bench")["command_id"])
+            if applied["state"] != "Success":
+                raise RuntimeError(f"the {size}-resource apply did not succeed: {applied['message']}")
             started = time.perf_counter()
             run = _sync_to_end(client, client.request("POST", "/sync", json={"query": ""}))
             synced = time.perf_counter() - started
@@ -113,6 +115,18 @@ async def _create(link: PluginLink, forma: dict[str, Any], target: TargetInfo) -
         results = await transport._run(link, list(requests), transport.IN_FLIGHT)
         ids.update({r["label"]: result.native_id for r, result in zip(wave, results, strict=True)})
     return ids
+
+
+def _start_agent(home: Path, store_url: str | None, fake_aws: Path) -> AgentProcess:
+    """As the other benchmarks start theirs, with a heartbeat timeout that a loaded machine cannot trip.
+
+    The cloud is in the plugin's memory: a plugin taken for dead and restarted would lose it.
+    """
+    agent_runs.install_fake_aws(home, fake_aws)
+    env = {"FORMAE_LOG_LEVEL": "WARNING", "FAKE_AWS_STATE_FILE": ":memory:", "FORMAE_HEARTBEAT_TIMEOUT": "30"}
+    agent = AgentProcess(home, env=env, store_url=store_url).start()
+    wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
+    return agent
 
 
 def _apply_and_destroy(agent: AgentProcess, run: int) -> float:

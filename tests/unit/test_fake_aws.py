@@ -422,3 +422,16 @@ def test_concurrent_creates_from_two_processes_land_once_per_key(tmp_path: Path)
     assert [replica.returncode for replica in replicas] == [0, 0]
     a, b = (json.loads(output) for output in outputs)
     _assert_created_once_per_key(a, b, path)
+
+
+async def test_list_pages_in_native_id_order(aws: PluginHarness) -> None:
+    for name in ("c", "a", "e", "b", "d"):
+        await aws.create(BUCKET, {"BucketName": name})
+
+    first = await aws.list(BUCKET, page_size=2)
+    second = await aws.list(BUCKET, page_size=2, page_token=first.next_page_token)
+    last = await aws.list(BUCKET, page_size=2, page_token=second.next_page_token)
+
+    pages = [[r.native_id for r in page.resources] for page in (first, second, last)]
+    assert pages == [["a", "b"], ["c", "d"], ["e"]]
+    assert last.next_page_token == ""

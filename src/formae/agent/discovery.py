@@ -228,30 +228,54 @@ class Discovery:
     async def _absorb(
         self, run: DiscoveryRun, target: TargetRecord, resource_type: str, listed: list[ListedResource]
     ) -> None:
-        current = await self._store.current_resources(type_pattern=resource_type)
-        known = {r.native_id: r for r in current}
-        unmanaged = {r.native_id: r for r in current if not r.managed and r.target == target.label}
-        seen = {item.native_id for item in listed}
-        observations = [
-            obs
-            for item in listed
-            if (obs := _observation(run, target, resource_type, item, known)) is not None
-        ]
-        observations += [_removal(run, r) for native_id, r in unmanaged.items() if native_id not in seen]
-        if not observations:
-            return
-        keys = [o.record.key for o in observations]
+        """Store what the list found, under a claim, reading the inventory only after the last check.
+
+        The list was taken before the check that no create of the type is in flight, so a create
+        that made a listed resource has either not finished (the type is left for the next run) or
+        stored its managed version, which the inventory read after the check then holds.
+        """
+        keys = [unmanaged_key(resource_type, item.native_id) for item in listed]
         try:
             claim = self._claims.try_claim(Claimant.discovery(run.id), Scope.of(resources=keys))
         except ConflictError:
             return  # something is changing these right now: the next run sees them
         with claim:
             if await self._create_in_flight(resource_type):
+                run.counts["skipped_types"] += 1
                 return
-            written = await self._store.observe(observations)
+            current = await self._store.current_resources(type_pattern=resource_type)
+            observations = _observations(run, target, resource_type, listed, current)
+            written = await self._store.observe(observations) if observations else []
         for observation, ok in zip(observations, written, strict=True):
             if ok:
                 run.counts[_counted(observation)] += 1
+
+
+def _observations(
+    run: DiscoveryRun,
+    target: TargetRecord,
+    resource_type: str,
+    listed: list[ListedResource],
+    current: list[ResourceRecord],
+) -> list[Observation]:
+    """New or changed unmanaged resources, and tombstones for those gone or managed meanwhile.
+
+    An unmanaged entry whose native id a managed resource also holds (an adoption resumed after a
+    crash retires it late) is retired here too: one cloud resource is in the inventory once.
+    """
+    managed = {r.native_id: r for r in current if r.managed}
+    known = {r.native_id: r for r in current if not r.managed} | managed  # managed wins
+    seen = {item.native_id for item in listed}
+    found = (_observation(run, target, resource_type, item, known) for item in listed)
+    observations = [observation for observation in found if observation is not None]
+    observations += [
+        _removal(run, record)
+        for record in current
+        if not record.managed
+        and record.target == target.label
+        and (record.native_id not in seen or record.native_id in managed)
+    ]
+    return observations
 
 
 def _observation(

@@ -115,6 +115,7 @@ class _CompletingSink:
             properties=properties,
             desired_properties=self._planned.desired_properties or {},
             command_id=update.command_id,
+            adopts=self._planned.adopt or update.operation == "read",
         )
         await self._store.record_update(update, version)
         self._inventory.set(update.key, properties)

@@ -359,9 +359,10 @@ class Datastore(ApiTokenStore, ABC):
         """``complete_update`` without reading anything back, so a whole batch goes as a few statements.
 
         The hot path of an apply: one call per finished resource operation. The same transaction
-        guarantee holds; only the written version is not returned. An unmanaged resource with the
-        same native id (adopted by this update, or found by discovery while a create ran) gets its
-        tombstone in the same transaction: one cloud resource is never in the inventory twice.
+        guarantee holds; only the written version is not returned. An adoption's unmanaged resource
+        (same type and native id) gets its tombstone in the same transaction: one cloud resource is
+        never in the inventory twice. (Only adoptions: a statement between every two appends would
+        break the group committer's batching of a big apply.)
         """
         d = self._dialect
 
@@ -371,7 +372,7 @@ class Datastore(ApiTokenStore, ABC):
                 await tx.execute(
                     _APPEND_RESOURCE_BLIND, *rows.resource_params_without_version(d, _version_of(change))
                 )
-                if change.native_id and change.managed:  # adopted, or found by discovery meanwhile
+                if change.adopts and change.native_id:
                     await tx.execute(
                         _RETIRE_UNMANAGED, change.type, change.native_id, update.command_id,
                         d.encode_time(utc_now()), UNMANAGED_STACK,

@@ -212,6 +212,8 @@ class NewResourceVersion(_Keyed):
     command_id: str | None = None
     managed: bool = True
     origin: VersionOrigin = VersionOrigin.COMMAND
+    adopts: bool = False
+    """An adoption: the unmanaged resource with this native id is retired in the same transaction."""
 
 
 @dataclass(frozen=True, slots=True)

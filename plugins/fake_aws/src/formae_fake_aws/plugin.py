@@ -195,8 +195,14 @@ class FakeAWSPlugin(ResourcePlugin):
         return ProgressResult.success(operation, pending.native_id, properties, resource_type=pending.type)
 
     async def list(self, request: ListRequest) -> ListResult:
+        """Pages of ``page_size`` (all at once when 0), in native id order; the token is the last id sent."""
+        found = sorted(self.cloud.of_type(request.resource_type), key=lambda r: r.native_id)
+        if request.page_token:
+            found = [r for r in found if r.native_id > request.page_token]
+        page = found[: request.page_size] if request.page_size else found
+        more = len(page) < len(found)
         return ListResult(
-            [ListedResource(r.native_id, r.properties) for r in self.cloud.of_type(request.resource_type)]
+            [ListedResource(r.native_id, r.properties) for r in page], page[-1].native_id if more else ""
         )
 
     # ------------------------------------------------------------ helpers
