@@ -12,7 +12,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import shutil
 import statistics
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ from formae.model import resolve_references
 from formae.testing import AgentProcess, wait_until
 from formae.wire.types import CreateRequest, ReadRequest, TargetInfo
 
+KEPT_LOG = Path(tempfile.gettempdir()) / "formae-bench-sync-agent.log"
 SYNC_IN_FLIGHT = 64  # the synchronizer's own bound
 LATENCY_SIZE = 100
 LATENCY_RUNS = 3
@@ -74,6 +78,10 @@ def measure(
             _sync_to_end(client, second)
         if run["state"] != "Success" or run["counts"]["unchanged"] != len(forma["resources"]):
             raise RuntimeError(f"the benchmark's sync did not read everything unchanged: {json.dumps(run)}")
+    except BaseException:
+        shutil.copy(agent.log_path, KEPT_LOG)  # the temporary home goes with the failure
+        print(f"the agent's log is kept in {KEPT_LOG}", file=sys.stderr)
+        raise
     finally:
         agent.stop()
         agent.cleanup()
