@@ -126,12 +126,17 @@ async def _create(link: PluginLink, forma: dict[str, Any], target: TargetInfo) -
 
 
 def _start_agent(home: Path, store_url: str | None, fake_aws: Path) -> AgentProcess:
-    """As the other benchmarks start theirs, with a heartbeat timeout that a loaded machine cannot trip.
+    """As the other benchmarks start theirs, with heartbeats that a loaded machine cannot trip either way.
 
     The cloud is in the plugin's memory: a plugin taken for dead and restarted would lose it.
     """
     agent_runs.install_fake_aws(home, fake_aws)
-    env = {"FORMAE_LOG_LEVEL": "WARNING", "FAKE_AWS_STATE_FILE": ":memory:", "FORMAE_HEARTBEAT_TIMEOUT": "30"}
+    env = {
+        "FORMAE_LOG_LEVEL": "WARNING",
+        "FAKE_AWS_STATE_FILE": ":memory:",
+        "FORMAE_HEARTBEAT_TIMEOUT": "30",
+        "FORMAE_HEARTBEAT_INTERVAL": "3",  # the plugin's patience with a busy agent grows with it
+    }
     agent = AgentProcess(home, env=env, store_url=store_url).start()
     wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
     return agent
