@@ -1,7 +1,8 @@
 """examples/postgres.pkl through a real agent and a real plugin process against the real server.
 
-Apply, update in place, drift made in psql, replace (a create-only change cascading to everything
-inside the database), destroy; after each step the test asks PostgreSQL itself what exists.
+Apply, update in place, drift made in psql (found by `formae sync`, listed by `status drift`, undone by
+a forced reconcile), replace (a create-only change cascading to everything inside the database),
+destroy; after each step the test asks PostgreSQL itself what exists.
 """
 
 from __future__ import annotations
@@ -44,6 +45,27 @@ def example_forma(prefix: str, password: str) -> dict[str, Any]:
     forma: dict[str, Any] = json.loads(done.stdout)
     forma["targets"][0]["config"] = server_config()
     return forma
+
+
+def sync(agent: AgentProcess, query: str) -> dict[str, Any]:
+    """``formae sync`` of ``query``, once it has ended."""
+    with agent.client() as client:
+        run: dict[str, Any] = client.request("POST", "/sync", json={"query": query})
+        while run["state"] not in ("Success", "Failed"):
+            run = client.request("GET", f"/sync/{run['id']}", params={"wait": 30})
+    return run
+
+
+def drift(agent: AgentProcess, query: str) -> list[dict[str, Any]]:
+    with agent.client() as client:
+        found: list[dict[str, Any]] = client.request("GET", "/drift", params={"query": query})
+    return found
+
+
+def apply(agent: AgentProcess, forma: dict[str, Any], *, force: bool = False) -> dict[str, Any]:
+    with agent.client() as client:
+        submitted = client.apply(forma, "reconcile", False, force, "test")
+    return agent.wait_command(submitted["command_id"], timeout=90)
 
 
 def with_properties(forma: dict[str, Any], label: str, **changes: Any) -> dict[str, Any]:
@@ -99,7 +121,13 @@ async def test_example_apply_update_drift_replace_destroy(
     assert await db.fetchval("SELECT rolconnlimit FROM pg_roles WHERE rolname = $1", f"{prefix}app") == 20
 
     await db.execute(f'ALTER ROLE "{prefix}app" NOLOGIN CONNECTION LIMIT 1')  # drift, as in psql
-    corrected = agent.apply_and_wait(with_properties(forma, "app", ConnectionLimit=30), timeout=60)
+    stack = f"stack:{prefix}db"
+    assert sync(agent, stack)["state"] == "Success"
+    [drifted] = [d for d in drift(agent, stack) if d["label"] == "app"]
+    assert drifted["change"] == "changed"
+    assert (drifted["after"]["Login"], drifted["after"]["ConnectionLimit"]) == (False, 1)
+    assert "Password" not in drifted["after"], "a read never returns the password"
+    corrected = apply(agent, with_properties(forma, "app", ConnectionLimit=30), force=True)
     assert corrected["state"] == "Success", corrected
     app = await db.fetchrow(
         "SELECT rolcanlogin, rolconnlimit FROM pg_roles WHERE rolname = $1", f"{prefix}app"
@@ -109,7 +137,7 @@ async def test_example_apply_update_drift_replace_destroy(
     old_oid = await db.fetchval("SELECT oid FROM pg_database WHERE datname = $1", f"{prefix}db")
     replaced_forma = with_properties(forma, "database", Encoding="LATIN1")
     replaced_forma = with_properties(replaced_forma, "app", ConnectionLimit=30)
-    replaced = agent.apply_and_wait(replaced_forma, timeout=90)
+    replaced = apply(agent, replaced_forma, force=True)
     assert replaced["state"] == "Success", replaced
     assert {("delete", "database"), ("create", "database"), ("create", "schema"), ("create", "citext")} <= (
         operations(replaced)
