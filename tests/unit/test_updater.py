@@ -133,7 +133,7 @@ async def test_success_persists_dispatching_then_success() -> None:
     final, sink = await run(plugin, a_record(), {"BucketName": "logs", "Versioning": True})
 
     assert sink.states == [S.DISPATCHING, S.SUCCESS]
-    assert sink.saved[0].attempts == 1
+    assert sink.saved[0].attempts == 0  # stored before sending: nothing received yet
     assert sink.saved[0].request_id is None
     assert (final.state, final.native_id, final.attempts, final.error_code, final.error) == (
         S.SUCCESS,
@@ -266,7 +266,9 @@ async def test_a_plugin_that_stays_away_fails_after_max_attempts() -> None:
     final = await ResourceUpdater(registry, limiter, sink, policy, TARGET, {"BucketName": "x"}).run(record)
     assert final.state is S.FAILED
     assert final.error_code == "PluginUnavailable"
-    assert final.attempts == 2
+    assert final.attempts == 0  # no plugin ever received it
+    assert final.error is not None
+    assert "gave up after 2 attempts" in final.error
     assert_legal(record, sink.saved)
 
 

@@ -101,12 +101,20 @@ class ResourceUpdater:
         self._sink = sink
         self._policy = policy
         self._target = target
+        self._unanswered = 0
+        """Calls of the current run that got no answer: bounded like attempts, never stored."""
         self._properties = properties
         """Desired properties with references resolved: what the plugin is sent."""
 
     async def run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
-        """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given."""
+        """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given.
+
+        ``attempts`` counts the requests a plugin answered (Status polls aside): waiting for a
+        plugin, a rate-limit token or a restart of the agent spends none. Calls that got no answer
+        (the plugin went away) are bounded by ``max_attempts`` too, counted in memory.
+        """
         namespace = update.type.split("::", 1)[0]
+        self._unanswered = 0
         polls = 0
         polling_since: float | None = None
         while not update.state.is_final:
@@ -120,10 +128,10 @@ class ResourceUpdater:
                 await asyncio.sleep(self._poll_delay(update, polls))
                 result = await self._call(namespace, self._status_request(update))
             else:
-                update = await self._move(
-                    update, S.DISPATCHING, attempts=update.attempts + 1, request_id=None
-                )
+                update = await self._move(update, S.DISPATCHING, request_id=None)
                 result = await self._call(namespace, self._request(update))
+                if isinstance(result, ProgressResult):  # the plugin received it: one attempt
+                    update = replace(update, attempts=update.attempts + 1)
             update = await self._absorb(update, result)
         return update
 
@@ -172,6 +180,7 @@ class ResourceUpdater:
         if isinstance(result, NoPluginError):
             return await self._move(update, S.FAILED, error_code=NO_PLUGIN, error=str(result))
         if isinstance(result, Exception):
+            self._unanswered += 1
             return await self._retry_or_fail(update, PLUGIN_UNAVAILABLE, str(result), 0.0)
         progress = _progress_json(result)
         native_id = result.native_id or update.native_id
@@ -203,15 +212,16 @@ class ResourceUpdater:
     async def _retry_or_fail(
         self, update: ResourceUpdateRecord, code: str, message: str, hint: float
     ) -> ResourceUpdateRecord:
-        if update.attempts >= self._policy.max_attempts:
-            error = f"{message} (gave up after {update.attempts} attempts)"
+        tries = max(update.attempts, self._unanswered)
+        if tries >= self._policy.max_attempts:
+            error = f"{message} (gave up after {tries} attempts)"
             return await self._move(update, S.FAILED, error_code=code, error=error)
         update = await self._move(update, S.WAITING_RETRY, error_code=code, error=message)
-        delay = self._policy.backoff(update.attempts, hint)
+        delay = self._policy.backoff(tries, hint)
         log.info("retrying %s %s in %.2fs after %s: %s", update.operation, update.key, delay, code, message)
         await asyncio.sleep(delay)
-        if update.request_id:
-            return await self._move(update, S.IN_PROGRESS, attempts=update.attempts + 1)
+        if update.request_id:  # the plugin was lost while we polled: poll again, no attempt spent
+            return await self._move(update, S.IN_PROGRESS)
         return update
 
     async def _move(
@@ -246,7 +256,7 @@ class ResourceUpdater:
                 )
             case Operation.DELETE:
                 return DeleteRequest(update.type, update.native_id or "", self._target)
-            case Operation.READ:
+            case Operation.READ:  # the synchronizer's reads, and adoptions that change nothing
                 return ReadRequest(update.type, update.native_id or "", self._target)
 
     def _status_request(self, update: ResourceUpdateRecord) -> StatusRequest:
