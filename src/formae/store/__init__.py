@@ -14,7 +14,7 @@ Every write is committed before its ``await`` returns; concurrent writers share 
 from formae.store._open import open_store
 from formae.store.api_tokens import ApiTokenRecord
 from formae.store.datastore import Datastore, Drift, Observation, WriteStats
-from formae.store.errors import JoinRefused, StoreError, mask_url
+from formae.store.errors import JoinRefused, StoreError, StoreUnavailable, mask_url
 from formae.store.group_commit import GroupCommitter
 from formae.store.ids import new_id
 from formae.store.postgres import PostgresStore
@@ -64,6 +64,7 @@ __all__ = [
     "SqliteStore",
     "StackRecord",
     "StoreError",
+    "StoreUnavailable",
     "TargetRecord",
     "UpdateState",
     "VersionOrigin",

@@ -276,6 +276,98 @@ class Datastore(ApiTokenStore, ABC):
             raise StoreError(f"no command {command_id!r} in {self.url}")
         return updated[0]
 
+    async def move_command(
+        self,
+        command_id: str,
+        state: CommandState,
+        message: str | None,
+        expected: Collection[CommandState],
+    ) -> Command | None:
+        """Move a command to ``state`` only if it is in one of ``expected`` (compare and set).
+
+        The agent's command state machine passes the states its table allows to move from, so a
+        write that lost a race (a cancel after the end) changes nothing and returns None.
+        """
+        d = self._dialect
+        where, args = _state_filter(expected, first=5)
+        sql = (
+            "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
+            f" WHERE id = $1 AND{where.removeprefix(' WHERE')} RETURNING {_WITHOUT_FORMA}"
+        )
+
+        async def write(tx: Tx) -> list[Command]:
+            found = await tx.fetch(sql, command_id, state.value, message, d.encode_time(utc_now()), *args)
+            return [rows.command_from_row(d, r) for r in found]
+
+        updated = await self._committer.submit(write)
+        return updated[0] if updated else None
+
+    async def plan_queued_command(
+        self, command_id: str, updates: Sequence[ResourceUpdateRecord]
+    ) -> Command | None:
+        """A queued command's turn: its updates stored and the command ``Pending``, in one transaction.
+
+        None (and nothing written) if the command is no longer ``Queued`` (canceled meanwhile).
+        """
+        d = self._dialect
+        sql = (
+            "UPDATE commands SET state = $2, message = '', updated_at = $3"
+            f" WHERE id = $1 AND state = $4 RETURNING {_WITHOUT_FORMA}"
+        )
+        now = d.encode_time(utc_now())
+
+        async def write(tx: Tx) -> list[Command]:
+            found = await tx.fetch(
+                sql, command_id, CommandState.PENDING.value, now, CommandState.QUEUED.value
+            )
+            if found and updates:
+                await tx.executemany(_INSERT_UPDATE, [rows.update_params(d, u) for u in updates])
+            return [rows.command_from_row(d, r) for r in found]
+
+        moved = await self._committer.submit(write)
+        return moved[0] if moved else None
+
+    # -- command leases ----------------------------------------------------------------------
+
+    async def acquire_command_lease(
+        self, command_id: str, owner: str, until: datetime, *, successor_of: str | None = None
+    ) -> bool:
+        """Take the execution lease of a command: free, expired, already ours, or left by ``successor_of``.
+
+        ``successor_of`` is an owner prefix whose holders are known dead (an earlier agent of the
+        home whose lock the caller now holds): their leases are taken over without waiting.
+        """
+        d = self._dialect
+        sql = (
+            "UPDATE commands SET lease_owner = $2, lease_expires_at = $3 WHERE id = $1 AND ("
+            " lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < $4"
+            " OR substr(lease_owner, 1, length($5)) = $5) RETURNING id"
+        )
+        prefix = successor_of if successor_of else owner
+        now, expires = d.encode_time(utc_now()), d.encode_time(until)
+
+        async def write(tx: Tx) -> bool:
+            return bool(await tx.fetch(sql, command_id, owner, expires, now, prefix))
+
+        return await self._committer.submit(write)
+
+    async def renew_command_leases(self, owner: str, until: datetime) -> set[str]:
+        """Extend every lease ``owner`` holds; the ids still held (a lease taken over is missing)."""
+        d = self._dialect
+        sql = "UPDATE commands SET lease_expires_at = $2 WHERE lease_owner = $1 RETURNING id"
+
+        async def write(tx: Tx) -> set[str]:
+            return {str(r["id"]) for r in await tx.fetch(sql, owner, d.encode_time(until))}
+
+        return await self._committer.submit(write)
+
+    async def release_command_lease(self, command_id: str, owner: str) -> None:
+        sql = (
+            "UPDATE commands SET lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE id = $1 AND lease_owner = $2"
+        )
+        await self._committer.submit(lambda tx: tx.execute(sql, command_id, owner))
+
     async def _fetch_commands(self, sql: str, *args: object) -> list[Command]:
         d = self._dialect
 

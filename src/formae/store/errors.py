@@ -5,13 +5,15 @@ sqlite3 / asyncpg / OS error is translated into ``StoreError`` at the store's ed
 
     Exception
      ├── StoreError        the store could not do what was asked; the message names the URL
-     │                     (password masked) and the operation that failed
+     │    │                (password masked) and the operation that failed
+     │    └── StoreUnavailable   ... because the database is (for now) out of reach: a full disk,
+     │                           refused connections, a statement timeout. Worth retrying later.
      └── JoinRefused       a join token is unknown, spent or expired (the store worked fine)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,6 +22,10 @@ _SECRET_QUERY_KEYS = frozenset({"password", "passfile", "sslpassword"})
 
 class StoreError(Exception):
     """The datastore could not be opened, read or written."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is out of reach or out of space for now; the same write may well succeed later."""
 
 
 class JoinRefused(Exception):
@@ -45,9 +51,14 @@ def mask_url(url: str) -> str:
 
 
 @contextmanager
-def translated(driver_errors: tuple[type[Exception], ...], what: str) -> Iterator[None]:
+def translated(
+    driver_errors: tuple[type[Exception], ...],
+    what: str,
+    unavailable: Callable[[Exception], bool] = lambda _: False,
+) -> Iterator[None]:
     """Turn a driver's exception into a ``StoreError`` saying ``what`` failed.
 
+    ``unavailable`` tells an outage (``StoreUnavailable``: retry later) from a refused statement.
     ``what`` must already name the (masked) URL; the driver's own message is appended because
     it is usually the useful part ("database or disk is full", "connection refused").
     """
@@ -57,4 +68,5 @@ def translated(driver_errors: tuple[type[Exception], ...], what: str) -> Iterato
         raise
     except driver_errors as error:
         detail = str(error) or type(error).__name__
-        raise StoreError(f"{what}: {detail}") from error
+        kind = StoreUnavailable if unavailable(error) else StoreError
+        raise kind(f"{what}: {detail}") from error

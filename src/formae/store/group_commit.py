@@ -23,7 +23,7 @@ from operator import itemgetter
 from typing import Any, TypeVar, cast
 
 from formae.store._dialect import Row, Tx
-from formae.store.errors import StoreError
+from formae.store.errors import StoreError, StoreUnavailable
 
 T = TypeVar("T")
 Write = Callable[[Tx], Awaitable[T]]
@@ -157,8 +157,9 @@ class GroupCommitter:
         try:
             results = await self._run_in_one_transaction(live)
         except Exception as error:
-            if len(live) == 1:
-                _fail(live[0], error)
+            if len(live) == 1 or isinstance(error, StoreUnavailable):  # an outage fails them all alike
+                for item in live:
+                    _fail(item, error)
                 return
             _log.debug("batch of %d writes failed (%s); retrying one by one", len(live), error)
             for item in live:

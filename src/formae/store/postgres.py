@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
@@ -19,6 +20,11 @@ from formae.store.errors import mask_url, translated
 T = TypeVar("T")
 
 CONNECT_TIMEOUT_S = 10.0
+STATEMENT_TIMEOUT_S = 30.0
+"""A statement stuck longer (a lock held elsewhere, a sick server) is an outage, not a hang of the agent.
+
+Enforced twice: by the server (``statement_timeout``) and by the client (``command_timeout``), which
+also covers a server that stopped answering."""
 POOL_MAX_SIZE = 10
 _DRIVER_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.PostgresError,
@@ -26,6 +32,25 @@ _DRIVER_ERRORS: tuple[type[Exception], ...] = (
     OSError,
     TimeoutError,
 )
+_OUTAGES: tuple[type[Exception], ...] = (
+    OSError,  # connection refused, reset, no route
+    TimeoutError,  # connect, acquire or command timeout
+    asyncpg.InterfaceError,  # the connection was closed under us
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08
+    asyncpg.OperatorInterventionError,  # 57: statement timeout, admin shutdown, cannot connect now
+    asyncpg.InsufficientResourcesError,  # 53: disk full, out of memory, too many connections
+)
+
+
+def _server_settings(url: str) -> dict[str, str]:
+    """Our statement timeout, unless the URL sets one (``?statement_timeout=500``, in milliseconds)."""
+    if "statement_timeout" in dict(parse_qsl(urlsplit(url).query)):
+        return {}
+    return {"statement_timeout": str(int(STATEMENT_TIMEOUT_S * 1000))}
+
+
+def _unavailable(error: Exception) -> bool:
+    return isinstance(error, _OUTAGES)
 
 
 class _PostgresTx:
@@ -57,21 +82,26 @@ class PostgresStore(Datastore):
         """Connect, migrate under an advisory lock, start the writer task."""
         with translated(_DRIVER_ERRORS, f"cannot connect to PostgreSQL store {mask_url(url)}"):
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=POOL_MAX_SIZE, timeout=CONNECT_TIMEOUT_S
+                url,
+                min_size=1,
+                max_size=POOL_MAX_SIZE,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=STATEMENT_TIMEOUT_S,
+                server_settings=_server_settings(url),
             )
         store = cls(url, pool)
         await store._migrate_and_start()
         return store
 
     async def _transact(self, body: Callable[[Tx], Awaitable[None]], *, failure: str | None = None) -> None:
-        with translated(_DRIVER_ERRORS, failure or f"cannot write to {self.url}"):
-            async with self._pool.acquire() as connection, connection.transaction():
+        with translated(_DRIVER_ERRORS, failure or f"cannot write to {self.url}", _unavailable):
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as connection, connection.transaction():
                 await body(_PostgresTx(connection))
 
     async def _read(self, what: str, query: Callable[[Tx], Awaitable[T]]) -> T:
         self._ensure_open()
-        with translated(_DRIVER_ERRORS, f"{what} from {self.url} failed"):
-            async with self._pool.acquire() as connection:
+        with translated(_DRIVER_ERRORS, f"{what} from {self.url} failed", _unavailable):
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT_S) as connection:
                 return await query(_PostgresTx(connection))
 
     async def _close_connections(self) -> None:

@@ -46,6 +46,10 @@ class CommandMode(StrEnum):
 
 
 class CommandState(StrEnum):
+    """A command's states; the transition table lives with the agent (``agent/command_state.py``)."""
+
+    QUEUED = "Queued"
+    """Accepted with ``--wait`` behind a running command on its stacks; planned when its turn comes."""
     PENDING = "Pending"
     IN_PROGRESS = "InProgress"
     SUCCESS = "Success"
@@ -129,14 +133,15 @@ class Command:
         *,
         simulate: bool = False,
         force: bool = False,
+        state: CommandState = CommandState.PENDING,
     ) -> Command:
-        """A PENDING command with a fresh time-sortable id."""
+        """A new command (PENDING unless told) with a fresh time-sortable id."""
         now = utc_now()
         return cls(
             id=new_id(),
             kind=kind,
             mode=mode,
-            state=CommandState.PENDING,
+            state=state,
             forma=forma,
             simulate=simulate,
             force=force,

@@ -28,6 +28,23 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
 _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+_OUTAGE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_FULL,  # disk (or max_page_count) full
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_BUSY,  # another process held the lock past busy_timeout
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_CANTOPEN,
+    }
+)
+
+
+def _unavailable(error: Exception) -> bool:
+    """A full disk, an I/O error or a lock held too long: the same write may succeed later."""
+    if isinstance(error, OSError):
+        return True
+    code = getattr(error, "sqlite_errorcode", 0) & 0xFF
+    return code in _OUTAGE_CODES
 
 
 def sqlite_url(path: Path) -> str:
@@ -88,7 +105,7 @@ class SqliteStore(Datastore):
         return store
 
     async def _transact(self, body: Callable[[Tx], Awaitable[None]], *, failure: str | None = None) -> None:
-        with translated(_DRIVER_ERRORS, failure or f"cannot write to {self.url}"):
+        with translated(_DRIVER_ERRORS, failure or f"cannot write to {self.url}", _unavailable):
             await self._writer.execute("BEGIN IMMEDIATE")
             try:
                 await body(_SqliteTx(self._writer))
@@ -104,7 +121,7 @@ class SqliteStore(Datastore):
 
     async def _read(self, what: str, query: Callable[[Tx], Awaitable[T]]) -> T:
         self._ensure_open()
-        with translated(_DRIVER_ERRORS, f"{what} from {self.url} failed"):
+        with translated(_DRIVER_ERRORS, f"{what} from {self.url} failed", _unavailable):
             return await query(_SqliteTx(self._reader))
 
     async def _close_connections(self) -> None:

@@ -64,6 +64,7 @@ async def test_incomplete_commands_are_the_ones_to_resume(store: Datastore) -> N
     incomplete = await store.list_incomplete_commands()
 
     assert {c.state for c in incomplete} == {
+        CommandState.QUEUED,
         CommandState.PENDING,
         CommandState.IN_PROGRESS,
         CommandState.CANCELING,

@@ -29,6 +29,7 @@ def test_public_names() -> None:
         "SqliteStore",
         "StackRecord",
         "StoreError",
+        "StoreUnavailable",
         "TargetRecord",
         "UNMANAGED_STACK",
         "UpdateState",
