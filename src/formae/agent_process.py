@@ -27,6 +27,7 @@ from formae.agent.conflicts import Claims
 from formae.agent.discovery import Discovery
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
+from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
@@ -58,13 +59,17 @@ class Agent:
         self.config = config
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set; raises if an actor dies, after stopping the others."""
+        """Serve until ``stop`` is set; raises if an actor dies, after stopping the others.
+
+        Raises ``HomeLocked`` before touching anything when another agent runs on this home.
+        """
         config = self.config
-        store = await open_store(config.store_url)
-        try:
-            await self._run_with_store(store, stop)
-        finally:
-            await store.close()
+        with HomeLock(config.home):
+            store = await open_store(config.store_url)
+            try:
+                await self._run_with_store(store, stop)
+            finally:
+                await store.close()
 
     async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
         config = self.config
@@ -109,8 +114,9 @@ class Agent:
             stay_open=True,
         )
         overview = PluginOverview(registry, processes)
-        runner = CommandRunner(store, registry, limiter, plugins=overview)
         claims = Claims()
+        leases = CommandLeases(store, AgentIdentity.of_home(config.home), duration=config.command_lease)
+        runner = CommandRunner(store, registry, limiter, plugins=overview, claims=claims, leases=leases)
         synchronizer = Synchronizer(store, registry, limiter, claims, commands_running=runner.busy)
         discovery = Discovery(store, registry, limiter, claims)
         policies = StackPolicies(store, runner, synchronizer)

@@ -29,7 +29,7 @@ from formae.store import (
     sqlite_url,
     utc_now,
 )
-from formae.store.errors import StoreError
+from formae.store.errors import StoreError, StoreUnavailable
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -122,23 +122,35 @@ async def test_a_cancel_read_before_the_end_never_overwrites_the_final_state(
 
 
 async def test_a_cancel_before_the_command_starts_is_not_overwritten_by_in_progress(
-    runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+    running: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    working = Gate()
-    command_id = await submit(runner)
-    monkeypatch.setattr(store, "current_resources", working.hold(store.current_resources, after=False))
-    await runner.cancel(command_id)  # accepted, not started: the runner has not picked it up yet
+    held = Gate()
+    moves: list[CommandState] = []
+    execute, move = running._execute, store.move_command
 
-    task = asyncio.create_task(runner.run())
-    try:
-        await working.entered.wait()
-        assert await stored_state(store, command_id) is CommandState.CANCELING
-        working.open.set()
-        await runner.wait_finished(command_id, 5)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    assert runner._running == {}
+    async def late(start: Any) -> None:
+        held.entered.set()
+        await held.open.wait()
+        await execute(start)
+
+    async def recorded(command_id: str, state: CommandState, *args: Any) -> Any:
+        moved = await move(command_id, state, *args)
+        if moved is not None:
+            moves.append(state)
+        return moved
+
+    monkeypatch.setattr(running, "_execute", late)
+    monkeypatch.setattr(store, "move_command", recorded)
+    command_id = await submit(running)
+    await held.entered.wait()  # accepted, not started
+    await running.cancel(command_id)
+    held.open.set()
+    await running.wait_finished(command_id, 5)
+
+    assert moves[0] is CommandState.CANCELING
+    assert CommandState.IN_PROGRESS not in moves
+    assert (await stored_state(store, command_id)).is_final
+    assert running._running == {}
 
 
 async def test_cancel_of_a_finished_command_changes_nothing_and_keeps_nothing(
@@ -198,6 +210,40 @@ async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason
     assert (stored.state, stored.message) == (CommandState.FAILED, "agent error: disk full")
 
 
+async def test_a_store_outage_pauses_the_command_which_says_so_and_ends_when_the_store_is_back(
+    runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    await store.create_command(command)  # left by a previous agent: resumed at start
+    refused = asyncio.Event()
+    back = asyncio.Event()
+    real_move = store.move_command
+
+    async def flaky(*args: Any) -> Any:
+        if not back.is_set():
+            refused.set()
+            raise StoreUnavailable("database or disk is full")
+        return await real_move(*args)
+
+    monkeypatch.setattr(store, "move_command", flaky)
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.wait_for(refused.wait(), 5)
+        message = runner.waiting_message(command.id)
+        assert message is not None
+        assert message.startswith("waiting for the datastore since ")
+        assert "disk is full" in message
+        assert not task.done()
+        back.set()
+        await runner.wait_finished(command.id, 5)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert await stored_state(store, command.id) is CommandState.SUCCESS
+    assert runner.outage.since is None
+
+
 async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the_command_is_resumable(
     runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,21 +253,21 @@ async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the
     refused: list[CommandState] = []
     both_refused = asyncio.Event()
 
-    async def disk_full(command_id: str, state: CommandState, *_: Any) -> Any:
+    async def refusing(command_id: str, state: CommandState, *_: Any) -> Any:
         refused.append(state)
         if len(refused) == 2:  # InProgress, then the Failed that would record it
             both_refused.set()
-        raise StoreError("disk full")
+        raise StoreError("constraint violated")  # not an outage: nothing to wait for
 
-    real_set_state = store.set_command_state
-    monkeypatch.setattr(store, "set_command_state", disk_full)
+    real_move = store.move_command
+    monkeypatch.setattr(store, "move_command", refusing)
     task = asyncio.create_task(runner.run())
     try:
         await asyncio.wait_for(both_refused.wait(), 5)
         await runner.wait_finished(broken.id, 5)
         assert refused == [CommandState.IN_PROGRESS, CommandState.FAILED]
         assert not task.done()  # the runner survived the store failing twice over
-        monkeypatch.setattr(store, "set_command_state", real_set_state)
+        monkeypatch.setattr(store, "move_command", real_move)
         submitted = await runner.submit_apply(
             {"stacks": [], "targets": [], "resources": []}, CommandMode.PATCH
         )

@@ -136,3 +136,12 @@ def test_a_claim_is_released_by_its_with_block() -> None:
     with claims.try_claim(Claimant.sync("s"), Scope.of(resources={BUCKET})):
         assert claims.changing(BUCKET) == Claimant.sync("s")
     assert claims.changing(BUCKET) is None
+
+
+def test_every_stack_overlaps_anything_but_nothing() -> None:
+    claims = Claims()
+    claims.try_claim(A, Scope.of(resources={OTHER}))
+    with pytest.raises(ConflictError, match="every stack"):
+        claims.try_claim(B, Scope.everything())
+    assert Scope.everything().overlap(Scope()) == []
+    assert Scope.everything().covers(BUCKET)

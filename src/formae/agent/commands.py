@@ -1,9 +1,11 @@
-"""CommandRunner: turns submitted formas into commands, runs them, and resumes them after a crash.
+"""CommandRunner: runs stored commands to their end, and resumes them after a crash.
 
-Submission is where bad input is stopped: the forma is validated, every namespace must have a
-plugin, the plan must be acyclic and a reconcile must not overwrite out-of-band changes unless
-forced. A command that passes is persisted with all its resource updates before it starts, so
-the agent can die at any moment after answering and still finish the work when it comes back.
+Submission (validation, claims, planning, storing) is ``agent/submission.py``; this module takes a
+stored command from there, or from the store at start, and executes it: under its claim (no other
+work changes its stacks meanwhile), under its lease (no other agent executes it), with every state
+change a move of its ``CommandLifecycle`` (``agent/command_state.py``), and every store access
+through the ``StoreOutage`` gate, so a failing datastore pauses the command instead of leaving a
+zombie. A command's failures are recorded on it, never raised to the runner.
 """
 
 from __future__ import annotations
@@ -11,80 +13,55 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any, TypeVar
 
-from formae.agent.drift import out_of_band_changes
+from formae.agent.command_state import CommandLifecycle, cancel_stored
+from formae.agent.conflicts import Claim, Claimant, Claims, Scope
 from formae.agent.executor import ChangesetExecutor, Inventory
+from formae.agent.leases import CommandLeases
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
-from formae.agent.updater import RetryPolicy
-from formae.forma import FormaError, forma_from_json
-from formae.model import Forma, ResourceKey, Target
-from formae.model.query import Query
-from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
-from formae.plan.changeset import Operation as PlanOperation
-from formae.plan.dag import Dag, DagError
-from formae.plan.planner import PlanError
-from formae.store import (
-    Command,
-    CommandKind,
-    CommandMode,
-    CommandState,
-    Datastore,
-    Operation,
-    ResourceRecord,
-    ResourceUpdateRecord,
-    StackRecord,
-    StoreError,
-    TargetRecord,
-    UpdateState,
-    utc_now,
+from formae.agent.store_outage import StoreOutage
+from formae.agent.submission import (
+    CommandPlan,
+    Rejected,
+    Submission,
+    Submissions,
+    planned_update,
+    stored_targets,
 )
+from formae.agent.updater import RetryPolicy
+from formae.plan import Changeset
+from formae.plan.dag import Dag
+from formae.store import Command, CommandMode, CommandState, Datastore, StoreError
+
+__all__ = ["CommandRunner", "Rejected", "Submission"]
 
 log = logging.getLogger("formae.agent.commands")
 
-
-class Rejected(Exception):
-    """The command cannot be accepted as submitted; ``problems`` say why, in the user's terms."""
-
-    def __init__(self, problems: list[str], *, conflict: bool = False, unavailable: bool = False) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-        self.conflict = conflict
-        """True when the forma is fine but the current state forbids it (needs --force)."""
-        self.unavailable = unavailable
-        """True when the command is fine but a namespace it needs has no healthy plugin now."""
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What running a command needs: built at submission, or rebuilt from the store on resume."""
-
-    command: Command
-    dag: Dag
-    records: dict[str, ResourceUpdateRecord]
+T = TypeVar("T")
 
 
 @dataclass
 class _Running:
-    """A command this agent runs, from submission (or resume) until its final state is stored."""
+    """A command this agent runs, from submission (or resume) until its task ends."""
 
-    cancel: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-    state_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Orders a cancel's Canceling against the command's own writes, so it never lands after the end."""
-    ended: bool = False
-    """Set, under ``state_writes``, once the final state is stored: a cancel then changes nothing."""
+    command: Command
+    lifecycle: CommandLifecycle
+    claim: Claim
+    finished: asyncio.Event
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass(frozen=True)
-class Submission:
-    command: Command | None
-    """None for a simulation: nothing was stored and nothing will run."""
-    changeset: Changeset
+class _Start:
+    command: Command
+    claim: Claim
+    plan: CommandPlan | None
 
 
 class CommandRunner:
@@ -96,20 +73,30 @@ class CommandRunner:
         policy: RetryPolicy | None = None,
         in_flight: InFlightLimits | None = None,
         plugins: PluginOverview | None = None,
+        *,
+        claims: Claims | None = None,
+        outage: StoreOutage | None = None,
+        leases: CommandLeases | None = None,
     ) -> None:
         self._store = store
         self._registry = registry
-        self._plugins = plugins or PluginOverview(registry)
-        """Says, at submission, which namespaces have no healthy plugin and why."""
         self._limiter = limiter
         self._policy = policy or RetryPolicy()
         self._in_flight = in_flight or InFlightLimits()
         """Shared by every command, so two applies together still keep 256 calls per namespace waiting."""
-        self._queue: asyncio.Queue[_Plan] = asyncio.Queue()
+        self.claims = claims or Claims()
+        self.outage = outage or StoreOutage()
+        self._leases = leases
+        if leases is not None:
+            leases.on_lost = self._lost
+            self.outage.on_recovering = leases.renew
+        self._queue: asyncio.Queue[_Start] = asyncio.Queue()
         self._running: dict[str, _Running] = {}
         """Entries live from submission or resume until the command's task ends, never longer."""
+        self._resumed = asyncio.Event()
+        self.submissions = Submissions(store, registry, self.claims, self._start, self._resumed, plugins)
 
-    # ------------------------------------------------------------ submission
+    # ------------------------------------------------------------ submission (agent/submission.py)
 
     async def submit_apply(
         self,
@@ -119,141 +106,55 @@ class CommandRunner:
         simulate: bool = False,
         force: bool = False,
         source: str = "forma",
+        queue: bool = False,
     ) -> Submission:
-        forma = _parse(forma_json, source)
-        await self._check_namespaces(forma)
-        current = await self._managed()
-        if mode is CommandMode.RECONCILE and not force and not simulate:
-            drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
-            if drift:
-                raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
-        try:
-            changeset = plan(
-                forma,
-                current,
-                self._schemas(forma),
-                Mode(mode.value),
-                targets=await self._targets(),
-                unmanaged=await self._unmanaged(),
-            )
-        except PlanError as error:
-            raise Rejected(error.problems) from None
-        return await self._submit(CommandKind.APPLY, mode, forma, forma_json, changeset, simulate, force)
+        return await self.submissions.apply(
+            forma_json, mode, simulate=simulate, force=force, source=source, queue=queue
+        )
 
     async def submit_destroy(
-        self, forma_json: Any | None, query: str | None, *, simulate: bool = False, source: str = "forma"
-    ) -> Submission:
-        current = await self._managed()
-        targets = await self._targets()
-        if forma_json is not None:
-            forma = _parse(forma_json, source)
-            changeset = plan_destroy(forma, current, targets=targets)
-        else:
-            try:
-                selected = Query.parse(query or "")
-            except ValueError as error:
-                raise Rejected([str(error)]) from None
-            if not selected.terms:  # an unset shell variable must not mean "everything"
-                everything = "an empty query would destroy every managed resource; say --query 'stack:*'"
-                raise Rejected([f"{everything} to mean that"])
-            forma = Forma()
-            keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
-            changeset = plan_destroy(keys, current, targets=targets)
-        await self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
-        return await self._submit(
-            CommandKind.DESTROY,
-            CommandMode.PATCH,
-            forma,
-            forma_json or {"query": query},
-            changeset,
-            simulate,
-            False,
-        )
-
-    async def _submit(
         self,
-        kind: CommandKind,
-        mode: CommandMode,
-        forma: Forma,
-        forma_json: Any,
-        changeset: Changeset,
-        simulate: bool,
-        force: bool,
+        forma_json: Any | None,
+        query: str | None,
+        *,
+        simulate: bool = False,
+        source: str = "forma",
+        queue: bool = False,
     ) -> Submission:
-        try:
-            dag = Dag(changeset)
-        except DagError as error:
-            raise Rejected([str(error)]) from None
-        if simulate:
-            return Submission(None, changeset)
-        command = Command.new(kind, mode, _as_object(forma_json), simulate=False, force=force)
-        for stack in forma.stacks:
-            await self._store.upsert_stack(StackRecord.from_model(stack))
-        for target in forma.targets:
-            await self._store.upsert_target(TargetRecord.from_model(target))
-        records = {u.id: _record(command.id, u) for u in changeset.updates}
-        await self._store.create_command(command, list(records.values()))
-        log.info("command %s accepted: %s %s %s", command.id, kind, mode, changeset.summary())
-        self._running[command.id] = _Running()
-        self._queue.put_nowait(_Plan(command, dag, records))
-        return Submission(command, changeset)
-
-    async def _check_namespaces(self, forma: Forma) -> None:
-        await self._check_namespace_names(
-            {r.namespace for r in forma.resources} | {t.namespace for t in forma.targets}
+        return await self.submissions.destroy(
+            forma_json, query, simulate=simulate, source=source, queue=queue
         )
 
-    async def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
-        """Refuse, at once and saying why, a command needing a namespace with no healthy plugin."""
-        unavailable = await self._plugins.unavailable(namespaces)
-        if unavailable.missing:
-            raise Rejected(unavailable.missing + unavailable.down)
-        if unavailable.down:
-            raise Rejected(unavailable.down, unavailable=True)
+    def _start(self, command: Command, claim: Claim, plan: CommandPlan | None) -> None:
+        self._track(command, claim)
+        self._queue.put_nowait(_Start(command, claim, plan))
 
-    def _schemas(self, forma: Forma) -> dict[str, TypeSchema]:
-        schemas = {}
-        for resource_type in {r.type for r in forma.resources}:
-            schema = self._registry.schema(resource_type)
-            if schema is not None:
-                schemas[resource_type] = TypeSchema(
-                    schema.type, schema.identifier, frozenset(schema.create_only), frozenset(schema.read_only)
-                )
-        return schemas
+    def _track(self, command: Command, claim: Claim) -> _Running:
+        lifecycle = CommandLifecycle(self._store, command, self.outage.persist)
+        running = _Running(command, lifecycle, claim, asyncio.Event())
+        self._running[command.id] = running
+        return running
 
-    async def _managed(self) -> dict[ResourceKey, ManagedResource]:
-        """What commands plan from: discovery's unmanaged resources are never planned over."""
-        return {r.key: _managed(r) for r in await self._store.current_resources() if r.managed}
+    # ------------------------------------------------------------ questions and cancel
 
-    async def _unmanaged(self) -> list[ManagedResource]:
-        """What discovery found: a forma that lists one of them adopts it instead of creating it."""
-        return [_managed(r) for r in await self._store.current_resources() if not r.managed]
+    def waiting_message(self, command_id: str) -> str | None:
+        """Why a command this agent runs is paused (the datastore), for ``status command``."""
+        return self.outage.waiting_message if command_id in self._running else None
 
-    async def _targets(self) -> dict[str, Target]:
-        return {
-            t.label: Target(label=t.label, namespace=t.namespace, config=t.config)
-            for t in await self._store.list_targets()
-        }
-
-    # ------------------------------------------------------------ cancel
-
-    async def cancel(self, command_id: str) -> Command:
-        """Ask a command to stop: Canceling is stored unless the command has already ended."""
+    def running_command(self, command_id: str) -> Command | None:
+        """The command as this agent last stored it, for when the store cannot be read."""
         running = self._running.get(command_id)
         if running is None:
-            command = await self._stored(command_id)
-            if command.state.is_final:
-                return command
-            # Not running here (yet): the resume at start finds it Canceling.
-            command = await self._store_canceling(command_id)
-            running = self._running.get(command_id)
-            if running is None:
-                return command
-            # resumed while we wrote, perhaps from a read older than our write: tell it too
-        async with running.state_writes:
-            if not running.ended:
-                running.cancel.set()
-                return await self._store_canceling(command_id)
+            return None
+        return replace(running.command, state=running.lifecycle.state, forma=None)
+
+    async def cancel(self, command_id: str) -> Command:
+        """Ask a command to stop; the table decides (a cancel after the end changes nothing)."""
+        running = self._running.get(command_id)
+        if running is not None:
+            await running.lifecycle.cancel()
+        elif await cancel_stored(self._store, command_id) is None:
+            pass  # unknown, or final already: _stored says which
         return await self._stored(command_id)
 
     async def _stored(self, command_id: str) -> Command:
@@ -261,11 +162,6 @@ class CommandRunner:
         if command is None:
             raise KeyError(command_id)
         return command
-
-    async def _store_canceling(self, command_id: str) -> Command:
-        return await self._store.set_command_state(command_id, CommandState.CANCELING, "cancel requested")
-
-    # ------------------------------------------------------------ execution
 
     def busy(self) -> bool:
         """Whether a command is running here: background work (sync) then slows to a trickle."""
@@ -278,43 +174,91 @@ class CommandRunner:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(running.finished.wait(), timeout)
 
+    def _lost(self, command_ids: set[str]) -> None:
+        """Another agent took these commands' leases: stop executing them here, writing nothing more."""
+        for command_id in command_ids:
+            running = self._running.get(command_id)
+            if running is not None and running.task is not None:
+                running.task.cancel()
+
+    # ------------------------------------------------------------ running
+
     async def run(self) -> None:
         """Resume what a previous agent left unfinished, then run commands as they are submitted."""
         async with asyncio.TaskGroup() as commands:
-            for command in await self._store.list_incomplete_commands():
-                log.info("resuming command %s (%s)", command.id, command.state)
-                self._running.setdefault(command.id, _Running())
-                commands.create_task(self._execute(command), name=f"command {command.id}")
+            if self._leases is not None:
+                commands.create_task(self._leases.run(), name="command leases")
+            for start in await self._resumable():
+                commands.create_task(self._execute(start), name=f"command {start.command.id}")
+            self._resumed.set()
             while True:
-                plan = await self._queue.get()
-                commands.create_task(self._execute(plan.command, plan), name=f"command {plan.command.id}")
+                start = await self._queue.get()
+                commands.create_task(self._execute(start), name=f"command {start.command.id}")
 
-    async def _execute(self, command: Command, plan: _Plan | None = None) -> None:
+    async def _resumable(self) -> list[_Start]:
+        """Every unfinished command this agent may execute, claimed in creation order."""
+        starts = []
+        for command in await self._persist(self._store.list_incomplete_commands):
+            scope = await self._persist(partial(self._resume_scope, command))
+            if scope is None:
+                log.warning(
+                    "command %s is executed by another agent (%s); not resuming it",
+                    command.id,
+                    command.lease_owner,
+                )
+                continue
+            log.info("resuming command %s (%s)", command.id, command.state)
+            claim = self.claims.enqueue(Claimant.command(command.id), scope)
+            self._track(command, claim)
+            starts.append(_Start(command, claim, None))
+        return starts
+
+    async def _resume_scope(self, command: Command) -> Scope | None:
+        """What a resumed command claims; None when a live other agent holds its lease."""
+        if self._leases is not None and not await self._leases.acquire(command.id):
+            return None
+        return await self.submissions.scope_of(command, await self._store.get_updates(command.id))
+
+    async def _persist(self, operation: Callable[[], Awaitable[T]]) -> T:
+        return await self.outage.persist(operation)
+
+    async def _execute(self, start: _Start) -> None:
         """Run one command to its end; its failures are recorded on it, never raised to the runner."""
+        command = start.command
         running = self._running[command.id]
+        running.task = asyncio.current_task()
         try:
-            await self._execute_unguarded(command, plan or await self._stored_plan(command), running)
+            await self._execute_claimed(start, running)
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
-            await self._record_failure(command.id, running, f"agent error: {_reason(error)}")
+            await self._record_failure(running, f"agent error: {_reason(error)}")
         finally:
+            start.claim.release()
             del self._running[command.id]
             running.finished.set()
+            await self._release_lease(command.id)
 
-    async def _stored_plan(self, command: Command) -> _Plan:
-        """A command's plan as persisted: how a resumed command rebuilds what submission had."""
-        records = {r.update_id: r for r in await self._store.get_updates(command.id)}
-        targets = await self._targets()
-        return _Plan(command, Dag(Changeset(tuple(_planned(r, targets) for r in records.values()))), records)
-
-    async def _execute_unguarded(self, command: Command, plan: _Plan, running: _Running) -> None:
-        cancel = running.cancel
-        async with running.state_writes:
-            if command.state is CommandState.CANCELING:
-                cancel.set()
-            if not cancel.is_set():  # a cancel stored Canceling already: InProgress must not overwrite it
-                await self._store.set_command_state(command.id, CommandState.IN_PROGRESS)
-        inventory = Inventory({r.key: r.properties for r in await self._store.current_resources()})
+    async def _execute_claimed(self, start: _Start, running: _Running) -> None:
+        lifecycle = running.lifecycle
+        if start.command.state is CommandState.QUEUED:
+            if not await _granted_unless_canceled(start.claim, lifecycle.canceled):
+                await lifecycle.move(CommandState.CANCELED, "canceled while queued")
+                return
+        else:  # planned: once granted, even a canceled one carries what it had sent to the end
+            await start.claim.wait()
+        if self._leases is not None and not await self._persist(
+            partial(self._leases.acquire, start.command.id)
+        ):
+            log.warning("command %s is executed by another agent; leaving it", start.command.id)
+            return
+        plan = start.plan or await self._plan(start, lifecycle)
+        if plan is None:
+            return
+        if not lifecycle.canceled.is_set():
+            await lifecycle.move(CommandState.IN_PROGRESS)
+        inventory = Inventory(
+            {r.key: r.properties for r in await self._persist(self._store.current_resources)}
+        )
         executor = ChangesetExecutor(
             dag=plan.dag,
             records=plan.records,
@@ -323,40 +267,82 @@ class CommandRunner:
             limiter=self._limiter,
             policy=self._policy,
             inventory=inventory,
-            cancel=cancel,
+            cancel=lifecycle.canceled,
             in_flight=self._in_flight,
+            persist=self.outage.persist,
         )
         result = await executor.run()
         state = (
             CommandState.SUCCESS
             if result.ok
             else CommandState.CANCELED
-            if cancel.is_set()
+            if lifecycle.canceled.is_set()
             else CommandState.FAILED
         )
         message = f"{result.succeeded} succeeded, {result.failed} failed, {result.canceled} canceled"
-        await self._end(command.id, running, state, message)
-        log.info("command %s finished %s: %s", command.id, state, message)
+        await lifecycle.move(state, message)
+        log.info("command %s finished %s: %s", start.command.id, state, message)
 
-    async def _record_failure(self, command_id: str, running: _Running, message: str) -> None:
-        """Store that the command failed; if the store itself is failing (a full disk), say so and go on.
+    async def _plan(self, start: _Start, lifecycle: CommandLifecycle) -> CommandPlan | None:
+        """A resumed command's plan: made now for a queued one, rebuilt from the store otherwise."""
+        command = start.command
+        if lifecycle.state is CommandState.QUEUED:
+            try:
+                plan = await self._persist(lambda: self.submissions.plan_queued(command, start.claim))
+            except Rejected as rejected:
+                await lifecycle.move(CommandState.FAILED, "; ".join(rejected.problems))
+                return None
+            if not await lifecycle.plan(list(plan.records.values())):
+                return None  # canceled while queued
+            log.info("command %s planned after waiting: %d updates", command.id, len(plan.records))
+            return plan
+        if lifecycle.state is CommandState.CANCELING and not await self._persist(
+            lambda: self._store.get_updates(command.id)
+        ):
+            await lifecycle.move(CommandState.CANCELED, "canceled before it was planned")
+            return None
+        return await self._stored_plan(command)
 
-        The command then stays unfinished in the store and is resumed at the next start: nothing is
-        lost, and the agent keeps serving everything else.
-        """
+    async def _stored_plan(self, command: Command) -> CommandPlan:
+        """A command's plan as persisted: how a resumed command rebuilds what submission had."""
+        records = {r.update_id: r for r in await self._persist(lambda: self._store.get_updates(command.id))}
+        targets = await self._persist(lambda: stored_targets(self._store))
+        dag = Dag(Changeset(tuple(planned_update(r, targets) for r in records.values())))
+        return CommandPlan(command, dag, records)
+
+    async def _record_failure(self, running: _Running, message: str) -> None:
+        """Store that the command failed (riding out a store outage); a refused write is only logged."""
         try:
-            await self._end(command_id, running, CommandState.FAILED, message)
+            await running.lifecycle.move(CommandState.FAILED, message)
         except StoreError as error:
             log.error(
-                "cannot record that command %s failed (%s); it will be resumed at the next start",
-                command_id,
-                error,
+                "cannot record that command %s failed (%s); it stays resumable", running.command.id, error
             )
 
-    async def _end(self, command_id: str, running: _Running, state: CommandState, message: str) -> None:
-        async with running.state_writes:
-            await self._store.set_command_state(command_id, state, message)
-            running.ended = True
+    async def _release_lease(self, command_id: str) -> None:
+        if self._leases is None:
+            return
+        try:
+            await self._leases.release(command_id)
+        except StoreError as error:  # it expires on its own
+            log.warning("cannot release the lease of command %s: %s", command_id, error)
+
+
+async def _granted_unless_canceled(claim: Claim, canceled: asyncio.Event) -> bool:
+    """Wait for a queued claim; False (and the claim withdrawn) if the command is canceled first."""
+    if claim.granted and not canceled.is_set():
+        return True
+    granted = asyncio.ensure_future(claim.wait())
+    canceling = asyncio.ensure_future(canceled.wait())
+    try:
+        await asyncio.wait({granted, canceling}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        granted.cancel()
+        canceling.cancel()
+    if canceled.is_set():
+        claim.release()
+        return False
+    return True
 
 
 def _reason(error: BaseException) -> str:
@@ -364,55 +350,3 @@ def _reason(error: BaseException) -> str:
     while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
         error = error.exceptions[0]
     return str(error)
-
-
-def _parse(forma_json: Any, source: str) -> Forma:
-    try:
-        return forma_from_json(forma_json, source)
-    except FormaError as error:
-        raise Rejected([str(problem) for problem in error.problems]) from None
-
-
-def _as_object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {"forma": value}
-
-
-def _managed(record: ResourceRecord) -> ManagedResource:
-    return ManagedResource(
-        record.key, record.target, record.native_id or "", record.properties, record.desired_properties
-    )
-
-
-def _record(command_id: str, update: PlannedUpdate) -> ResourceUpdateRecord:
-    return ResourceUpdateRecord(
-        command_id=command_id,
-        update_id=update.id,
-        operation=Operation(update.operation.value),
-        stack=update.key.stack,
-        type=update.key.type,
-        label=update.key.label,
-        target=update.target.label,
-        state=UpdateState.PENDING,
-        updated_at=utc_now(),
-        native_id=update.native_id,
-        desired_properties=update.desired_properties,
-        prior_properties=update.prior_properties,
-        patch=update.patch,
-        depends_on=sorted(update.depends_on),
-    )
-
-
-def _planned(record: ResourceUpdateRecord, targets: dict[str, Target]) -> PlannedUpdate:
-    """A stored update as the DAG needs it: how a resumed command rebuilds its plan."""
-    return PlannedUpdate(
-        id=record.update_id,
-        operation=PlanOperation(record.operation.value),
-        key=record.key,
-        target=targets.get(record.target)
-        or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
-        desired_properties=record.desired_properties,
-        prior_properties=record.prior_properties,
-        patch=record.patch,
-        native_id=record.native_id,
-        depends_on=frozenset(record.depends_on),
-    )

@@ -11,7 +11,8 @@ Who calls what::
 
     # a command (CommandRunner), before it reads the inventory it plans from
     claim = claims.try_claim(Claimant.command(id), Scope.of(stacks={"net"}))   # or ConflictError
-    claim = await claims.claim(Claimant.command(id), scope)   # --wait: queue behind the holders
+    claim = claims.enqueue(Claimant.command(id), scope)   # --wait: a place in the queue now,
+    await claim.wait()                                      # granted when the holders release
     ...; claim.release()
 
     # the synchronizer / discovery (short background work on single resources)
@@ -88,25 +89,37 @@ class Scope:
 
     stacks: frozenset[str] = frozenset()
     resources: frozenset[ResourceKey] = frozenset()
+    every_stack: bool = False
+    """Any stack at all: a destroy by a query that names no stack may reach whatever exists by then."""
 
     @classmethod
     def of(cls, *, stacks: Iterable[str] = (), resources: Iterable[ResourceKey] = ()) -> Scope:
         return cls(frozenset(stacks), frozenset(resources))
 
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(every_stack=True)
+
     def __or__(self, other: Scope) -> Scope:
-        return Scope(self.stacks | other.stacks, self.resources | other.resources)
+        return Scope(
+            self.stacks | other.stacks,
+            self.resources | other.resources,
+            self.every_stack or other.every_stack,
+        )
 
     def covers(self, key: ResourceKey) -> bool:
-        return key.stack in self.stacks or key in self.resources
+        return self.every_stack or key.stack in self.stacks or key in self.resources
 
     def overlap(self, other: Scope) -> list[str]:
         """What both may change, in words ("stack 'net'", "resource net/T::S::K/b"); [] if nothing."""
+        if (self.every_stack and other) or (other.every_stack and self):
+            return ["every stack"]
         shared = [f"stack {stack!r}" for stack in sorted(self.stacks & other.stacks)]
         keys = {k for k in self.resources if other.covers(k)} | {k for k in other.resources if self.covers(k)}
         return shared + [f"resource {k.stack}/{k.type}/{k.label}" for k in sorted(keys)]
 
     def __bool__(self) -> bool:
-        return bool(self.stacks or self.resources)
+        return bool(self.every_stack or self.stacks or self.resources)
 
 
 class ConflictError(Exception):
@@ -132,6 +145,14 @@ class Claim:
     @property
     def granted(self) -> bool:
         return self._granted.is_set()
+
+    async def wait(self) -> None:
+        """Until granted; cancelling the wait withdraws the claim."""
+        try:
+            await self._granted.wait()
+        except BaseException:
+            self.release()
+            raise
 
     def release(self) -> None:
         """Idempotent; wakes the claims queued behind this one."""
@@ -184,23 +205,25 @@ class Claims:
         conflicts = self._conflicts(scope, self._entries)
         if conflicts:
             raise ConflictError(claimant, conflicts)
-        return self._append(claimant, scope)
+        return self.enqueue(claimant, scope)
 
     async def claim(self, claimant: Claimant, scope: Scope, on_queued: OnQueued | None = None) -> Claim:
         """Grant ``scope`` once every earlier overlapping claim is released; queue meanwhile.
 
         Cancelling the wait withdraws the claim, so nothing is left queued behind a caller that left.
         """
-        claim = self._append(claimant, scope)
-        if claim.granted:
-            return claim
-        if on_queued is not None:
+        claim = self.enqueue(claimant, scope)
+        if not claim.granted and on_queued is not None:
             await on_queued(self.holders_before(claim))
-        try:
-            await claim._granted.wait()
-        except BaseException:
-            claim.release()
-            raise
+        await claim.wait()
+        return claim
+
+    def enqueue(self, claimant: Claimant, scope: Scope) -> Claim:
+        """Take a place in the queue now (granted at once if nothing overlaps); ``await claim.wait()``."""
+        claim = Claim(claimant, scope, self)
+        if not self._conflicts(scope, self._entries):
+            claim._granted.set()
+        self._entries.append(claim)
         return claim
 
     def holders_before(self, claim: Claim) -> list[Claimant]:
@@ -209,13 +232,6 @@ class Claims:
         return [claimant for claimant, _ in self._conflicts(claim.scope, earlier)]
 
     # -- internals ---------------------------------------------------------------------------
-
-    def _append(self, claimant: Claimant, scope: Scope) -> Claim:
-        claim = Claim(claimant, scope, self)
-        if not self._conflicts(scope, self._entries):
-            claim._granted.set()
-        self._entries.append(claim)
-        return claim
 
     def _release(self, claim: Claim) -> None:
         if claim not in self._entries:

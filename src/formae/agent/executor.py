@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
+from formae.agent.store_outage import Persist
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Reference, ResourceKey, resolve_references
 from formae.plan.changeset import Operation as PlanOperation
@@ -37,6 +39,13 @@ DEPENDENCY_FAILURE = "DependencyFailure"
 _SENT = frozenset({UpdateState.DISPATCHING, UpdateState.IN_PROGRESS, UpdateState.WAITING_RETRY})
 """States of an update a plugin may be working on: never dropped by a cancel."""
 UNRESOLVED_REFERENCE = "UnresolvedReference"
+
+
+T = TypeVar("T")
+
+
+async def _directly(operation: Callable[[], Awaitable[T]], /) -> T:
+    return await operation()
 
 
 class UnresolvedReference(Exception):
@@ -88,9 +97,15 @@ class _CompletingSink:
     """Persists each step of one update; the final success and the inventory change in one transaction."""
 
     def __init__(
-        self, store: Datastore, planned: PlannedUpdate, inventory: Inventory, sent: dict[str, Any] | None
+        self,
+        store: Datastore,
+        planned: PlannedUpdate,
+        inventory: Inventory,
+        sent: dict[str, Any] | None,
+        persist: Persist,
     ) -> None:
         self._store = store
+        self._persist = persist
         self._planned = planned
         self._inventory = inventory
         self._sent = sent
@@ -98,10 +113,11 @@ class _CompletingSink:
 
     async def save(self, update: ResourceUpdateRecord) -> None:
         if update.state is not UpdateState.SUCCESS:
-            await self._store.save_progress(update)
+            await self._persist(partial(self._store.save_progress, update))
             return
         if update.operation == "delete":
-            await self._store.record_update(update, ResourceDeletion.of(update.key, update.command_id))
+            deletion = ResourceDeletion.of(update.key, update.command_id)
+            await self._persist(partial(self._store.record_update, update, deletion))
             self._inventory.set(update.key, None)
             return
         reported = (update.progress or {}).get("properties")
@@ -117,7 +133,7 @@ class _CompletingSink:
             command_id=update.command_id,
             adopts=self._planned.adopt or update.operation == "read",
         )
-        await self._store.record_update(update, version)
+        await self._persist(partial(self._store.record_update, update, version))
         self._inventory.set(update.key, properties)
 
 
@@ -134,6 +150,7 @@ class ChangesetExecutor:
         inventory: Inventory,
         cancel: asyncio.Event,
         in_flight: InFlightLimits,
+        persist: Persist | None = None,
     ) -> None:
         self._dag = dag
         self._records = dict(records)
@@ -144,6 +161,8 @@ class ChangesetExecutor:
         self._inventory = inventory
         self._cancel = cancel
         self._in_flight = in_flight
+        self._persist: Persist = persist or _directly
+        """Every store write goes through it: the runner's rides out a datastore outage."""
         self._finished: asyncio.Queue[tuple[str, UpdateState]] = asyncio.Queue()
         self._running = 0
         self._canceled = False
@@ -168,6 +187,9 @@ class ChangesetExecutor:
         canceling = asyncio.ensure_future(self._cancel.wait())
         try:
             await asyncio.wait({getting, canceling}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled while waiting: neither future may outlive us
+            getting.cancel()
+            raise
         finally:
             canceling.cancel()
         if getting.done():
@@ -215,7 +237,7 @@ class ChangesetExecutor:
         except UnresolvedReference as error:
             return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
         target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
-        sink = _CompletingSink(self._store, planned, self._inventory, properties)
+        sink = _CompletingSink(self._store, planned, self._inventory, properties, self._persist)
         updater = ResourceUpdater(
             self._registry, self._limiter, sink, self._policy, target, properties, in_flight=in_flight
         )
@@ -267,7 +289,7 @@ class ChangesetExecutor:
 
     async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
         failed = self._failed(record, code, message)
-        await self._store.save_progress(failed)
+        await self._persist(partial(self._store.save_progress, failed))
         return failed
 
     def _failed(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
@@ -286,7 +308,7 @@ class ChangesetExecutor:
         async with asyncio.TaskGroup() as writes:
             for record in records:
                 if record is not None:
-                    writes.create_task(self._store.save_progress(record))
+                    writes.create_task(self._persist(partial(self._store.save_progress, record)))
 
     def _result(self) -> ExecutionResult:
         counts = {state: 0 for state in NodeState}

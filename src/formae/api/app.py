@@ -125,7 +125,12 @@ def _routes(services: AgentServices) -> APIRouter:
     @router.post("/commands/apply", status_code=202)
     async def apply(body: ApplyRequest) -> SubmitResponse:
         submission = await runner.submit_apply(
-            body.forma, body.mode, simulate=body.simulate, force=body.force, source=body.source
+            body.forma,
+            body.mode,
+            simulate=body.simulate,
+            force=body.force,
+            source=body.source,
+            queue=body.queue,
         )
         return _submitted(submission, body.simulate)
 
@@ -134,7 +139,7 @@ def _routes(services: AgentServices) -> APIRouter:
         if (body.forma is None) == (body.query is None):
             raise HTTPException(400, "give exactly one of forma or query")
         submission = await runner.submit_destroy(
-            body.forma, body.query, simulate=body.simulate, source=body.source
+            body.forma, body.query, simulate=body.simulate, source=body.source, queue=body.queue
         )
         return _submitted(submission, body.simulate)
 
@@ -154,12 +159,18 @@ def _routes(services: AgentServices) -> APIRouter:
     ) -> CommandView:
         if wait:
             await runner.wait_finished(command_id, wait)
-        found = await store.get_command(command_id, with_forma=False)
-        if found is None:
-            raise HTTPException(404, f"no command {command_id}")
-        if not updates:  # the cheap view a poller wants: counts, no rows
-            return _command_view(found, [], counts=await store.count_updates(command_id))
-        return _command_view(found, await store.get_updates(command_id))
+        try:
+            found = await store.get_command(command_id, with_forma=False)
+            if found is None:
+                raise HTTPException(404, f"no command {command_id}")
+            if not updates:  # the cheap view a poller wants: counts, no rows
+                return _paused(runner, _command_view(found, [], counts=await store.count_updates(command_id)))
+            return _paused(runner, _command_view(found, await store.get_updates(command_id)))
+        except StoreError:  # a command this agent runs is paused: say so from memory
+            running = runner.running_command(command_id)
+            if running is None or runner.waiting_message(command_id) is None:
+                raise
+            return _paused(runner, _command_view(running, [], counts={}))
 
     @router.get("/commands")
     async def commands(
@@ -206,6 +217,12 @@ def _routes(services: AgentServices) -> APIRouter:
     return router
 
 
+def _paused(runner: CommandRunner, view: CommandView) -> CommandView:
+    """While the datastore fails, a command this agent runs says it waits for it, and since when."""
+    waiting = runner.waiting_message(view.id)
+    return view if waiting is None else view.model_copy(update={"message": waiting})
+
+
 def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
     changes = [
         PlannedChange(
@@ -223,7 +240,11 @@ def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
     ]
     command_id = submission.command.id if submission.command else None
     return SubmitResponse(
-        command_id=command_id, simulate=simulate, summary=submission.changeset.summary(), changes=changes
+        command_id=command_id,
+        queued_behind=list(submission.queued_behind),
+        simulate=simulate,
+        summary=submission.changeset.summary(),
+        changes=changes,
     )
 
 

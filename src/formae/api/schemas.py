@@ -41,6 +41,9 @@ class ApplyRequest(_Body):
     simulate: bool = False
     force: bool = False
     source: str = Field(default="forma", description="File name used in error messages")
+    queue: bool = Field(
+        default=False, description="Queue behind a running command on the same stacks instead of a 409"
+    )
 
 
 class DestroyRequest(_Body):
@@ -48,6 +51,9 @@ class DestroyRequest(_Body):
     query: str | None = Field(default=None, description="e.g. 'stack:net type:FakeAWS::*'")
     simulate: bool = False
     source: str = "forma"
+    queue: bool = Field(
+        default=False, description="Queue behind a running command on the same stacks instead of a 409"
+    )
 
 
 class Problem(BaseModel):
@@ -70,6 +76,9 @@ class PlannedChange(BaseModel):
 
 class SubmitResponse(BaseModel):
     command_id: str | None
+    queued_behind: list[str] = Field(
+        default=[], description="Queued: the commands it waits for; it is planned when they end"
+    )
     simulate: bool
     summary: dict[str, int]
     changes: list[PlannedChange]

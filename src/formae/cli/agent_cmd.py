@@ -15,6 +15,8 @@ from formae.agent.logs import configure_logging
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
 
 START_TIMEOUT = 30.0
+EXIT_HOME_LOCKED = 3
+"""A second agent on a home is refused, like any command the agent side refuses."""
 STOP_TIMEOUT = 15.0
 
 
@@ -26,13 +28,18 @@ def run_foreground(config: AgentConfig, log_file: Path | None = None) -> int:
 async def _serve(config: AgentConfig) -> int:
     # Imported here, not at the top: the agent pulls in gRPC, FastAPI and the datastore drivers
     # (~0.4 s), and every other formae command only needs an HTTP client.
+    from formae.agent.leases import HomeLocked
     from formae.agent_process import Agent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await Agent(config).run(stop)
+    try:
+        await Agent(config).run(stop)
+    except HomeLocked as locked:
+        print(f"error: {locked}", file=sys.stderr)
+        return EXIT_HOME_LOCKED
     return 0
 
 

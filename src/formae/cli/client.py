@@ -128,16 +128,36 @@ class AgentClient:
         return result
 
     def apply(
-        self, forma: dict[str, Any], mode: str, simulate: bool, force: bool, source: str
+        self,
+        forma: dict[str, Any],
+        mode: str,
+        simulate: bool,
+        force: bool,
+        source: str,
+        *,
+        queue: bool = False,
     ) -> dict[str, Any]:
-        body = {"forma": forma, "mode": mode, "simulate": simulate, "force": force, "source": source}
+        body = {
+            "forma": forma,
+            "mode": mode,
+            "simulate": simulate,
+            "force": force,
+            "source": source,
+            "queue": queue,
+        }
         result: dict[str, Any] = self._request("POST", "/commands/apply", json=body)
         return result
 
     def destroy(
-        self, forma: dict[str, Any] | None, query: str | None, simulate: bool, source: str
+        self,
+        forma: dict[str, Any] | None,
+        query: str | None,
+        simulate: bool,
+        source: str,
+        *,
+        queue: bool = False,
     ) -> dict[str, Any]:
-        body = {"forma": forma, "query": query, "simulate": simulate, "source": source}
+        body = {"forma": forma, "query": query, "simulate": simulate, "source": source, "queue": queue}
         result: dict[str, Any] = self._request("POST", "/commands/destroy", json=body)
         return result
 

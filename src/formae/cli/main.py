@@ -87,6 +87,10 @@ QuietOption = Annotated[
         help="For scripts: print only the command id (nothing with --watch); the exit code tells",
     ),
 ]
+QueueOption = Annotated[
+    bool,
+    typer.Option("--wait", help="Queue behind a running command on the same stacks instead of exit 3"),
+]
 
 
 def main() -> None:
@@ -160,6 +164,7 @@ def apply(
     force: Annotated[bool, typer.Option("--force", help="Reconcile even over out-of-band changes")] = False,
     watch: WatchOption = False,
     quiet: QuietOption = False,
+    queue: QueueOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
@@ -176,7 +181,7 @@ def apply(
         _fail(f"--mode must be reconcile or patch, not {mode!r}", EXIT_USAGE)
     forma, source = _load(file)
     with _client(api) as client:
-        response = _call(client, "apply", forma, mode, simulate, force, source)
+        response = _call(client, "apply", forma, mode, simulate, force, source, queue=queue)
         _submitted(client, response, watch, output, quiet)
 
 
@@ -195,6 +200,7 @@ def destroy(
     simulate: Annotated[bool, typer.Option("--simulate")] = False,
     watch: WatchOption = False,
     quiet: QuietOption = False,
+    queue: QueueOption = False,
     output: OutputOption = Output.HUMAN,
     api: ApiOption = None,
 ) -> None:
@@ -210,7 +216,7 @@ def destroy(
         _fail("give a forma file or --query, not both", EXIT_USAGE)
     forma, source = _load(file) if file is not None else (None, "query")
     with _client(api) as client:
-        response = _call(client, "destroy", forma, query, simulate, source)
+        response = _call(client, "destroy", forma, query, simulate, source, queue=queue)
         _submitted(client, response, watch, output, quiet)
 
 
@@ -218,6 +224,9 @@ def _submitted(
     client: AgentClient, response: dict[str, Any], watch: bool, output: Output, quiet: bool
 ) -> None:
     command_id = response.get("command_id")
+    if response.get("queued_behind") and output is Output.HUMAN:
+        behind = ", ".join(response["queued_behind"])
+        errors.print(f"command {command_id} queued behind {behind}; it is planned when they end")
     if quiet and not watch:
         print(command_id or "")
         return

@@ -65,6 +65,8 @@ class AgentProcess:
     """Where the REST API listens; beyond loopback it speaks TLS unless ``extra_args`` say otherwise."""
     extra_args: list[str] = field(default_factory=list)
     """More ``formae agent start`` flags, e.g. ``--insecure-api``."""
+    launcher: list[str] = field(default_factory=list)
+    """A command line the agent's own is appended to (``unshare … sh -c '… exec "$@"'``); it must exec."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,6 +93,7 @@ class AgentProcess:
         if "FORMAE_NETWORK_COOKIE" not in self.env:  # the agent's own cookie file, not the caller's
             env.pop("FORMAE_NETWORK_COOKIE", None)
         args = [
+            *self.launcher,
             sys.executable,
             "-m",
             "formae",

@@ -1,0 +1,410 @@
+"""Submissions: turn a submitted forma into a planned, stored, claimed command — or refuse it.
+
+This is where bad input is stopped: the forma is validated, every namespace must have a plugin,
+the plan must be acyclic and a reconcile must not overwrite out-of-band changes unless forced.
+Before it reads the inventory it plans from, a command *claims* the stacks and resources it will
+change (``agent/conflicts.py``): a command overlapping a running one is refused (409) naming it, or,
+with ``queue`` (the CLI's ``--wait``), stored as ``Queued`` and planned only when its turn comes —
+never planned from an inventory another command is still changing. A command that passes is stored
+with all its resource updates before the API answers, so the agent can die at any moment after
+answering and still finish the work. Running it is the CommandRunner's job (``agent/commands.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from formae.agent.conflicts import Claim, Claimant, Claims, ConflictError, Scope
+from formae.agent.drift import out_of_band_changes
+from formae.agent.plugin_overview import PluginOverview
+from formae.agent.registry import PluginRegistry
+from formae.forma import FormaError, forma_from_json
+from formae.model import Forma, ResourceKey, Target
+from formae.model.query import Query
+from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
+from formae.plan.changeset import Operation as PlanOperation
+from formae.plan.dag import Dag, DagError
+from formae.plan.planner import PlanError
+from formae.store import (
+    Command,
+    CommandKind,
+    CommandMode,
+    CommandState,
+    Datastore,
+    Operation,
+    ResourceRecord,
+    ResourceUpdateRecord,
+    StackRecord,
+    TargetRecord,
+    UpdateState,
+    utc_now,
+)
+
+log = logging.getLogger("formae.agent.submission")
+
+
+class Rejected(Exception):
+    """The command cannot be accepted as submitted; ``problems`` say why, in the user's terms."""
+
+    def __init__(self, problems: list[str], *, conflict: bool = False, unavailable: bool = False) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+        self.conflict = conflict
+        """True when the forma is fine but the current state forbids it (409): --force or --wait."""
+        self.unavailable = unavailable
+        """True when the command is fine but a namespace it needs has no healthy plugin now."""
+
+
+@dataclass(frozen=True)
+class CommandPlan:
+    """What running a command needs: built at submission, or rebuilt from the store on resume."""
+
+    command: Command
+    dag: Dag
+    records: dict[str, ResourceUpdateRecord]
+
+
+@dataclass(frozen=True)
+class Submission:
+    command: Command | None
+    """None for a simulation: nothing was stored and nothing will run."""
+    changeset: Changeset
+    queued_behind: tuple[str, ...] = ()
+    """For a queued command: the commands it waits for. Its changeset is made when its turn comes."""
+
+
+Start = Callable[[Command, Claim, CommandPlan | None], None]
+"""Hands a stored command to the runner: planned (a CommandPlan) or queued (None)."""
+Planner = Callable[[Command, Claim], Awaitable[Changeset]]
+
+
+class Submissions:
+    def __init__(
+        self,
+        store: Datastore,
+        registry: PluginRegistry,
+        claims: Claims,
+        start: Start,
+        ready: asyncio.Event,
+        plugins: PluginOverview | None = None,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._plugins = plugins or PluginOverview(registry)
+        """Says, at submission, which namespaces have no healthy plugin and why."""
+        self._claims = claims
+        self._start = start
+        self._ready = ready
+        """Set once the runner has claimed what it resumes: nothing new is claimed before."""
+
+    # ------------------------------------------------------------ apply and destroy
+
+    async def apply(
+        self,
+        forma_json: Any,
+        mode: CommandMode,
+        *,
+        simulate: bool = False,
+        force: bool = False,
+        source: str = "forma",
+        queue: bool = False,
+    ) -> Submission:
+        forma = _parse(forma_json, source)
+        await self._check_namespaces(forma)
+        if simulate:
+            return Submission(None, _checked(await self._plan_apply(forma, mode, skip_drift=True)))
+        command = Command.new(CommandKind.APPLY, mode, _as_object(forma_json), force=force)
+        return await self._admit(command, forma_scope(forma), queue)
+
+    async def destroy(
+        self,
+        forma_json: Any | None,
+        query: str | None,
+        *,
+        simulate: bool = False,
+        source: str = "forma",
+        queue: bool = False,
+    ) -> Submission:
+        forma = _parse(forma_json, source) if forma_json is not None else None
+        selected = None if forma is not None else _query(query)
+        if simulate:
+            return Submission(None, _checked(await self._plan_destroy(forma, selected)))
+        command = Command.new(CommandKind.DESTROY, CommandMode.PATCH, forma_json or {"query": query})
+        scope = forma_scope(forma) if forma is not None else await self._query_scope(selected)
+        return await self._admit(command, scope, queue)
+
+    async def plan_queued(self, command: Command, claim: Claim) -> CommandPlan:
+        """The plan of a queued command whose claim was just granted; Rejected if it is now refused."""
+        planned = self._plan_of(command, await self._planner(command)(command, claim))
+        await self._upsert_stacks_and_targets(command)
+        return planned
+
+    async def scope_of(self, command: Command, updates: Iterable[ResourceUpdateRecord]) -> Scope:
+        """What a stored command claims when the agent resumes it."""
+        stored = Scope.of(stacks={u.stack for u in updates})
+        forma = command.forma or {}
+        if command.kind is CommandKind.DESTROY and "query" in forma:
+            return stored | await self._query_scope(_query(forma.get("query")))
+        try:
+            return stored | forma_scope(forma_from_json(forma, "stored forma"))
+        except FormaError:
+            return stored
+
+    # ------------------------------------------------------------ claiming and storing
+
+    async def _admit(self, command: Command, scope: Scope, queue: bool) -> Submission:
+        await self._ready.wait()
+        claimant = Claimant.command(command.id)
+        try:
+            claim = await self._claim(claimant, scope)
+        except ConflictError as conflict:
+            if not queue:
+                raise Rejected(
+                    [f"{conflict}; wait for it to end, or submit with --wait to queue"], conflict=True
+                ) from None
+            return await self._queue(command, scope)
+        try:
+            changeset = await self._planner(command)(command, claim)
+            planned = self._plan_of(command, changeset)
+            await self._store_planned(planned, changeset)
+        except BaseException:
+            claim.release()
+            raise
+        self._start(command, claim, planned)
+        return Submission(command, changeset)
+
+    async def _claim(self, claimant: Claimant, scope: Scope) -> Claim:
+        """Granted now; or after brief background work (sync, discovery) that holds part of it."""
+        holders = self._claims.holders(scope)
+        if holders and not Claims.blocking(holders):
+            return await self._claims.claim(claimant, scope)
+        return self._claims.try_claim(claimant, scope)
+
+    async def _queue(self, command: Command, scope: Scope) -> Submission:
+        claim = self._claims.enqueue(Claimant.command(command.id), scope)
+        behind = tuple(h.id for h in self._claims.holders_before(claim))
+        queued = replace(command, state=CommandState.QUEUED, message=f"queued behind {', '.join(behind)}")
+        try:
+            await self._store.create_command(queued)
+        except BaseException:
+            claim.release()
+            raise
+        log.info("command %s queued behind %s", queued.id, ", ".join(behind))
+        self._start(queued, claim, None)
+        return Submission(queued, Changeset(()), queued_behind=behind)
+
+    async def _upsert_stacks_and_targets(self, command: Command) -> None:
+        forma = _stored_forma(command)
+        for stack in forma.stacks:
+            await self._store.upsert_stack(StackRecord.from_model(stack))
+        for target in forma.targets:
+            await self._store.upsert_target(TargetRecord.from_model(target))
+
+    async def _store_planned(self, planned: CommandPlan, changeset: Changeset) -> None:
+        await self._upsert_stacks_and_targets(planned.command)
+        await self._store.create_command(planned.command, list(planned.records.values()))
+        command = planned.command
+        log.info("command %s accepted: %s %s %s", command.id, command.kind, command.mode, changeset.summary())
+
+    def _plan_of(self, command: Command, changeset: Changeset) -> CommandPlan:
+        dag = _dag(changeset)
+        return CommandPlan(command, dag, {u.id: _record(command.id, u) for u in changeset.updates})
+
+    # ------------------------------------------------------------ planning
+
+    def _planner(self, command: Command) -> Planner:
+        return self._planned_apply if command.kind is CommandKind.APPLY else self._planned_destroy
+
+    async def _planned_apply(self, command: Command, claim: Claim) -> Changeset:
+        forma = _stored_forma(command)
+        return await self._plan_apply(forma, command.mode, skip_drift=command.force)
+
+    async def _planned_destroy(self, command: Command, claim: Claim) -> Changeset:
+        stored = command.forma or {}
+        if "query" in stored:
+            changeset = await self._plan_destroy(None, _query(stored.get("query")))
+            try:  # matched now, under the claim: a resource another command made meanwhile
+                claim.widen(Scope.of(stacks={u.key.stack for u in changeset.updates}))
+            except ConflictError as conflict:
+                raise Rejected([f"{conflict}; wait for it to end"], conflict=True) from None
+            return changeset
+        return await self._plan_destroy(_stored_forma(command), None)
+
+    async def _plan_apply(self, forma: Forma, mode: CommandMode, *, skip_drift: bool) -> Changeset:
+        current = await self._managed()
+        if mode is CommandMode.RECONCILE and not skip_drift:
+            drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
+            if drift:
+                raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
+        try:
+            return plan(
+                forma,
+                current,
+                self._schemas(forma),
+                Mode(mode.value),
+                targets=await self._targets(),
+                unmanaged=await self._unmanaged(),
+            )
+        except PlanError as error:
+            raise Rejected(error.problems) from None
+
+    async def _plan_destroy(self, forma: Forma | None, selected: Query | None) -> Changeset:
+        current = await self._managed()
+        targets = await self._targets()
+        if forma is not None:
+            changeset = plan_destroy(forma, current, targets=targets)
+        else:
+            assert selected is not None
+            keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
+            changeset = plan_destroy(keys, current, targets=targets)
+        await self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
+        return changeset
+
+    async def _query_scope(self, selected: Query | None) -> Scope:
+        """The stacks a query names literally and those it matches now; every stack if it names none.
+
+        A running apply may be creating what the query would match once it ends: a query naming no
+        stack cannot tell where, so it waits for (or is refused by) everything.
+        """
+        assert selected is not None
+        named = {pattern for field, pattern in selected.terms if field == "stack" and not _is_glob(pattern)}
+        if not named:
+            return Scope.everything()
+        current = await self._managed()
+        matched = {k.stack for k, m in current.items() if selected.matches(k, m.target)}
+        return Scope.of(stacks=named | matched)
+
+    async def _check_namespaces(self, forma: Forma) -> None:
+        await self._check_namespace_names(
+            {r.namespace for r in forma.resources} | {t.namespace for t in forma.targets}
+        )
+
+    async def _check_namespace_names(self, namespaces: Iterable[str]) -> None:
+        """Refuse, at once and saying why, a command needing a namespace with no healthy plugin."""
+        unavailable = await self._plugins.unavailable(namespaces)
+        if unavailable.missing:
+            raise Rejected(unavailable.missing + unavailable.down)
+        if unavailable.down:
+            raise Rejected(unavailable.down, unavailable=True)
+
+    def _schemas(self, forma: Forma) -> dict[str, TypeSchema]:
+        schemas = {}
+        for resource_type in {r.type for r in forma.resources}:
+            schema = self._registry.schema(resource_type)
+            if schema is not None:
+                schemas[resource_type] = TypeSchema(
+                    schema.type, schema.identifier, frozenset(schema.create_only), frozenset(schema.read_only)
+                )
+        return schemas
+
+    async def _managed(self) -> dict[ResourceKey, ManagedResource]:
+        """What commands plan from: discovery's unmanaged resources are never planned over."""
+        return {r.key: _managed(r) for r in await self._store.current_resources() if r.managed}
+
+    async def _unmanaged(self) -> list[ManagedResource]:
+        """What discovery found: a forma that lists one of them adopts it instead of creating it."""
+        return [_managed(r) for r in await self._store.current_resources() if not r.managed]
+
+    async def _targets(self) -> dict[str, Target]:
+        return await stored_targets(self._store)
+
+
+async def stored_targets(store: Datastore) -> dict[str, Target]:
+    return {
+        t.label: Target(label=t.label, namespace=t.namespace, config=t.config)
+        for t in await store.list_targets()
+    }
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def forma_scope(forma: Forma) -> Scope:
+    """A forma's command may change every stack it names or puts a resource in."""
+    return Scope.of(stacks={s.label for s in forma.stacks} | {r.stack for r in forma.resources})
+
+
+def _checked(changeset: Changeset) -> Changeset:
+    _dag(changeset)
+    return changeset
+
+
+def _dag(changeset: Changeset) -> Dag:
+    try:
+        return Dag(changeset)
+    except DagError as error:
+        raise Rejected([str(error)]) from None
+
+
+def _query(query: Any) -> Query:
+    try:
+        selected = Query.parse(str(query or ""))
+    except ValueError as error:
+        raise Rejected([str(error)]) from None
+    if not selected.terms:  # an unset shell variable must not mean "everything"
+        everything = "an empty query would destroy every managed resource; say --query 'stack:*'"
+        raise Rejected([f"{everything} to mean that"])
+    return selected
+
+
+def _parse(forma_json: Any, source: str) -> Forma:
+    try:
+        return forma_from_json(forma_json, source)
+    except FormaError as error:
+        raise Rejected([str(problem) for problem in error.problems]) from None
+
+
+def _stored_forma(command: Command) -> Forma:
+    """The forma a command was submitted with (empty for a destroy by query)."""
+    stored = command.forma or {}
+    return Forma() if "query" in stored else _parse(stored, "stored forma")
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {"forma": value}
+
+
+def _managed(record: ResourceRecord) -> ManagedResource:
+    return ManagedResource(
+        record.key, record.target, record.native_id or "", record.properties, record.desired_properties
+    )
+
+
+def _record(command_id: str, update: PlannedUpdate) -> ResourceUpdateRecord:
+    return ResourceUpdateRecord(
+        command_id=command_id,
+        update_id=update.id,
+        operation=Operation(update.operation.value),
+        stack=update.key.stack,
+        type=update.key.type,
+        label=update.key.label,
+        target=update.target.label,
+        state=UpdateState.PENDING,
+        updated_at=utc_now(),
+        native_id=update.native_id,
+        desired_properties=update.desired_properties,
+        prior_properties=update.prior_properties,
+        patch=update.patch,
+        depends_on=sorted(update.depends_on),
+    )
+
+
+def planned_update(record: ResourceUpdateRecord, targets: dict[str, Target]) -> PlannedUpdate:
+    """A stored update as the DAG needs it: how a resumed command rebuilds its plan."""
+    return PlannedUpdate(
+        id=record.update_id,
+        operation=PlanOperation(record.operation.value),
+        key=record.key,
+        target=targets.get(record.target)
+        or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
+        desired_properties=record.desired_properties,
+        prior_properties=record.prior_properties,
+        patch=record.patch,
+        native_id=record.native_id,
+        depends_on=frozenset(record.depends_on),
+    )
