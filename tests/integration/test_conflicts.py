@@ -7,6 +7,7 @@ and both created everything: the cloud held every resource twice.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -53,7 +54,8 @@ def test_a_second_apply_on_a_running_stack_is_refused_naming_the_first(
     path = tmp_path / "forma.json"
     path.write_text(json.dumps(forma))
     cli = subprocess.run(
-        [sys.executable, "-m", "formae", "apply", str(path), "--api-url", backend_agent.runtime["api_url"]],
+        [sys.executable, "-m", "formae", "apply", str(path)],
+        env={**os.environ, **backend_agent.cli_env()},
         capture_output=True,
         text=True,
         timeout=60,

@@ -52,7 +52,7 @@ def test_an_agent_on_the_same_store_never_executes_a_command_another_agent_holds
     url = store_url or f"sqlite://{tmp_path / 'shared.db'}"
     first = make_agent(agent_home, store_url=url).start()
     first.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
-    forma = network_forma(vpc={"FakeDelayMs": 8000})
+    forma = network_forma(vpc={"FakeDelayMs": 20000})  # still running when the second agent is up
     command_id = first.apply(forma)["command_id"]
     other_home = tmp_path / "other"
     install_fake_aws(other_home)

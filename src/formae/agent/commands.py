@@ -201,11 +201,6 @@ class CommandRunner:
         for command in await self._persist(self._store.list_incomplete_commands):
             scope = await self._persist(partial(self._resume_scope, command))
             if scope is None:
-                log.warning(
-                    "command %s is executed by another agent (%s); not resuming it",
-                    command.id,
-                    command.lease_owner,
-                )
                 continue
             log.info("resuming command %s (%s)", command.id, command.state)
             claim = self.claims.enqueue(Claimant.command(command.id), scope)
@@ -214,8 +209,13 @@ class CommandRunner:
         return starts
 
     async def _resume_scope(self, command: Command) -> Scope | None:
-        """What a resumed command claims; None when a live other agent holds its lease."""
+        """What a resumed command claims; None when a live other agent holds its lease, or it ended."""
         if self._leases is not None and not await self._leases.acquire(command.id):
+            now = await self._store.get_command(command.id, with_forma=False)
+            if now is not None and not now.state.is_final:  # else it ended since we listed it
+                log.warning(
+                    "command %s is executed by another agent (%s); not resuming it", now.id, now.lease_owner
+                )
             return None
         return await self.submissions.scope_of(command, await self._store.get_updates(command.id))
 

@@ -43,6 +43,7 @@ from formae.store.records import (
 )
 
 T = TypeVar("T")
+_FINAL = tuple(state for state in CommandState if state.is_final)
 
 _INSERT_COMMAND = rows.insert_sql("commands", rows.COMMAND_COLUMNS)
 _INSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS)
@@ -332,7 +333,7 @@ class Datastore(ApiTokenStore, ABC):
     async def acquire_command_lease(
         self, command_id: str, owner: str, until: datetime, *, successor_of: str | None = None
     ) -> bool:
-        """Take the execution lease of a command: free, expired, already ours, or left by ``successor_of``.
+        """Lease an unfinished command: when free, expired, ours, or left by ``successor_of``.
 
         ``successor_of`` is an owner prefix whose holders are known dead (an earlier agent of the
         home whose lock the caller now holds): their leases are taken over without waiting.
@@ -341,7 +342,8 @@ class Datastore(ApiTokenStore, ABC):
         sql = (
             "UPDATE commands SET lease_owner = $2, lease_expires_at = $3 WHERE id = $1 AND ("
             " lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < $4"
-            " OR substr(lease_owner, 1, length($5)) = $5) RETURNING id"
+            " OR substr(lease_owner, 1, length($5)) = $5)"
+            f" AND state NOT IN ({', '.join(repr(s.value) for s in _FINAL)}) RETURNING id"
         )
         prefix = successor_of if successor_of else owner
         now, expires = d.encode_time(utc_now()), d.encode_time(until)
