@@ -111,15 +111,23 @@ class Call:
 
 class ThrottlingProxy:
     """An HTTP proxy in front of moto that answers the first N calls of chosen actions with AWS's
-    throttling error (and a ``Retry-After``), and records every call it saw.
+    throttling error (and a ``Retry-After``), or (``lose``) passes them on and hangs up without the
+    answer, as when a plugin dies right after AWS acted; it records every call it saw.
 
     Actions are named as AWS names them: ``CreateVpc`` (EC2's query protocol) or ``CreateLogGroup``
     (a JSON protocol's ``X-Amz-Target``).
     """
 
-    def __init__(self, upstream: MotoServer, throttle: dict[str, int], retry_after: float = 0.2) -> None:
+    def __init__(
+        self,
+        upstream: MotoServer,
+        throttle: dict[str, int],
+        retry_after: float = 0.2,
+        lose: dict[str, int] | None = None,
+    ) -> None:
         self.upstream = upstream
         self.remaining = dict(throttle)
+        self.to_lose = dict(lose or {})
         self.retry_after = retry_after
         self.calls: list[Call] = []
         self._lock = threading.Lock()
@@ -153,6 +161,13 @@ class ThrottlingProxy:
             self.calls.append(Call(action, time.monotonic(), throttled))
             return throttled
 
+    def _lose(self, action: str) -> bool:
+        with self._lock:
+            lost = self.to_lose.get(action, 0) > 0
+            if lost:
+                self.to_lose[action] -= 1
+            return lost
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -168,6 +183,9 @@ class ThrottlingProxy:
                 action = target.rsplit(".", 1)[-1] if target else _query_action(body)
                 if proxy._decide(action):
                     self._throttle(bool(target))
+                elif proxy._lose(action):  # AWS did it, but the answer never arrives: a crash, a cut
+                    self._forward(body, reply=False)
+                    self.close_connection = True
                 else:
                     self._forward(body)
 
@@ -184,7 +202,7 @@ class ThrottlingProxy:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def _forward(self, body: bytes) -> None:
+            def _forward(self, body: bytes, reply: bool = True) -> None:
                 connection = http.client.HTTPConnection("127.0.0.1", proxy.upstream.port, timeout=60)
                 try:
                     connection.request(self.command, self.path, body=body, headers=dict(self.headers))
@@ -192,6 +210,8 @@ class ThrottlingProxy:
                     payload = answer.read()
                 finally:
                     connection.close()
+                if not reply:
+                    return
                 self.send_response(answer.status)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("content-length", "transfer-encoding", "connection"):

@@ -301,3 +301,72 @@ def test_resources_made_outside_formae_are_discovered_extracted_and_adopted(
             "apps",
             "adopted",
         }
+
+
+def test_creates_whose_answer_was_lost_are_retried_and_find_what_the_first_attempt_made(
+    aws: MotoServer, start_agent: Any
+) -> None:
+    """AWS made the resource, the answer never came back: the retry (same idempotency key) adopts it."""
+    lose = {
+        "CreateVpc": 1,
+        "CreateSubnet": 1,
+        "CreateLogGroup": 1,
+        "CreateQueue": 1,
+        "CreateTable": 1,
+        "CreateRole": 1,
+    }
+    with ThrottlingProxy(aws, {}, lose=lose) as proxy:
+        agent = start_agent()
+        target = {
+            "label": "aws",
+            "namespace": "AWS",
+            "config": {"region": "us-east-1", "endpoint_url": proxy.url},
+        }
+        vpc_id = {
+            "$res": True,
+            "$label": "vpc",
+            "$type": "AWS::EC2::VPC",
+            "$stack": "lost",
+            "$property": "VpcId",
+        }
+        resources = {
+            "vpc": ("AWS::EC2::VPC", {"CidrBlock": "10.8.0.0/16"}),
+            "subnet": ("AWS::EC2::Subnet", {"CidrBlock": "10.8.1.0/24", "VpcId": vpc_id}),
+            "logs": ("AWS::Logs::LogGroup", {}),
+            "queue": ("AWS::SQS::Queue", {}),
+            "table": (
+                "AWS::DynamoDB::Table",
+                {
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            ),
+            "role": (
+                "AWS::IAM::Role",
+                {"AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}},
+            ),
+        }
+        forma = {
+            "stacks": [{"label": "lost"}],
+            "targets": [target],
+            "resources": [
+                {"label": label, "type": type, "stack": "lost", "target": "aws", "properties": properties}
+                for label, (type, properties) in resources.items()
+            ],
+        }
+        succeeded(agent, agent.apply_and_wait(forma, timeout=90))
+        assert proxy.to_lose == dict.fromkeys(lose, 0), "every first answer was lost"
+
+    made = cloud(aws)
+    counts = {name: len(made[name]) for name in ("vpcs", "subnets", "queues", "tables", "roles")}
+    assert counts == dict.fromkeys(counts, 1), made
+    groups = aws.client("logs").describe_log_groups()["logGroups"]
+    assert len(groups) == 1
+    with agent.client() as client:
+        managed = {r["label"]: r["native_id"] for r in client.inventory("resources", "stack:lost")}
+    assert managed["vpc"] == made["vpcs"][0]
+    assert (
+        managed["queue"].rsplit("/", 1)[1] == made["queues"][0].rsplit("/", 1)[1]
+    )  # moto's URL names its host
+    assert managed["logs"] == groups[0]["logGroupName"]
