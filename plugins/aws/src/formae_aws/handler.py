@@ -26,7 +26,7 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -331,9 +331,6 @@ def page(items: list[str], token: str, size: int) -> tuple[list[str], str]:
 def drop_empty(properties: Mapping[str, Any]) -> JsonObject:
     """The properties that say something: CloudFormation leaves unset ones out."""
     return {k: v for k, v in properties.items() if v is not None and v != [] and v != {}}
-
-
-Caller = Callable[..., Any]
 
 
 def _reserved(key: str) -> bool:

@@ -43,9 +43,9 @@ def array(items: JsonSchema, description: str = "", **extra: Any) -> JsonSchema:
 
 
 def obj(
-    properties: dict[str, JsonSchema], *required: str, description: str = "", open: bool = False
+    properties: dict[str, JsonSchema], *required: str, description: str = "", additional: bool = False
 ) -> JsonSchema:
-    schema = _typed("object", description, {"properties": properties, "additionalProperties": open})
+    schema = _typed("object", description, {"properties": properties, "additionalProperties": additional})
     if required:
         schema["required"] = list(required)
     return schema
