@@ -64,7 +64,7 @@ def test_fake_aws_conforms_including_in_progress_and_dependent_types(tmp_path: P
     assert failures(checks) == {}
     assert code == 0
     assert len(checks) == 27
-    assert checks["IN_PROGRESS then status"]["detail"].endswith("polls, each to its end")
+    assert checks["IN_PROGRESS then status"]["detail"].endswith("each polled to its end")
 
 
 @pytest.mark.postgres

@@ -236,7 +236,7 @@ class Lifecycle:
     async def _polled(self) -> str:
         if not self._seen.in_progress:
             raise _Skip("the plugin never answered IN_PROGRESS")
-        return f"{len(self._seen.in_progress)} polls, each to its end"
+        return f"{len(self._seen.in_progress)} IN_PROGRESS answers, each polled to its end"
 
     async def _operations(self) -> str:
         wrong = [
