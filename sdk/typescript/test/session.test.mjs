@@ -114,3 +114,21 @@ test("without an agent in its environment the plugin exits 2 naming the variable
   assert.equal(code, 2);
   assert.match(stderr, /FORMAE_AGENT_NODE and FORMAE_NETWORK_COOKIE/);
 });
+
+test("a plugin started by hand dials again when its agent ends the stream", { timeout: 20_000 }, async () => {
+  let connections = 0;
+  let plugin;
+  const stand = await agent(async (stream) => {
+    connections += 1;
+    if (connections === 1) return stream.end(); // the agent went away
+    plugin.child.kill("SIGTERM"); // the second handshake completed: it came back by itself
+  });
+  try {
+    plugin = startPlugin({ FORMAE_AGENT_NODE: stand.address, FORMAE_NETWORK_COOKIE: COOKIE, FORMAE_PARENT_PID: "" });
+    const { code, stderr } = await plugin.exited;
+    assert.equal(code, 0, stderr);
+    assert.equal(connections, 2);
+  } finally {
+    stand.close();
+  }
+});
