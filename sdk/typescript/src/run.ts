@@ -126,8 +126,9 @@ export class Backoff {
   }
 }
 
+/** A wait that keeps the process alive: between two dials nothing else may (run() exits explicitly). */
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

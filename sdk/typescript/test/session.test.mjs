@@ -127,7 +127,7 @@ test("a plugin started by hand dials again when its agent ends the stream", { ti
     plugin = startPlugin({ FORMAE_AGENT_NODE: stand.address, FORMAE_NETWORK_COOKIE: COOKIE, FORMAE_PARENT_PID: "" });
     const { code, stderr } = await plugin.exited;
     assert.equal(code, 0, stderr);
-    assert.equal(connections, 2);
+    assert.equal(connections, 2, stderr);
   } finally {
     stand.close();
   }
