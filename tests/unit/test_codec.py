@@ -195,6 +195,7 @@ def test_handshake_and_heartbeat_agent_frames_round_trip(frame: AgentFrame) -> N
 
 def test_heartbeat_round_trips() -> None:
     assert plugin_round_trip(Heartbeat(sequence=2**33, in_flight=12)) == Heartbeat(2**33, 12)
+    assert plugin_round_trip(Heartbeat(1, 0, wall_time=1_767_225_600.25)).wall_time == 1_767_225_600.25
 
 
 # ---------------------------------------------------------------- what the codec refuses

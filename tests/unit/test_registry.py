@@ -250,6 +250,19 @@ def test_heartbeat_from_a_replaced_link_is_ignored(
     assert registry.plugins()[0].last_heartbeat == 510.0
 
 
+def test_a_heartbeat_that_says_the_plugins_clock_measures_its_skew(link_to: LinkFactory) -> None:
+    registry = PluginRegistry(RateLimiter(), wall_clock=lambda: 1_000_000.0)
+    link = link_to("FakeAWS", "n@h")
+    registry.register(plugin(link))
+    registry.heartbeat(link)
+    assert registry.plugins()[0].clock_skew is None
+
+    registry.heartbeat(link, wall_time=1_000_090.5)
+    assert registry.plugins()[0].clock_skew == 90.5
+    registry.heartbeat(link, wall_time=999_999.0)
+    assert registry.plugins()[0].clock_skew == -1.0
+
+
 async def test_replicas_lookup_picks_the_least_busy_healthy_one(
     registry: PluginRegistry, link_to: LinkFactory
 ) -> None:

@@ -190,7 +190,8 @@ class Session {
         return gone();
       }
       sequence += 1;
-      this.call.write({ heartbeat: { sequence: String(sequence), in_flight: this.inFlight } });
+      const beat = { sequence: String(sequence), in_flight: this.inFlight, wall_time_ms: String(Date.now()) };
+      this.call.write({ heartbeat: beat });
     };
     beat();
     return { timer: setInterval(beat, this.settings.heartbeatMs), gone: promise };

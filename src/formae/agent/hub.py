@@ -180,7 +180,7 @@ class PluginHub:
             if not link.deliver(frame):
                 log.debug("late reply to call %d from %s dropped", frame.call_id, link.node)
         elif isinstance(frame, Heartbeat):
-            self._registry.heartbeat(link)
+            self._registry.heartbeat(link, frame.wall_time)
             await stream.send(HeartbeatAck(frame.sequence))
         else:
             raise ProtocolError(f"unexpected {type(frame).__name__} after the handshake")

@@ -57,6 +57,10 @@ class RegisteredPlugin:
     """SHA-256 fingerprint of the plugin's client certificate; None without plugin TLS."""
     draining: bool = False
     """Being replaced by a newer version: finishes the calls it has, is given no new ones."""
+    clock_skew: float | None = None
+    """Seconds the plugin's clock is ahead of the agent's (negative: behind), from its last heartbeat
+    (one-way, so it includes the network's delay); None until a heartbeat says. Skew of minutes makes
+    certificates look not yet valid or expired on one side."""
 
     @property
     def claimant(self) -> Claimant:
@@ -71,6 +75,7 @@ class PluginRegistry:
         heartbeat_timeout: float = 2.5,
         forget_after: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
         spawned_here: Callable[[str], bool] = lambda _node: False,
     ) -> None:
         self._spawned_here = spawned_here
@@ -81,6 +86,8 @@ class PluginRegistry:
         """How long an unhealthy plugin stays listed before it is forgotten: nodes that never come
         back (a replaced host, a container with a random name) must not pile up for the agent's life."""
         self._clock = clock
+        self._wall_clock = wall_clock
+        """Only to compare with the clocks plugins report; every duration uses ``clock``."""
         self._plugins: dict[str, RegisteredPlugin] = {}
         self._changed = asyncio.Event()
 
@@ -116,10 +123,13 @@ class PluginRegistry:
         )
         self._notify()
 
-    def heartbeat(self, link: PluginLink) -> None:
+    def heartbeat(self, link: PluginLink, wall_time: float = 0.0) -> None:
+        """A sign of life; ``wall_time`` (the plugin's clock, 0 if unsaid) measures its clock skew."""
         plugin = self._plugins.get(link.node)
         if plugin is not None and plugin.link is link:
             plugin.last_heartbeat = self._clock()
+            if wall_time > 0:
+                plugin.clock_skew = wall_time - self._wall_clock()
 
     def disconnected(self, link: PluginLink, reason: str) -> None:
         plugin = self._plugins.get(link.node)

@@ -59,6 +59,7 @@ def _plugin_view(row: PluginRow) -> PluginView:
         in_flight=p.link.in_flight,
         types=[s.type for s in p.schemas],
         registered_at=p.registered_at,
+        clock_skew_seconds=None if p.clock_skew is None else round(p.clock_skew, 3),
         process=process,
     )
 

@@ -171,6 +171,9 @@ class PluginView(BaseModel):
     in_flight: int
     types: list[str]
     registered_at: datetime | None = Field(description="None while it has not announced itself")
+    clock_skew_seconds: float | None = Field(
+        default=None, description="How far the plugin's clock is ahead of the agent's; None until known"
+    )
     process: ProcessView | None = Field(default=None, description="Only for plugins this agent spawns")
 
 

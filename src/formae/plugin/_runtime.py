@@ -285,7 +285,7 @@ class _Session:
         try:
             while time.monotonic() - self._last_ack < patience:
                 sequence += 1
-                await self._stream.send(Heartbeat(sequence, self._in_flight))
+                await self._stream.send(Heartbeat(sequence, self._in_flight, time.time()))
                 await asyncio.sleep(self._interval)
             log.warning("agent stopped answering heartbeats for %.1fs", patience)
         except StreamClosed as error:

@@ -322,7 +322,10 @@ def encode_plugin_frame(frame: PluginFrame) -> pb.PluginFrame:
         case OperationReply(call_id=call_id, result=ListResult() as result):
             return pb.PluginFrame(reply=pb.OperationReply(call_id=call_id, list=_list_to_pb(result)))
         case Heartbeat():
-            return pb.PluginFrame(heartbeat=pb.Heartbeat(sequence=frame.sequence, in_flight=frame.in_flight))
+            beat = pb.Heartbeat(
+                sequence=frame.sequence, in_flight=frame.in_flight, wall_time_ms=round(frame.wall_time * 1000)
+            )
+            return pb.PluginFrame(heartbeat=beat)
         case Announcement():
             return pb.PluginFrame(announcement=_announcement_to_pb(frame))
         case MalformedReply():
@@ -338,7 +341,8 @@ def decode_plugin_frame(message: pb.PluginFrame) -> PluginFrame:
     if kind == "reply":
         return _decode_reply(message.reply)
     if kind == "heartbeat":
-        return Heartbeat(message.heartbeat.sequence, message.heartbeat.in_flight)
+        beat = message.heartbeat
+        return Heartbeat(beat.sequence, beat.in_flight, beat.wall_time_ms / 1000)
     if kind == "announcement":
         return _announcement_from_pb(message.announcement)
     raise ProtocolError("empty plugin frame")

@@ -45,6 +45,8 @@ class AnnouncementAck(NamedTuple):
 class Heartbeat(NamedTuple):
     sequence: int
     in_flight: int
+    wall_time: float = 0.0
+    """The plugin's clock (Unix seconds) when sent, so the agent can see clock skew; 0 if not said."""
 
 
 class HeartbeatAck(NamedTuple):

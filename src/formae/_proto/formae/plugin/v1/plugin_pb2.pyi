@@ -413,18 +413,22 @@ class Heartbeat(_message.Message):
 
     SEQUENCE_FIELD_NUMBER: _builtins.int
     IN_FLIGHT_FIELD_NUMBER: _builtins.int
+    WALL_TIME_MS_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     in_flight: _builtins.int
     """calls the plugin is serving right now"""
+    wall_time_ms: _builtins.int
+    """the plugin's clock (Unix time, ms) when sent; 0 = not said"""
     def __init__(
         self,
         *,
         sequence: _builtins.int = ...,
         in_flight: _builtins.int = ...,
+        wall_time_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_flight", b"in_flight", "sequence", b"sequence"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["in_flight", b"in_flight", "sequence", b"sequence", "wall_time_ms", b"wall_time_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
