@@ -14,7 +14,15 @@ from typing import Annotated, Any
 
 import typer
 
-from formae.cli.client import AgentClient, AgentUnreachable, Rejected, api_url
+from formae.cli.client import (
+    AgentClient,
+    AgentUnreachable,
+    NoAgentKnown,
+    Rejected,
+    api_ca,
+    api_token,
+    api_url,
+)
 
 COMPLETE_VAR = "_FORMAE_COMPLETE"
 QUERY_FIELDS = ("stack:", "type:", "label:", "target:", "namespace:", "managed:")
@@ -45,9 +53,9 @@ def completion(shell: Annotated[Shell, typer.Argument(metavar="SHELL", help="bas
 def _from_agent(ask: Callable[[AgentClient], list[str]]) -> Callable[[str], list[str]]:
     def complete(incomplete: str) -> list[str]:
         try:
-            with AgentClient(api_url(None), timeout=TIMEOUT) as client:
+            with AgentClient(api_url(None), timeout=TIMEOUT, token=api_token(), ca=api_ca()) as client:
                 values = ask(client)
-        except (AgentUnreachable, Rejected, OSError):
+        except (AgentUnreachable, NoAgentKnown, Rejected, OSError):
             return []
         return [value for value in values if value.startswith(incomplete)]
 

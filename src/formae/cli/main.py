@@ -16,7 +16,16 @@ import typer
 from rich.text import Text
 
 from formae.agent.config import AgentConfig, ConfigError, default_home
-from formae.cli import agent_cmd, api_cmd, completion_cmd, plugin_author_cmd, plugin_cmd, schema_cmd, sync_cmd
+from formae.cli import (
+    agent_cmd,
+    api_cmd,
+    completion_cmd,
+    doctor_cmd,
+    plugin_author_cmd,
+    plugin_cmd,
+    schema_cmd,
+    sync_cmd,
+)
 from formae.cli.client import (
     AgentClient,
     AgentUnreachable,
@@ -71,6 +80,7 @@ app.add_typer(schema_cmd.schema_app, name="schema")
 
 console = make_console()
 errors = make_console(stderr=True)
+doctor_cmd.register(app, console)
 
 OutputOption = Annotated[
     Output, typer.Option("--output", "-o", help="human, wide (more columns), json or yaml", metavar="FORMAT")
