@@ -1,4 +1,5 @@
-"""The whole plugin in docs/plugins.md §2, exactly as printed, passes the conformance kit on moto's S3.
+"""The plugins the docs print, exactly as printed, pass the conformance kit: the whole AWS-style one
+of docs/plugins.md §2 on moto's S3, and the README's.
 
 A guide whose example does not work teaches the wrong thing; this keeps the page honest.
 """
@@ -20,7 +21,8 @@ import pytest
 
 pytestmark = pytest.mark.timeout(150)
 
-GUIDE = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+ROOT = Path(__file__).resolve().parents[2]
+GUIDE = ROOT / "docs" / "plugins.md"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "t"}
 
 
@@ -89,3 +91,23 @@ def test_the_guides_whole_plugin_conforms(moto: str, tmp_path: Path) -> None:
     assert {n: c["detail"] for n, c in checks.items() if c["outcome"] != "pass"} == {}, done.stderr[-3000:]
     assert done.returncode == 0
     assert checks["IN_PROGRESS then status"]["detail"].endswith("each polled to its end")  # the delete
+
+
+def test_the_readmes_plugin_conforms(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.findall(r"```python\n(.*?)```", readme[readme.index("## Writing a plugin") :], re.S)[0]
+    (tmp_path / "my_cloud.py").write_text(code)
+    plugin = tmp_path / "my-cloud-plugin"
+    plugin.write_text(f'#!/bin/sh\nexec {sys.executable} {tmp_path / "my_cloud.py"} "$@"\n')
+    plugin.chmod(0o755)
+    (tmp_path / "create.json").write_text(json.dumps({"Name": "readme", "Size": 1}))
+    (tmp_path / "update.json").write_text(json.dumps({"Size": 2}))
+    args = [sys.executable, "-m", "formae", "plugin", "conformance", str(plugin), "--output", "json"]
+    args += ["--type", "MyCloud::Storage::Bucket", "--properties", str(tmp_path / "create.json")]
+    args += ["--update-properties", str(tmp_path / "update.json")]
+
+    done = subprocess.run(args, capture_output=True, text=True, timeout=140, check=False)
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+
+    assert {n: c["detail"] for n, c in checks.items() if c["outcome"] == "fail"} == {}
+    assert done.returncode == 0
