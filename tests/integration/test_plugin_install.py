@@ -155,7 +155,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)  # four pip installs; minutes each on a machine shared by a team
 def test_packages_install_into_virtualenvs_of_their_own(
     bare_agent: AgentProcess, wheelhouse: Path, tmp_path: Path
 ) -> None:
