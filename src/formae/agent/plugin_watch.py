@@ -25,22 +25,46 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from formae.agent.plugin_manager import InstalledPlugin, discover_plugins
-from formae.agent.process_manager import PluginProcessManager
-from formae.agent.registry import PluginRegistry
 
 log = logging.getLogger("formae.agent.plugins")
 
 Snapshot = tuple[tuple[str, int], ...]
 
 
+class Processes(Protocol):
+    """What the watcher needs of the PluginProcessManager."""
+
+    def running(self) -> dict[str, tuple[str, InstalledPlugin]]: ...
+    def start(self, plugin: InstalledPlugin) -> str: ...
+    async def retire(self, node: str) -> None: ...
+
+
+class Idle(Protocol):
+    """A plugin's link, as far as draining it goes."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    async def wait_idle(self) -> None: ...
+
+
+class Routing(Protocol):
+    """What the watcher needs of the PluginRegistry."""
+
+    def drain(self, node: str) -> Idle | None: ...
+    def forget(self, node: str) -> None: ...
+    async def wait_registered(self, node: str, timeout: float) -> bool: ...
+
+
 class PluginWatcher:
     def __init__(
         self,
         plugins_dir: Path,
-        processes: PluginProcessManager,
-        registry: PluginRegistry,
+        processes: Processes,
+        registry: Routing,
         *,
         interval: float = 1.0,
         ready_timeout: float = 60.0,
@@ -68,7 +92,7 @@ class PluginWatcher:
                 seen = now
                 for name in self._changed_names():
                     if name not in self._converging:
-                        task = changes.create_task(self._converge(name), name=f"converge plugin {name}")
+                        task = changes.create_task(self.converge(name), name=f"converge plugin {name}")
                         self._converging[name] = task
                         task.add_done_callback(lambda _, n=name: self._converging.pop(n, None))  # type: ignore[misc]
 
@@ -78,7 +102,7 @@ class PluginWatcher:
         names = wanted.keys() | running.keys()
         return sorted(n for n in names if _differs(wanted.get(n), running.get(n, (None, None))[1]))
 
-    async def _converge(self, name: str) -> None:
+    async def converge(self, name: str) -> None:
         """Until what runs of ``name`` is its newest installed version (or nothing, once uninstalled)."""
         while True:
             wanted = next((p for p in self._discover(self._dir) if p.name == name), None)
