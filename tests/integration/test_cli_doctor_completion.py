@@ -25,7 +25,7 @@ FORMAE = Path(sys.executable).parent / "formae"
 
 
 def formae(agent: AgentUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FORMAE_HOME": str(agent.home), "FORMAE_API_URL": agent.runtime["api_url"]}
+    env = {**os.environ, **agent.cli_env()}
     return subprocess.run(
         [str(FORMAE), *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )

@@ -32,7 +32,7 @@ LONG = "a-label-long-enough-that-an-eighty-column-table-would-cut-it-in-half"
 
 def _env(agent: AgentUnderTest, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"}}
-    return {**env, "FORMAE_API_URL": agent.runtime["api_url"], "TERM": "xterm-256color", **extra}
+    return {**env, **agent.cli_env(), "TERM": "xterm-256color", **extra}
 
 
 def piped(agent: AgentUnderTest, *args: str, **env: str) -> str:
@@ -142,3 +142,4 @@ def test_a_watched_apply_redraws_in_place_on_a_terminal_and_ends_with_its_summar
     assert re.search(r"\x1b\[\d*A", text), "a live view moves the cursor up to redraw"
     last = ESCAPE.sub("", text).strip().splitlines()[-1]
     assert re.fullmatch(r"command \S+ Success: .*", last.strip()), last
+
