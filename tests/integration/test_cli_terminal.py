@@ -142,4 +142,3 @@ def test_a_watched_apply_redraws_in_place_on_a_terminal_and_ends_with_its_summar
     assert re.search(r"\x1b\[\d*A", text), "a live view moves the cursor up to redraw"
     last = ESCAPE.sub("", text).strip().splitlines()[-1]
     assert re.fullmatch(r"command \S+ Success: .*", last.strip()), last
-
