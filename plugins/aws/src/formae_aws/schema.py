@@ -3,7 +3,9 @@
 The announced schema follows CloudFormation's resource schema shape: JSON Schema (draft 7) for the
 properties, plus ``primaryIdentifier``, ``createOnlyProperties``, ``readOnlyProperties`` and
 ``writeOnlyProperties`` as JSON pointers. A write-only property is also marked ``writeOnly`` and,
-when it holds a secret, ``x-formae-sensitive``: the plugin never returns it from a read.
+when it holds a secret, ``"format": "password"`` (formae's mark for a value given as
+``formae.secret(…)``, i.e. ``{"$value": …, "$visibility": "Opaque"}``, which ``plain`` unwraps) and
+``x-formae-sensitive``: the plugin never returns it from a read.
 """
 
 from __future__ import annotations
@@ -58,18 +60,6 @@ def any_object(description: str = "") -> JsonSchema:
 
 def string_map(description: str = "") -> JsonSchema:
     return _typed("object", description, {"additionalProperties": {"type": "string"}})
-
-
-SECRET_VALUE = obj(
-    {"$value": string(), "$visibility": enum("Opaque", "Clear")},
-    "$value",
-    description="formae's secret value: the value and whether output may show it",
-)
-
-
-def secret_string(description: str) -> JsonSchema:
-    """A string that may be given as formae's secret value ``{"$value": …, "$visibility": "Opaque"}``."""
-    return {"description": description, "anyOf": [{"type": "string"}, SECRET_VALUE]}
 
 
 def plain(value: Any) -> Any:

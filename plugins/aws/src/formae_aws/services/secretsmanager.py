@@ -1,7 +1,8 @@
 """Secrets Manager secrets. The secret's value (``SecretString``) is write-only and sensitive:
 it goes to AWS on create and when the forma changes it, is never read back, never returned to the
 agent and never logged; drift of the value itself is therefore not detected, only of the rest. It
-may be a plain string or formae's secret value ``{"$value": …, "$visibility": "Opaque"}``.
+may be a plain string or formae's secret value (``formae.secret(…)`` in Pkl:
+``{"$value": …, "$visibility": "Opaque"}``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ class Secret(TypeHandler):
     properties = {
         "Name": js.string("Generated when left out", maxLength=512),
         "Description": js.string(maxLength=2048),
-        "SecretString": js.secret_string("The secret's value: sent to AWS, never read back or returned"),
+        "SecretString": js.string(
+            "The secret's value: sent to AWS, never read back or returned", format="password"
+        ),
         "KmsKeyId": js.string(),
         "Tags": js.TAGS,
         "Id": js.string("The secret's ARN"),
