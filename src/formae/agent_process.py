@@ -31,15 +31,18 @@ from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
+from formae.agent.plugin_secrets import SecretGate
 from formae.agent.plugin_watch import PluginWatcher
 from formae.agent.policies import StackPolicies
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
 from formae.agent.schedules import AlwaysLeader, Schedule
+from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
 from formae.api import AgentServices, build_app
 from formae.api.exposure import ApiExposure
+from formae.secrets import RedactingFilter, Redactor, SecretKeyring
 from formae.store import Datastore, open_store
 from formae.wire.transport import ServerTls, start_hub_server
 
@@ -87,8 +90,15 @@ class Agent:
         )
 
         security = _PluginSecurity.of(config)
+        keyring, redactor = SecretKeyring.load_or_create(config.secrets_key_file), Redactor()
+        _redact_logs(redactor)
         hub = PluginHub(
-            registry, config.cookie, config.node, locate, require_certificate=security.tls is not None
+            registry,
+            config.cookie,
+            config.node,
+            locate,
+            require_certificate=security.tls is not None,
+            gate=SecretGate(keyring, redactor),
         )
         joins = security.join_service(store, config)
         server, port = await start_hub_server(
@@ -126,7 +136,14 @@ class Agent:
             Schedule("stack policies", config.policy_interval, policies.check),
         ]
         services = AgentServices(
-            runner, store, registry, joins, synchronizer=synchronizer, discovery=discovery, overview=overview
+            runner,
+            store,
+            registry,
+            joins,
+            synchronizer=synchronizer,
+            discovery=discovery,
+            overview=overview,
+            secrets=SecretIntake(keyring, redactor, store),
         )
         exposure = ApiExposure.prepare(config, store, AuditLog(config.audit_file))
         api = _ApiServer(_api_config(build_app(services, exposure.access), config.api_address, exposure))
@@ -216,6 +233,12 @@ def _reachable(host: str, *, public: bool) -> str:
     if host.strip("[]") not in _ANY_HOST:
         return host
     return socket.gethostname() if public else "127.0.0.1"
+
+
+def _redact_logs(redactor: Redactor) -> None:
+    """Every handler of the agent's log scrubs the secrets the agent has come to know."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(redactor))
 
 
 class _Stop(Exception):

@@ -84,6 +84,10 @@ class AgentConfig:
         return self.home / "logs" / "agent.log"
 
     @property
+    def secrets_key_file(self) -> Path:
+        return self.home / "secrets.key"
+
+    @property
     def audit_file(self) -> Path:
         return self.home / "logs" / "audit.log"
 

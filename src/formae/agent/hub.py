@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from formae.agent.node_claims import NodeClaimRefused, fingerprint
-from formae.agent.plugin_link import PluginLink
+from formae.agent.plugin_link import CallGate, PluginLink
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.certificates import allows, namespaces_of
@@ -51,7 +51,10 @@ class PluginHub:
         *,
         handshake_timeout: float = 10.0,
         require_certificate: bool = False,
+        gate: CallGate | None = None,
     ) -> None:
+        self._gate = gate
+        """Given to every link: secrets are revealed to plugins and concealed from their answers there."""
         self._require_certificate = require_certificate
         """With TLS on, every plugin must hold a certificate of this agent's CA naming its namespace."""
         self._registry = registry
@@ -87,7 +90,7 @@ class PluginHub:
             await stream.send(AnnouncementAck(accepted=False, reason=refusal.told_plugin))
             return None
         version = auth.negotiate(PROTOCOL_VERSIONS, announcement.protocol_versions) or 0
-        link = PluginLink(stream, announcement.namespace, announcement.node)
+        link = PluginLink(stream, announcement.namespace, announcement.node, self._gate)
         registration = self._registration(announcement, link, version, stream.peer_certificate)
         try:
             self._registry.check_claim(registration)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from formae.wire.frames import MalformedReply, OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream, StreamClosed
@@ -26,8 +27,19 @@ class _Call:
     reply: asyncio.Future[OperationResult]
 
 
+class CallGate(Protocol):
+    """What every request passes on its way out and every answer on its way in (secrets: SecretGate)."""
+
+    def reveal(self, request: OperationRequest) -> tuple[OperationRequest, Any]: ...
+
+    def conceal(self, result: OperationResult, revealed: Any) -> OperationResult: ...
+
+
 class PluginLink:
-    def __init__(self, stream: AgentSideStream, namespace: str, node: str) -> None:
+    def __init__(
+        self, stream: AgentSideStream, namespace: str, node: str, gate: CallGate | None = None
+    ) -> None:
+        self._gate = gate
         self.namespace = namespace
         self.node = node
         self._stream = stream
@@ -50,6 +62,12 @@ class PluginLink:
         """Send one operation and wait for its reply; PluginUnavailable if the link dies first."""
         if self.is_closed:
             raise PluginUnavailable(f"plugin {self.node} is gone: {self._close_reason}")
+        if self._gate is None:
+            return await self._call(request, timeout)
+        sent, revealed = self._gate.reveal(request)
+        return self._gate.conceal(await self._call(sent, timeout), revealed)
+
+    async def _call(self, request: OperationRequest, timeout: float | None) -> OperationResult:
         call_id = next(self._call_ids)
         reply: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = _Call(request, reply)

@@ -18,9 +18,11 @@ from formae.agent.discovery import Discovery
 from formae.agent.joining import JoinService
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
+from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
 from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
+from formae.api.masking import SecretMasking
 from formae.api.plugin_routes import plugin_routes
 from formae.api.schemas import (
     ApplyRequest,
@@ -35,6 +37,7 @@ from formae.api.schemas import (
     TokenResponse,
     UpdateView,
 )
+from formae.api.secrets_routes import secrets_routes
 from formae.api.sync_routes import sync_router
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
@@ -62,6 +65,8 @@ class AgentServices:
     overview: PluginOverview | None = None
     """The registry and the local processes together; the registry alone when None."""
     discovery: Discovery | None = None
+    secrets: SecretIntake | None = None
+    """Seals the secrets of submitted formas; None: formas are taken as they come (tests only)."""
 
 
 def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastAPI:
@@ -74,6 +79,9 @@ def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastA
     overview = services.overview or PluginOverview(services.registry)
     app.include_router(plugin_routes(overview), prefix="/api/v1")
     app.include_router(auth_routes(services.store), prefix="/api/v1")
+    if services.secrets is not None:
+        app.include_router(secrets_routes(services.secrets.keyring), prefix="/api/v1")
+        app.add_middleware(SecretMasking, redactor=services.secrets.redactor)
     if access is not None:
         app.add_middleware(ApiGuard, access=access)
     app.add_exception_handler(Rejected, _rejected)  # type: ignore[arg-type]
@@ -124,8 +132,9 @@ def _routes(services: AgentServices) -> APIRouter:
 
     @router.post("/commands/apply", status_code=202)
     async def apply(body: ApplyRequest) -> SubmitResponse:
+        forma = await services.secrets.seal(body.forma) if services.secrets else body.forma
         submission = await runner.submit_apply(
-            body.forma,
+            forma,
             body.mode,
             simulate=body.simulate,
             force=body.force,
@@ -138,8 +147,9 @@ def _routes(services: AgentServices) -> APIRouter:
     async def destroy(body: DestroyRequest) -> SubmitResponse:
         if (body.forma is None) == (body.query is None):
             raise HTTPException(400, "give exactly one of forma or query")
+        forma = await services.secrets.seal(body.forma) if services.secrets and body.forma else body.forma
         submission = await runner.submit_destroy(
-            body.forma, body.query, simulate=body.simulate, source=body.source, queue=body.queue
+            forma, body.query, simulate=body.simulate, source=body.source, queue=body.queue
         )
         return _submitted(submission, body.simulate)
 

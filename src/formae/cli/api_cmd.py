@@ -13,9 +13,11 @@ import typer
 from formae.auth import Role
 from formae.cli.output import Column, ColumnSpec, Output, emit_data, make_console, print_table
 
-app = typer.Typer(no_args_is_help=True, help="The agent's REST API: its tokens")
+app = typer.Typer(no_args_is_help=True, help="The agent's REST API: its tokens, the key sealing secrets")
 token_app = typer.Typer(no_args_is_help=True, help="Bearer tokens for the REST API (admin)")
+secrets_app = typer.Typer(no_args_is_help=True, help="The key secrets in formas are sealed with (admin)")
 app.add_typer(token_app, name="token")
+app.add_typer(secrets_app, name="secrets")
 
 
 def _cli() -> Any:
@@ -83,3 +85,14 @@ def token_revoke(
     with cli._client(api) as client:
         revoked = cli._call(client, "revoke_api_token", token_id)
     make_console().print(f"API token {revoked['id']} revoked at {revoked['revoked_at']}", markup=False)
+
+
+@secrets_app.command("rotate-key")
+def secrets_rotate_key(
+    api: Annotated[str | None, typer.Option("--api-url", help="The agent's REST API")] = None,
+) -> None:
+    """Seal new and changed secrets with a new key; the old keys stay in secrets.key to open older ones."""
+    cli = _cli()
+    with cli._client(api) as client:
+        rotated = cli._call(client, "rotate_secrets_key")
+    make_console().print(f"secrets are now sealed with key {rotated['current']}", markup=False)

@@ -203,6 +203,10 @@ class AgentClient:
         result: dict[str, Any] = self._request("DELETE", f"/auth/tokens/{token_id}")
         return result
 
+    def rotate_secrets_key(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("POST", "/secrets/rotate")
+        return result
+
     def plugins(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/plugins")
         return result

@@ -339,7 +339,8 @@ def _patch(old: dict[str, Any], new: dict[str, Any], refresh: set[str]) -> list[
     """RFC 6902 from old to new desired properties, re-setting fields whose references now resolve anew.
 
     A reference is one value, not an object to diff into: pointing it elsewhere replaces it whole,
-    so that once the executor resolves it the patch says "this property is now that value".
+    so that once the executor resolves it the patch says "this property is now that value". So is
+    a secret (``$sealed`` or ``$value``): a changed one is replaced whole, and revealed whole.
     """
     tokens: dict[str, Any] = {}
     operations: list[dict[str, Any]] = jsonpatch.make_patch(_opaque(old, tokens), _opaque(new, tokens)).patch
@@ -352,8 +353,8 @@ def _patch(old: dict[str, Any], new: dict[str, Any], refresh: set[str]) -> list[
 
 
 def _opaque(value: Any, tokens: dict[str, Any]) -> Any:
-    """``value`` with every reference swapped for a string standing for it, for diffing."""
-    if is_reference(value):
+    """``value`` with every reference and secret swapped for a string standing for it, for diffing."""
+    if is_reference(value) or (isinstance(value, dict) and ("$sealed" in value or "$value" in value)):
         token = "\x00ref:" + json.dumps(value, sort_keys=True)
         tokens[token] = value
         return token
