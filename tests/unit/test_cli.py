@@ -249,3 +249,15 @@ def test_quiet_apply_prints_only_the_command_id(agent: Any, tmp_path: Path) -> N
     result = formae("apply", str(forma), "--quiet")
 
     assert (result.exit_code, result.stdout) == (0, "01CMD\n"), result.output
+
+
+def test_a_long_message_reaches_a_pipe_on_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main.app,
+        ["status", "command"],
+        env={"COLUMNS": "80", "FORMAE_HOME": str(tmp_path), "FORMAE_API_URL": ""},
+    )
+
+    [line] = result.stderr.strip().splitlines()
+    assert len(line) > 80
+    assert line.endswith("FORMAE_API_URL")

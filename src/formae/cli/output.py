@@ -55,10 +55,13 @@ def make_console(*, stderr: bool = False) -> Console:
     """A console that honours ``NO_COLOR`` fully: no colour and no other styling escape codes.
 
     rich alone only drops colours under ``NO_COLOR`` and keeps bold and dim; the entry point sets
-    ``NO_COLOR`` for ``--no-color`` before the consoles are made (see ``formae.cli.entry``).
+    ``NO_COLOR`` for ``--no-color`` before the consoles are made (see ``formae.cli.entry``). In a
+    pipe, rich would also break long messages at 80 columns; soft wrap leaves lines whole.
     """
     plain = bool(os.environ.get("NO_COLOR"))
-    return Console(stderr=stderr, color_system=None if plain else "auto", no_color=plain or None)
+    console = Console(stderr=stderr, color_system=None if plain else "auto", no_color=plain or None)
+    console.soft_wrap = not console.is_terminal  # a pipe gets each message on one line, as it was said
+    return console
 
 
 @dataclass(frozen=True, slots=True)
