@@ -94,9 +94,8 @@ async def read_limit(forma: dict[str, Any], fake_aws: Path, in_flight: int = SYN
     """Seconds to read every resource of ``forma`` straight over the wire, once they exist."""
     registry = PluginRegistry(RateLimiter())
     async with running_hub(registry, "fake-aws@sync-limit", tls=True) as hub:
-        child = await asyncio.create_subprocess_exec(
-            str(fake_aws), env=hub.child_env, stdin=asyncio.subprocess.DEVNULL
-        )
+        env = {**hub.child_env, "FORMAE_HEARTBEAT_INTERVAL": "3"}  # as patient as the agent run's plugin
+        child = await asyncio.create_subprocess_exec(str(fake_aws), env=env, stdin=asyncio.subprocess.DEVNULL)
         try:
             link = await registry.wait_for("FakeAWS", 30)
             target = TargetInfo("bench", "FakeAWS", forma["targets"][0]["config"])
