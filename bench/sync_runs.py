@@ -83,8 +83,10 @@ def measure(
         print(f"the agent's log is kept in {KEPT_LOG}", file=sys.stderr)
         raise
     finally:
-        agent.stop()
-        agent.cleanup()
+        try:
+            agent.stop()
+        finally:
+            agent.cleanup()
     return SyncFigures(
         len(forma["resources"]), synced, limit, statistics.median(alone), statistics.median(during), running
     )
@@ -163,7 +165,7 @@ def _restacked(forma: dict[str, Any], stack: str) -> dict[str, Any]:
 
 def _sync_to_end(client: Any, run: dict[str, Any]) -> dict[str, Any]:
     while run["state"] not in ("Success", "Failed"):
-        run = client.request("GET", f"/sync/{run['id']}", params={"wait": 60})
+        run = client.request("GET", f"/sync/{run['id']}", params={"wait": 60}, timeout=90)
     return run
 
 

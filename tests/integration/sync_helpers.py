@@ -30,7 +30,7 @@ def sync(agent: AgentUnderTest, query: str = "") -> dict[str, Any]:
     with agent.client() as client:
         run: dict[str, Any] = client.request("POST", "/sync", json={"query": query})
         while run["state"] not in ("Success", "Failed"):
-            run = client.request("GET", f"/sync/{run['id']}", params={"wait": 30})
+            run = client.request("GET", f"/sync/{run['id']}", params={"wait": 30}, timeout=60)
     return run
 
 

@@ -23,7 +23,7 @@ def discover(agent: AgentUnderTest, **filters: str) -> dict[str, Any]:
     with agent.client() as client:
         run: dict[str, Any] = client.request("POST", "/discover", json=filters)
         while run["state"] not in ("Success", "Failed"):
-            run = client.request("GET", f"/discover/{run['id']}", params={"wait": 30})
+            run = client.request("GET", f"/discover/{run['id']}", params={"wait": 30}, timeout=60)
     return run
 
 
@@ -98,3 +98,27 @@ def test_an_extracted_stack_applies_with_no_changes(agent: AgentUnderTest, tmp_p
         )  # fmt: skip
         assert planned.returncode == 0, planned.stderr
         assert json.loads(planned.stdout)["changes"] == [], (form, path.read_text())
+
+
+def test_the_cli_syncs_lists_drift_and_discovers(agent: AgentUnderTest) -> None:
+    assert agent.apply_and_wait(network_forma())["state"] == "Success"
+    console(agent, "delete", "net-bucket")
+    console(agent, "create", "FakeAWS::S3::Bucket", '{"BucketName": "stray"}')
+    env = {**os.environ, **agent.cli_env(), "COLUMNS": "200"}
+
+    def formae(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FORMAE), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    synced = formae("sync", "--watch")
+    drifted = formae("status", "drift", "-o", "json")
+    discovered = formae("discover", "--watch")
+    stacks = formae("inventory", "resources", "--query", "managed:false", "-o", "json")
+
+    assert synced.returncode == 0, synced.stderr
+    assert "1 gone" in synced.stdout
+    assert [(d["label"], d["change"]) for d in json.loads(drifted.stdout)] == [("bucket", "deleted")]
+    assert discovered.returncode == 0, discovered.stderr
+    assert "1 new" in discovered.stdout
+    assert [r["native_id"] for r in json.loads(stacks.stdout)] == ["stray"]

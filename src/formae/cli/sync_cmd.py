@@ -20,6 +20,8 @@ from formae.forma.render import render
 QueryOption = Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")]
 FINAL_SYNC_STATES = ("Success", "Failed")
 LONG_POLL = 30.0
+_LONG_POLL: dict[str, Any] = {"params": {"wait": LONG_POLL}, "timeout": LONG_POLL + 30}
+"""The agent answers when the run ends or after LONG_POLL seconds; the HTTP timeout must outlast that."""
 
 
 def register(
@@ -86,7 +88,7 @@ def register(
         with connect(api) as client:
             run = call(client, "request", "POST", "/discover", json={"target": target, "type": resource_type})
             while watch and run["state"] not in FINAL_SYNC_STATES:
-                run = call(client, "request", "GET", f"/discover/{run['id']}", params={"wait": LONG_POLL})
+                run = call(client, "request", "GET", f"/discover/{run['id']}", **_LONG_POLL)
         if not emit_data(console, output, run):
             _show_discovery(console, run, watch)
         if watch and run["state"] != "Success":
@@ -135,7 +137,7 @@ def _show_discovery(console: Console, run: dict[str, Any], watched: bool) -> Non
 
 def _wait(client: AgentClient, call: Callable[..., Any], run_id: str) -> dict[str, Any]:
     while True:
-        run: dict[str, Any] = call(client, "request", "GET", f"/sync/{run_id}", params={"wait": LONG_POLL})
+        run: dict[str, Any] = call(client, "request", "GET", f"/sync/{run_id}", **_LONG_POLL)
         if run["state"] in FINAL_SYNC_STATES:
             return run
         time.sleep(0.1)  # answered early: keep asking
