@@ -138,8 +138,13 @@ def _start_agent(home: Path, store_url: str | None, fake_aws: Path) -> AgentProc
         "FORMAE_HEARTBEAT_TIMEOUT": "30",
         "FORMAE_HEARTBEAT_INTERVAL": "3",  # the plugin's patience with a busy agent grows with it
     }
-    agent = AgentProcess(home, env=env, store_url=store_url).start()
-    wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 30, "fake-aws to register")
+    agent = AgentProcess(home, env=env, store_url=store_url)
+    try:
+        agent.start(timeout=60)
+        wait_until(lambda: agent.plugins() and agent.plugins()[0]["healthy"], 60, "fake-aws to register")
+    except BaseException:
+        agent.cleanup()  # no agent left running when it started too slowly
+        raise
     return agent
 
 
