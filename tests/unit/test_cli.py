@@ -163,7 +163,10 @@ def test_a_quiet_watch_long_polls_the_counts_then_fetches_the_updates_once(agent
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["updates"][0]["label"] == "logs"
     polls = [dict(r.url.params) for r in seen]
-    assert polls == [{"updates": "false", "wait": "30.0"}, {"updates": "true", "wait": "0"}]
+    assert polls == [
+        {"updates": "false", "wait": "30.0", "limit": "1000"},
+        {"updates": "true", "wait": "0", "limit": "1000"},
+    ]
 
 
 def test_a_server_that_is_not_an_agent_exits_4(agent: Any) -> None:

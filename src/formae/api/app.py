@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
+import bisect
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -23,11 +23,23 @@ from formae.agent.synchronizer import Synchronizer
 from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
 from formae.api.masking import SecretMasking
+from formae.api.paging import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    NEXT_HEADER,
+    LargeReads,
+    decode_cursor,
+    encode_cursor,
+    in_slices,
+    json_list,
+    json_with_list,
+)
 from formae.api.plugin_routes import plugin_routes
 from formae.api.schemas import (
     ApplyRequest,
     CommandView,
     DestroyRequest,
+    ErrorDetail,
     PlannedChange,
     ResourceView,
     StackView,
@@ -45,12 +57,16 @@ from formae.store import (
     Command,
     CommandState,
     Datastore,
+    ResourceRecord,
     ResourceUpdateRecord,
     StoreError,
     UpdateState,
     VersionOrigin,
 )
 
+_NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorDetail, "description": "No such command"}
+}
 _NOT_SHOWN = frozenset({"deleted", "desired_properties", "origin"})
 
 
@@ -108,6 +124,7 @@ async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
 def _routes(services: AgentServices) -> APIRouter:
     router = APIRouter()
     runner, store = services.runner, services.store
+    large_reads = LargeReads()
 
     @router.post("/plugins/tokens", status_code=201)
     async def create_join_token(body: TokenRequest) -> TokenResponse:
@@ -159,50 +176,67 @@ def _routes(services: AgentServices) -> APIRouter:
             command = await runner.cancel(command_id)
         except KeyError:
             raise HTTPException(404, f"no command {command_id}") from None
-        return _command_view(command, [], counts=await store.count_updates(command_id))
+        return _command_view(command, [], await store.count_updates(command_id))
 
-    @router.get("/commands/{command_id}")
+    @router.get("/commands/{command_id}", response_model=CommandView, responses=_NOT_FOUND)
     async def command(
         command_id: str,
         updates: bool = True,
         wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the command to end")] = 0,
-    ) -> CommandView:
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Updates per page")] = DEFAULT_PAGE,
+        after: Annotated[str | None, Query(description="The next_after of the previous page")] = None,
+        state: Annotated[list[UpdateState] | None, Query(description="Only updates in these states")] = None,
+    ) -> Response:
         if wait:
             await runner.wait_finished(command_id, wait)
-        try:
-            found = await store.get_command(command_id, with_forma=False)
-            if found is None:
-                raise HTTPException(404, f"no command {command_id}")
-            if not updates:  # the cheap view a poller wants: counts, no rows
-                return _paused(runner, _command_view(found, [], counts=await store.count_updates(command_id)))
-            return _paused(runner, _command_view(found, await store.get_updates(command_id)))
-        except StoreError:  # a command this agent runs is paused: say so from memory
-            running = runner.running_command(command_id)
-            if running is None or runner.waiting_message(command_id) is None:
-                raise
-            return _paused(runner, _command_view(running, [], counts={}))
+        async with large_reads.turn():
+            try:
+                return await _command_page(command_id, updates, limit, after, state)
+            except StoreError:  # a command this agent runs is paused: say so from memory
+                running = runner.running_command(command_id)
+                if running is None or runner.waiting_message(command_id) is None:
+                    raise
+                return _json(_paused(runner, _command_view(running, [], counts={})))
+
+    async def _command_page(
+        command_id: str, updates: bool, limit: int, after: str | None, state: list[UpdateState] | None
+    ) -> Response:
+        found = await store.get_command(command_id, with_forma=False)
+        if found is None:
+            raise HTTPException(404, f"no command {command_id}")
+        counts = await store.count_updates(command_id)
+        if not updates:  # the cheap view a poller wants: counts, no rows
+            return _json(_paused(runner, _command_view(found, [], counts=counts)))
+        page = await store.get_updates(command_id, after=after, limit=limit + 1, states=state)
+        next_after = page[limit - 1].update_id if len(page) > limit else None
+        head = _paused(runner, _command_view(found, [], counts=counts, next_after=next_after))
+        return await json_with_list(head, "updates", await in_slices(page[:limit], _update_view))
 
     @router.get("/commands")
     async def commands(
         limit: Annotated[int, Query(ge=1, le=1000)] = 20, state: CommandState | None = None
     ) -> list[CommandView]:
         found = await store.list_commands(limit, [state] if state else None, with_forma=False)
-        return [_command_view(c, [], counts={}) for c in found]
+        return [_command_view(c, [], {}) for c in found]
 
-    @router.get("/resources")
-    async def resources(query: str = "") -> list[ResourceView]:
+    @router.get("/resources", response_model=list[ResourceView])
+    async def resources(
+        query: str = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Resources per page")] = DEFAULT_PAGE,
+        after: Annotated[
+            str | None, Query(description=f"The {NEXT_HEADER} header of the previous page")
+        ] = None,
+    ) -> Response:
         try:
             selected = ResourceQuery.parse(query)
         except QueryError as error:
             raise HTTPException(400, str(error)) from None
-        return [
-            ResourceView(
-                **{k: v for k, v in asdict(r).items() if k not in _NOT_SHOWN},
-                drift="changed in the cloud" if r.origin is VersionOrigin.SYNC else None,
-            )
-            for r in await store.current_resources()
-            if selected.matches(r.key, r.target, r.managed)
-        ]
+        start = decode_cursor(after) if after is not None else None
+        async with large_reads.turn():
+            found = await store.current_resources()
+            page, next_key = await _resource_page(found, selected, start, limit)
+            headers = {NEXT_HEADER: encode_cursor(next_key)} if next_key else {}
+            return await json_list(await in_slices(page, _resource_view), **headers)
 
     @router.get("/stacks")
     async def stacks() -> list[StackView]:
@@ -258,14 +292,19 @@ def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
     )
 
 
+def _json(model: CommandView) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
 def _command_view(
-    command: Command, updates: list[ResourceUpdateRecord], counts: Mapping[UpdateState, int] | None = None
+    command: Command,
+    updates: list[ResourceUpdateRecord],
+    counts: Mapping[UpdateState, int],
+    *,
+    listed: bool = False,
+    next_after: str | None = None,
 ) -> CommandView:
-    """The command with its updates, or (when ``counts`` is given) only how many are in each state."""
-    summary = {str(state): n for state, n in counts.items()} if counts is not None else None
-    if summary is None:
-        summary = dict(Counter(str(u.state) for u in updates))
-    views = None if counts is not None else [_update_view(u) for u in updates]
+    """The command with its counts by state and, when ``listed``, a page of its updates."""
     return CommandView(
         id=command.id,
         kind=command.kind,
@@ -274,8 +313,31 @@ def _command_view(
         message=command.message,
         created_at=command.created_at,
         updated_at=command.updated_at,
-        summary=summary,
-        updates=views,
+        summary={str(state): n for state, n in counts.items()},
+        updates=[_update_view(u) for u in updates] if listed else None,
+        next_after=next_after,
+    )
+
+
+async def _resource_page(
+    found: list[ResourceRecord], selected: ResourceQuery, after: tuple[str, ...] | None, limit: int
+) -> tuple[list[ResourceRecord], tuple[str, ...] | None]:
+    """The ``limit`` resources matching ``selected`` after the key ``after``; the last key if more follow."""
+    chosen = await in_slices(found, lambda r: selected.matches(r.key, r.target, r.managed))
+    matching = sorted((r for r, ok in zip(found, chosen, strict=True) if ok), key=_resource_cursor)
+    start = 0 if after is None else bisect.bisect_right([_resource_cursor(r) for r in matching], after)
+    page = matching[start : start + limit]
+    return page, (_resource_cursor(page[-1]) if start + limit < len(matching) else None)
+
+
+def _resource_cursor(r: ResourceRecord) -> tuple[str, ...]:
+    return (r.key.stack, r.key.type, r.key.label, r.target)
+
+
+def _resource_view(r: ResourceRecord) -> ResourceView:
+    return ResourceView(
+        **{k: v for k, v in asdict(r).items() if k not in _NOT_SHOWN},
+        drift="changed in the cloud" if r.origin is VersionOrigin.SYNC else None,
     )
 
 

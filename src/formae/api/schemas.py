@@ -56,6 +56,12 @@ class DestroyRequest(_Body):
     )
 
 
+class ErrorDetail(BaseModel):
+    """What an HTTP error other than a rejected command answers (FastAPI's shape)."""
+
+    detail: str
+
+
 class Problem(BaseModel):
     error: str
     problems: list[str] = []
@@ -110,7 +116,12 @@ class CommandView(BaseModel):
     created_at: datetime
     updated_at: datetime
     summary: dict[str, int] = Field(default_factory=dict, description="Updates by state")
-    updates: list[UpdateView] | None = None
+    updates: list[UpdateView] | None = Field(
+        default=None, description="One page of updates, in update_id order; None when not asked for"
+    )
+    next_after: str | None = Field(
+        default=None, description="Pass as after= for the next page of updates; None on the last page"
+    )
 
 
 class ResourceView(BaseModel):

@@ -13,6 +13,10 @@ import httpx
 from formae.agent.config import default_home
 from formae.auth import TOKEN_ENV, read_token_file
 
+PAGE = 1000
+"""Items per page when the CLI reads a long list (the agent serves at most 5000)."""
+NEXT_PAGE_HEADER = "X-Next-After"
+
 
 class AgentUnreachable(Exception):
     pass
@@ -105,6 +109,9 @@ class AgentClient:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._request_with_headers(method, path, **kwargs)[0]
+
+    def _request_with_headers(self, method: str, path: str, **kwargs: Any) -> tuple[Any, httpx.Headers]:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as error:
@@ -112,7 +119,7 @@ class AgentClient:
         if response.status_code >= 400:
             raise _rejection(response)
         try:
-            return response.json()
+            return response.json(), response.headers
         except ValueError:  # some other server on that port
             raise AgentUnreachable(
                 f"{self.base_url} answered {method} {path} with something other than JSON: "
@@ -165,22 +172,36 @@ class AgentClient:
         result: dict[str, Any] = self._request("POST", f"/commands/{command_id}/cancel")
         return result
 
-    def command(self, command_id: str, updates: bool = True, wait: float = 0) -> dict[str, Any]:
-        """The command; with ``wait``, the agent answers once it ends or after that many seconds."""
-        params = {"updates": updates, "wait": wait}
+    def command(
+        self, command_id: str, updates: bool = True, wait: float = 0, states: list[str] | None = None
+    ) -> dict[str, Any]:
+        """The command with all its updates (or those in ``states``), fetched page by page.
+
+        With ``wait``, the agent answers once the command ends or after that many seconds.
+        """
+        params: dict[str, Any] = {"updates": updates, "wait": wait, "limit": PAGE}
+        if states:
+            params["state"] = states
         timeout = httpx.Timeout(self._http.timeout.read + wait if self._http.timeout.read else None)
-        result: dict[str, Any] = self._request(
-            "GET", f"/commands/{command_id}", params=params, timeout=timeout
-        )
-        return result
+        path = f"/commands/{command_id}"
+        command: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)
+        while command.get("next_after"):
+            page = self._request("GET", path, params={**params, "wait": 0, "after": command["next_after"]})
+            command = {**page, "updates": command["updates"] + page["updates"]}
+        return command
 
     def commands(self, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/commands", params={"limit": limit})
         return result
 
     def inventory(self, what: str, query: str = "") -> list[dict[str, Any]]:
-        params = {"query": query} if what == "resources" else {}
-        result: list[dict[str, Any]] = self._request("GET", f"/{what}", params=params)
+        """Every stack, target or resource (matching ``query``), fetched page by page."""
+        params: dict[str, Any] = {"query": query, "limit": PAGE} if what == "resources" else {}
+        found, headers = self._request_with_headers("GET", f"/{what}", params=params)
+        while cursor := headers.get(NEXT_PAGE_HEADER):
+            page, headers = self._request_with_headers("GET", f"/{what}", params={**params, "after": cursor})
+            found += page
+        result: list[dict[str, Any]] = found
         return result
 
     def create_join_token(

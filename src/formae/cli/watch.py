@@ -18,6 +18,7 @@ from formae.cli.output import command_table, command_title, counts_table
 FINAL_STATES = {"Success", "Failed", "Canceled"}
 FINAL_UPDATE_STATES = {"Success", "Failed", "Canceled"}
 IN_FLIGHT_STATES = {"Dispatching", "InProgress", "WaitingRetry"}
+NOT_SUCCEEDED = ["Pending", "Dispatching", "InProgress", "WaitingRetry", "Failed", "Canceled"]
 
 
 LISTED_UPDATES = 100
@@ -28,9 +29,10 @@ def watch_command(
     client: AgentClient, command_id: str, console: Console, interval: float = 0.25
 ) -> dict[str, Any]:
     """Follow the command until it is final; the last full view of it."""
-    command = client.command(command_id)
-    if len(command.get("updates") or []) > LISTED_UPDATES:
+    command = client.command(command_id, updates=False)  # counts first: a big command is not listed
+    if sum(command["summary"].values()) > LISTED_UPDATES:
         return _watch_counts(client, command, console, interval)
+    command = client.command(command_id)
     if console.is_terminal:
         return _watch_live(client, command, console, interval)
     return _watch_plain(client, command, console, interval)
@@ -92,14 +94,14 @@ def _watch_counts(
 ) -> dict[str, Any]:
     """A large command: counts by state from a long poll, then the updates that did not succeed."""
     progress = _progress(command["id"])
-    total = len(command.get("updates") or [])
+    total = sum(command["summary"].values())
     with Live(console=console, refresh_per_second=4, transient=False, redirect_stdout=False) as live:
         while command["state"] not in FINAL_STATES:
             done = sum(n for state, n in command["summary"].items() if state in FINAL_UPDATE_STATES)
             progress.update(progress.task_ids[0], total=total, completed=done)
             live.update(Group(progress, counts_table(command).renderable(console.width)))
             command = client.command(command["id"], updates=False, wait=max(interval, 1.0))
-        command = client.command(command["id"])
+        command = client.command(command["id"], states=NOT_SUCCEEDED)  # only what needs reading
         progress.update(progress.task_ids[0], total=total, completed=total)
         failed = command_table(command, only_failed=True).renderable(console.width)
         live.update(Group(progress, counts_table(command).renderable(console.width), failed))
