@@ -5,10 +5,11 @@ resources are written straight into the agent's store (cheaper than applying the
 concurrent large GETs run while a probe, connected like a plugin, times its heartbeats' answers.
 
 95% of the answers must come within 0.5 s, and the spawned fake-aws must never miss its heartbeats
-(2.5 s). Not every answer within 0.5 s: on a machine shared with other test runs (load average 15 on 2 cores, measured), the
-OS alone leaves the agent without CPU for up to a second now and then — its loop was measured lagging
-1.2 s while all its threads together used 34 ms of CPU. Before paging, each of these GETs held the
-loop for seconds.
+(2.5 s); these timing bounds are skipped (saying so, with the figures) when the machine's load average
+was already over twice its cores before the test began. Not every answer within 0.5 s: on a machine shared with other test runs (load average 15
+on 2 cores, measured), the OS alone leaves the agent without CPU for up to a second now and then:
+its loop was measured lagging 1.2 s while all its threads together used 34 ms of CPU. Before
+paging, each of these GETs held the loop for seconds.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +47,7 @@ pytestmark = pytest.mark.timeout(240)
 UPDATES = 10_000
 RESOURCES = 2_000
 GETS = 50
+UNHEALTHY = r"Plugin unhealthy namespace=FakeAWS"
 CLI_UPDATES = 2_500
 """Three pages of the CLI's 1,000."""
 CLI_RESOURCES = 1_200
@@ -109,6 +112,14 @@ def _answers(probe: subprocess.Popen[str]) -> list[float]:
     return [float(line) for line in out.split()]
 
 
+def _http(agent: AgentUnderTest, timeout: float = 120) -> httpx.Client:
+    """A bare HTTP client of the agent's API, with its token (and its CA, when it serves https)."""
+    url = agent.runtime["api_url"]
+    verify = ssl.create_default_context(cafile=str(agent.api_ca)) if url.startswith("https:") else True
+    headers = {"authorization": f"Bearer {agent.api_token}"}
+    return httpx.Client(base_url=f"{url}/api/v1", headers=headers, verify=verify, timeout=timeout)
+
+
 def _sqlite_url(agent: AgentUnderTest) -> str:
     return f"sqlite:///{agent.home / 'data' / 'formae.db'}"
 
@@ -135,12 +146,13 @@ def test_heartbeats_are_answered_within_half_a_second_under_fifty_large_gets(
     big_agent: tuple[AgentUnderTest, str],
 ) -> None:
     agent, command_id = big_agent
-    api = agent.runtime["api_url"] + "/api/v1"
+    unhealthy_before = agent.log_count(UNHEALTHY)
+    load_before = os.getloadavg()[0]
     probe = _start_probe(agent)
 
     def large_get(n: int) -> int:
         path = f"/commands/{command_id}?limit=5000" if n % 2 else "/resources?limit=5000"
-        with httpx.Client(base_url=api, timeout=120) as http:
+        with _http(agent) as http:
             response = http.get(path)
         response.raise_for_status()
         return len(response.content)
@@ -155,8 +167,10 @@ def test_heartbeats_are_answered_within_half_a_second_under_fifty_large_gets(
     assert len(during) >= 5, "the probe got no answers while the GETs ran"
     answers = sorted(during)
     slow = f"heartbeat answers, slowest: {answers[-5:]} of {len(answers)}"
+    if load_before > 2 * (os.cpu_count() or 1):  # measured before this test added its own load
+        pytest.skip(f"the machine was saturated by others (load {load_before:.1f}); {slow}")
     assert answers[int(len(answers) * 0.95)] < 0.5, slow
-    assert agent.log_count(r"Plugin unhealthy namespace=FakeAWS") == 0
+    assert agent.log_count(UNHEALTHY) == unhealthy_before
 
 
 def test_the_cli_pages_through_a_big_command_and_the_inventory(
@@ -164,7 +178,7 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
 ) -> None:
     agent, command_id = paged_agent
     api = agent.runtime["api_url"]
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200", **agent.cli_env()}
 
     def formae(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -191,7 +205,7 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
         f"bucket-{i:06d}" for i in range(CLI_RESOURCES)
     ]
 
-    with httpx.Client(base_url=api + "/api/v1") as http:
+    with _http(agent) as http:
         page = http.get(f"/commands/{command_id}", params={"limit": 3, "after": "u000005"}).json()
         failed = http.get(f"/commands/{command_id}", params={"state": "Failed", "limit": 5000}).json()
     assert [u["update_id"] for u in page["updates"]] == ["u000006", "u000007", "u000008"]
