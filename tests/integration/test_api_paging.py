@@ -1,15 +1,15 @@
-"""Nothing the API serves blocks the event loop: big reads are paged and serialised off it (issue 9).
+"""Nothing the API serves blocks the event loop: big reads are paged and built in slices (issue 9).
 
 The agent's one event loop also answers plugin heartbeats. A command of 10,000 updates and 2,000
 resources are written straight into the agent's store (cheaper than applying them); then 50
 concurrent large GETs run while a probe, connected like a plugin, times its heartbeats' answers.
 
-95% of the answers must come within 0.5 s, and the spawned fake-aws must never miss its heartbeats
-(2.5 s); these timing bounds are skipped (saying so, with the figures) when the machine's load average
-was already over twice its cores before the test began. Not every answer within 0.5 s: on a machine shared with other test runs (load average 15
-on 2 cores, measured), the OS alone leaves the agent without CPU for up to a second now and then:
-its loop was measured lagging 1.2 s while all its threads together used 34 ms of CPU. Before
-paging, each of these GETs held the loop for seconds.
+95% of the answers must come within 0.5 s, and the spawned fake-aws must never miss its heartbeats.
+These timing bounds are skipped (saying so, with the figures) when the machine's load average was
+already over twice its cores before the test began: on the shared test machine (load average 15 on
+2 cores, measured), the OS alone left the agent without CPU for seconds now and then; its loop
+lagged 1.2 s while all its threads together used 34 ms of CPU. Before paging, each of these GETs
+held the loop for seconds.
 """
 
 from __future__ import annotations
