@@ -53,8 +53,8 @@ function frameQueue(stream) {
   return { next: () => (frames.length ? Promise.resolve(frames.shift()) : new Promise((resolve) => waiters.push(resolve))) };
 }
 
-function startPlugin(env) {
-  const child = spawn(process.execPath, [EXAMPLE], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+function startPlugin(env, script = EXAMPLE) {
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   return { child, exited: once(child, "exit").then(([code]) => ({ code, stderr })) };
@@ -128,6 +128,30 @@ test("a plugin started by hand dials again when its agent ends the stream", { ti
     const { code, stderr } = await plugin.exited;
     assert.equal(code, 0, stderr);
     assert.equal(connections, 2, stderr);
+  } finally {
+    stand.close();
+  }
+});
+
+test("maxConcurrency: at most that many calls are served at once, the rest wait their turn", { timeout: 20_000 }, async () => {
+  let plugin;
+  const stand = await agent(async (stream, frames) => {
+    const target = { label: "t", namespace: "Slow", config: Buffer.from("{}") };
+    for (let i = 1; i <= 6; i += 1) stream.write({ call: { call_id: String(i), read: { resource_type: "Slow::A::B", native_id: `r${i}`, target } } });
+    const seen = [];
+    while (seen.length < 6) {
+      const frame = await frames.next();
+      if (frame.reply) seen.push(JSON.parse(frame.reply.progress.properties).Serving);
+    }
+    assert.ok(Math.max(...seen) <= 2, `served ${Math.max(...seen)} at once`);
+    assert.equal(Math.max(...seen), 2);
+    plugin.child.kill("SIGTERM");
+  });
+  try {
+    plugin = startPlugin({ FORMAE_AGENT_NODE: stand.address, FORMAE_NETWORK_COOKIE: COOKIE }, join(root, "test-fixtures", "slow-plugin.mjs"));
+    const { code, stderr } = await plugin.exited;
+    await Promise.all(stand.done);
+    assert.equal(code, 0, stderr);
   } finally {
     stand.close();
   }
