@@ -35,7 +35,10 @@ async function agent(script, { accept = true } = {}) {
         if (!accept) return stream.end(stream.write({ ack: { accepted: false, reason: "not today" } }));
         stream.write({ ack: { accepted: true, protocol_version: 1, proof: hmac("formae-agent", a.plugin_nonce, nonce) } });
         await script(stream, frames, a);
-      })());
+      })().catch((error) => {
+        for (const child of children) child.kill("SIGKILL"); // a failed check must not leave the test waiting
+        throw error;
+      }));
     },
     Join(_call, callback) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: "no TLS" });
@@ -53,8 +56,12 @@ function frameQueue(stream) {
   return { next: () => (frames.length ? Promise.resolve(frames.shift()) : new Promise((resolve) => waiters.push(resolve))) };
 }
 
+const children = new Set();
+
 function startPlugin(env, script = EXAMPLE) {
   const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr += chunk));
   return { child, exited: once(child, "exit").then(([code]) => ({ code, stderr })) };
