@@ -9,15 +9,5 @@ def all_handlers() -> list[TypeHandler]:
     """A fresh handler of every type served."""
     from formae_aws.services import awslambda, dynamodb, ec2, iam, logs, s3, secretsmanager, sns, sqs
 
-    return [
-        *ec2.HANDLERS,
-        s3.Bucket(),
-        sqs.Queue(),
-        sns.Topic(),
-        sns.Subscription(),
-        *dynamodb.HANDLERS,
-        *iam.HANDLERS,
-        logs.LogGroup(),
-        secretsmanager.Secret(),
-        *awslambda.HANDLERS,
-    ]
+    modules = (ec2, s3, sqs, sns, dynamodb, iam, logs, secretsmanager, awslambda)
+    return [kind() for module in modules for kind in module.HANDLERS]

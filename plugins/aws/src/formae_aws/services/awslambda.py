@@ -181,4 +181,5 @@ def _code(code: JsonObject, runtime: str) -> JsonObject:
     return {"ZipFile": buffer.getvalue()}
 
 
-HANDLERS: list[TypeHandler] = [Function()]
+HANDLERS: tuple[type[TypeHandler], ...] = (Function,)
+"""The types this module serves; the plugin makes one handler of each."""

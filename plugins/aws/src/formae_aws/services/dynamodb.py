@@ -165,4 +165,5 @@ class Table(TypeHandler):
         return list(self.ddb(aws).list_tags_of_resource(ResourceArn=arn).get("Tags", []))
 
 
-HANDLERS: list[TypeHandler] = [Table()]
+HANDLERS: tuple[type[TypeHandler], ...] = (Table,)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -396,4 +396,5 @@ class RouteTable(_Ec2Handler):
         self.ec2(aws).delete_route_table(RouteTableId=native_id)
 
 
-HANDLERS: list[TypeHandler] = [Vpc(), Subnet(), SecurityGroup(), InternetGateway(), RouteTable()]
+HANDLERS: tuple[type[TypeHandler], ...] = (Vpc, Subnet, SecurityGroup, InternetGateway, RouteTable)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -125,3 +125,7 @@ class LogGroup(TypeHandler):
             arguments["nextToken"] = token
         found = self.logs(aws).describe_log_groups(**arguments)
         return [g["logGroupName"] for g in found["logGroups"]], found.get("nextToken", "")
+
+
+HANDLERS: tuple[type[TypeHandler], ...] = (LogGroup,)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -269,3 +269,7 @@ def _rule_from_aws(aws: JsonObject) -> JsonObject:
             "AbortIncompleteMultipartUpload": aws.get("AbortIncompleteMultipartUpload"),
         }
     )
+
+
+HANDLERS: tuple[type[TypeHandler], ...] = (Bucket,)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -105,3 +105,7 @@ class Secret(TypeHandler):
             arguments["NextToken"] = token
         found = self.secrets(aws).list_secrets(**arguments)
         return [s["ARN"] for s in found.get("SecretList", [])], found.get("NextToken", "")
+
+
+HANDLERS: tuple[type[TypeHandler], ...] = (Secret,)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -193,3 +193,7 @@ def _attribute(value: Any) -> str:
     if isinstance(value, dict):
         return json.dumps(value)
     return str(value)
+
+
+HANDLERS: tuple[type[TypeHandler], ...] = (Topic, Subscription)
+"""The types this module serves; the plugin makes one handler of each."""

@@ -156,3 +156,7 @@ def _to_attributes(properties: JsonObject) -> dict[str, str]:
         else:
             attributes[name] = str(value)
     return attributes
+
+
+HANDLERS: tuple[type[TypeHandler], ...] = (Queue,)
+"""The types this module serves; the plugin makes one handler of each."""
