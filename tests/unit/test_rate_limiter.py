@@ -110,3 +110,15 @@ async def test_acquire_sleeps_only_for_the_reserved_delay(
     limiter.configure("FakeAWS", rate=10, burst=2)
     await asyncio.gather(*(limiter.acquire("FakeAWS") for _ in range(5)))
     assert slept == pytest.approx([0.1, 0.2, 0.3])  # two from the burst never sleep
+
+
+async def test_a_cancelled_waiter_gives_its_slot_back(limiter: RateLimiter) -> None:
+    limiter.configure("FakeAWS", rate=1, burst=1)
+    assert limiter.reserve("FakeAWS") == 0.0  # the burst is used: the next waiter sleeps a second
+    waiter = asyncio.create_task(limiter.acquire("FakeAWS"))
+    await asyncio.sleep(0)  # the waiter has reserved its slot and sleeps
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    # its slot is free again: the next caller waits one second, not two
+    assert limiter.reserve("FakeAWS") == pytest.approx(1.0)

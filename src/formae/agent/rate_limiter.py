@@ -29,6 +29,11 @@ class TokenBucket:
         self.tokens -= 1
         return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
 
+    def give_back(self) -> None:
+        """Return a reserved token that will not be used (its waiter was cancelled)."""
+        if self.rate > 0:
+            self.tokens = min(self.burst, self.tokens + 1)
+
 
 class InFlightLimits:
     """How many calls may wait on a namespace's plugins at once, across every running command."""
@@ -62,6 +67,15 @@ class RateLimiter:
         return bucket.reserve(self._clock()) if bucket else 0.0
 
     async def acquire(self, namespace: str) -> None:
-        delay = self.reserve(namespace)
-        if delay > 0:
+        """Wait for a token; a caller cancelled while waiting gives its slot back to the next one."""
+        bucket = self._buckets.get(namespace)
+        if bucket is None:
+            return
+        delay = bucket.reserve(self._clock())
+        if delay <= 0:
+            return
+        try:
             await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            bucket.give_back()
+            raise
