@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,8 +24,6 @@ from formae.store import (
     Operation,
     ResourceUpdateRecord,
     UpdateState,
-    open_store,
-    sqlite_url,
     utc_now,
 )
 from formae.store.errors import StoreError, StoreUnavailable
@@ -34,13 +31,6 @@ from formae.store.errors import StoreError, StoreUnavailable
 pytestmark = pytest.mark.timeout(10)
 
 BUCKET = "FakeAWS::S3::Bucket"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
-    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
-    yield opened
-    await opened.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
@@ -18,8 +16,6 @@ from formae.store import (
     Datastore,
     NewResourceVersion,
     TargetRecord,
-    open_store,
-    sqlite_url,
 )
 from formae.wire.types import CreateRequest, TargetInfo
 
@@ -29,11 +25,10 @@ TARGET = TargetInfo("local", "FakeAWS")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
-    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
-    await opened.upsert_target(TargetRecord("local", "FakeAWS"))
-    yield opened
-    await opened.close()
+async def store(store: Datastore) -> Datastore:
+    """The shared SQLite store, with the target discovery lists."""
+    await store.upsert_target(TargetRecord("local", "FakeAWS"))
+    return store
 
 
 async def test_paged_lists_become_unmanaged_resources_and_managed_ones_are_left_alone(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,19 +20,10 @@ from formae.store import (
     ResourceUpdateRecord,
     UpdateState,
     VersionOrigin,
-    open_store,
-    sqlite_url,
     utc_now,
 )
 
 pytestmark = pytest.mark.timeout(10)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
-    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
-    yield opened
-    await opened.close()
 
 
 async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], changed: str | None) -> Command:

@@ -6,8 +6,6 @@ Updates run against the real fake-aws plugin announced in memory, over a real SQ
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,8 +26,6 @@ from formae.store import (
     Datastore,
     ResourceUpdateRecord,
     UpdateState,
-    open_store,
-    sqlite_url,
     utc_now,
 )
 from formae.store import Operation as StoredOperation
@@ -39,13 +35,6 @@ pytestmark = pytest.mark.timeout(10)
 BUCKET = "FakeAWS::S3::Bucket"
 TARGET = Target(label="test", namespace="FakeAWS", config={})
 POLICY = RetryPolicy(initial_delay=0.001, max_delay=0.005, poll_interval=0.001, plugin_wait=5.0)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Datastore]:
-    opened = await open_store(sqlite_url(tmp_path / "formae.db"))
-    yield opened
-    await opened.close()
 
 
 def planned(label: str, *depends_on: str, properties: dict[str, Any] | None = None) -> PlannedUpdate:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
+from fakes import FakeClock
 from memory_stream import MemoryStreamPair, announcement, handshake
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
@@ -38,13 +39,6 @@ WRONG = "a-wrong-cookie-77c1"
 READ = ReadRequest("FakeAWS::S3::Bucket", "b-1", TargetInfo("t", "FakeAWS"))
 
 
-class FakeClock:
-    now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @dataclass
 class Agent:
     registry: PluginRegistry
@@ -64,8 +58,7 @@ async def until(condition: Callable[[], object], timeout: float = 1.0) -> None:
 
 
 @pytest.fixture
-async def agent() -> AsyncIterator[Agent]:
-    clock = FakeClock()
+async def agent(clock: FakeClock) -> AsyncIterator[Agent]:
     located: list[tuple[str, int]] = []
 
     def locate(node: str, pid: int) -> Location:
@@ -187,12 +180,12 @@ async def test_bad_claims_are_refused(agent: Agent, claims: dict[str, object], r
 async def test_heartbeats_are_acked_and_recorded(agent: Agent) -> None:
     await handshake(agent.pair.plugin, COOKIE)
     await until(agent.registry.plugins)
-    agent.clock.now = 107.0
+    agent.clock.advance(7.0)
     for sequence in (1, 2, 3):
         await agent.pair.plugin.send(Heartbeat(sequence, in_flight=0))
     acks = [await agent.pair.plugin.receive() for _ in range(3)]
     assert acks == [HeartbeatAck(1), HeartbeatAck(2), HeartbeatAck(3)]
-    assert agent.registry.plugins()[0].last_heartbeat == 107.0
+    assert agent.registry.plugins()[0].last_heartbeat == 1007.0
 
 
 async def test_replies_resolve_calls_and_late_replies_are_dropped(agent: Agent) -> None:

@@ -5,26 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from fakes import FakeClock
 
 from formae.agent.rate_limiter import RateLimiter
 
 pytestmark = pytest.mark.timeout(10)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
+from fakes import FakeClock
 from memory_stream import MemoryStreamPair
 
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
@@ -26,17 +27,10 @@ LinkFactory = Callable[..., PluginLink]
 READ = ReadRequest("FakeAWS::S3::Bucket", "b-1", TargetInfo("t", "FakeAWS"))
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+async def settle() -> None:
+    """Let every ready task run until it blocks; no real time passes, so nothing here waits on a race."""
+    for _ in range(10):
+        await asyncio.sleep(0)
 
 
 @pytest.fixture
@@ -193,7 +187,7 @@ async def test_heartbeat_silence_marks_unhealthy(
     watcher = asyncio.create_task(registry.watch_heartbeats())
     try:
         for _ in range(4):  # 0.1s of fake time, chatty heartbeating every 0.025s; quiet silent
-            clock.now += 0.025
+            clock.advance(0.025)
             registry.heartbeat(chatty)
             await asyncio.sleep(0.015)  # the watcher looks every heartbeat_timeout / 10
         reason = await asyncio.wait_for(quiet.wait_closed(), 1.0)
@@ -220,11 +214,11 @@ async def test_an_unhealthy_plugin_that_never_returns_is_forgotten(
     registry.disconnected(back, "stream closed by the plugin")
     watcher = asyncio.create_task(registry.watch_heartbeats())
     try:
-        clock.now += 9.0
+        clock.advance(9.0)
         registry.register(plugin(link_to("FakeAWS", "back@h")))  # returned in time: kept
         with caplog.at_level(logging.INFO, logger="formae.agent.registry"):
             for _ in range(3):
-                clock.now += 0.5
+                clock.advance(0.5)
                 registry.heartbeat(alive)
                 registry.heartbeat(registry.lookup("FakeAWS"))
                 await asyncio.sleep(0.02)
@@ -243,11 +237,11 @@ def test_heartbeat_from_a_replaced_link_is_ignored(
     registry.register(plugin(old))
     new = link_to("FakeAWS", "n@h")
     registry.register(plugin(new))
-    clock.now += 10
+    clock.advance(10)
     registry.heartbeat(old)
-    assert registry.plugins()[0].last_heartbeat == 500.0
+    assert registry.plugins()[0].last_heartbeat == 1000.0
     registry.heartbeat(new)
-    assert registry.plugins()[0].last_heartbeat == 510.0
+    assert registry.plugins()[0].last_heartbeat == 1010.0
 
 
 def test_a_heartbeat_that_says_the_plugins_clock_measures_its_skew(link_to: LinkFactory) -> None:
@@ -296,11 +290,11 @@ async def test_wait_for_returns_once_a_plugin_reregisters(
     registry.register(plugin(old))
     registry.disconnected(old, "crashed")
     waiter = asyncio.create_task(registry.wait_for("FakeAWS", timeout=5))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not waiter.done()
 
     registry.register(plugin(link_to("Other", "o@h")))
-    await asyncio.sleep(0.01)
+    await settle()
     assert not waiter.done()  # woken, but not for FakeAWS
 
     new = link_to("FakeAWS", "n@h")
@@ -326,7 +320,7 @@ async def test_wait_for_returns_once_a_plugin_first_registers(
     registry: PluginRegistry, link_to: LinkFactory
 ) -> None:
     waiter = asyncio.create_task(registry.wait_for("FakeAWS", timeout=5))
-    await asyncio.sleep(0.01)
+    await settle()
     link = link_to()
     registry.register(plugin(link))
     assert await asyncio.wait_for(waiter, 1) is link
