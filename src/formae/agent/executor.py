@@ -20,6 +20,7 @@ from formae.agent.registry import PluginRegistry
 from formae.agent.store_outage import Persist
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Reference, ResourceKey, resolve_references
+from formae.model.resource_type import namespace_of
 from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.changeset import PlannedUpdate
 from formae.plan.dag import Dag, NodeState
@@ -231,7 +232,7 @@ class ChangesetExecutor:
             self._finished.put_nowait((planned.id, state))
 
     async def _update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> ResourceUpdateRecord:
-        in_flight = self._in_flight.of(planned.key.type.split("::", 1)[0])
+        in_flight = self._in_flight.of(namespace_of(planned.key.type))
         try:
             properties = self._properties(planned)
         except UnresolvedReference as error:

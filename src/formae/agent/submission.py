@@ -25,6 +25,7 @@ from formae.agent.registry import PluginRegistry
 from formae.forma import FormaError, forma_from_json
 from formae.model import Forma, ResourceKey, Target
 from formae.model.query import Query
+from formae.model.resource_type import namespace_of
 from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
 from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.dag import Dag, DagError
@@ -261,7 +262,7 @@ class Submissions:
             assert selected is not None
             keys = [key for key, managed in current.items() if selected.matches(key, managed.target)]
             changeset = plan_destroy(keys, current, targets=targets)
-        await self._check_namespace_names({u.key.type.split("::", 1)[0] for u in changeset.updates})
+        await self._check_namespace_names({namespace_of(u.key.type) for u in changeset.updates})
         return changeset
 
     async def _query_scope(self, selected: Query | None) -> Scope:
@@ -400,8 +401,7 @@ def planned_update(record: ResourceUpdateRecord, targets: dict[str, Target]) -> 
         id=record.update_id,
         operation=PlanOperation(record.operation.value),
         key=record.key,
-        target=targets.get(record.target)
-        or Target(label=record.target, namespace=record.type.split("::", 1)[0]),
+        target=targets.get(record.target) or Target(label=record.target, namespace=namespace_of(record.type)),
         desired_properties=record.desired_properties,
         prior_properties=record.prior_properties,
         patch=record.patch,

@@ -45,6 +45,7 @@ from formae.agent.registry import PluginRegistry
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import ResourceKey, is_reference
 from formae.model.query import Query
+from formae.model.resource_type import namespace_of
 from formae.store import (
     Datastore,
     Observation,
@@ -237,7 +238,7 @@ class Synchronizer:
         busy: set[ResourceKey],
         namespaces: set[str],
     ) -> tuple[Outcome, str | None]:
-        namespace = record.type.split("::", 1)[0]
+        namespace = namespace_of(record.type)
         if record.key in busy or self._claims.changing(record.key) is not None:
             return Outcome.SKIPPED, None
         if namespace not in namespaces:
@@ -258,7 +259,7 @@ class Synchronizer:
     async def _read(
         self, run: SyncRun, record: ResourceRecord, target: TargetRecord | None
     ) -> ResourceUpdateRecord:
-        namespace = record.type.split("::", 1)[0]
+        namespace = namespace_of(record.type)
         info = (
             TargetInfo(target.label, target.namespace, dict(target.config))
             if target

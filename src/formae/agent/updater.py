@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.model.resource_type import namespace_of
 from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import (
     CreateRequest,
@@ -113,7 +114,7 @@ class ResourceUpdater:
         plugin, a rate-limit token or a restart of the agent spends none. Calls that got no answer
         (the plugin went away) are bounded by ``max_attempts`` too, counted in memory.
         """
-        namespace = update.type.split("::", 1)[0]
+        namespace = namespace_of(update.type)
         self._unanswered = 0
         polls = 0
         polling_since: float | None = None

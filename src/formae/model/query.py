@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from formae.model.forma import ResourceKey
+from formae.model.resource_type import namespace_of
 
 FIELDS = ("stack", "type", "label", "target", "namespace", "managed")
 
@@ -43,7 +44,7 @@ class Query:
             "type": key.type,
             "label": key.label,
             "target": target,
-            "namespace": key.type.split("::", 1)[0],
+            "namespace": namespace_of(key.type),
             "managed": "true" if managed else "false",
         }
         return all(fnmatchcase(values[field], pattern) for field, pattern in self.terms)

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 _TYPE_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(::[A-Za-z][A-Za-z0-9]*)+$")
 
 
+def namespace_of(type_name: str) -> str:
+    """The namespace of a type name already accepted (stored, planned): the one place that splits it."""
+    return type_name.split("::", 1)[0]
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceType:
     """A parsed resource type; the namespace routes it to a plugin."""
@@ -26,7 +31,7 @@ class ResourceType:
 
     @property
     def namespace(self) -> str:
-        return self.name.split("::", 1)[0]
+        return namespace_of(self.name)
 
     def __str__(self) -> str:
         return self.name
