@@ -36,15 +36,6 @@ class Reference:
             property=str(value["$property"]),
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            REFERENCE_MARKER: True,
-            "$label": self.label,
-            "$type": self.type,
-            "$stack": self.stack,
-            "$property": self.property,
-        }
-
     @builtins.property
     def target_key(self) -> tuple[str, str, str]:
         """The (stack, type, label) of the resource referred to."""
