@@ -49,7 +49,6 @@ R = TypeVar("R")
 
 _INSERT_COMMAND = rows.insert_sql("commands", rows.COMMAND_COLUMNS)
 _INSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS)
-_UPSERT_UPDATE = rows.insert_sql("resource_updates", rows.UPDATE_COLUMNS, ("command_id", "update_id"))
 _SAVE_PROGRESS = (
     "UPDATE resource_updates SET "
     + ", ".join(f"{column} = ${i}" for i, column in enumerate(rows.PROGRESS_COLUMNS, start=3))
@@ -63,12 +62,6 @@ _WITHOUT_FORMA = ", ".join("NULL AS forma" if c == "forma" else c for c in rows.
 def _columns(with_forma: bool) -> str:
     """Command columns to select; without the forma, which can be megabytes for a big apply."""
     return "*" if with_forma else _WITHOUT_FORMA
-
-
-_SET_COMMAND_STATE = (
-    "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
-    f" WHERE id = $1 RETURNING {_WITHOUT_FORMA}"
-)
 
 
 # One round trip per new version: the next number is computed by the INSERT itself.
@@ -262,23 +255,6 @@ class Datastore(ApiTokenStore, ABC):
         where, args = _state_filter(INCOMPLETE_COMMAND_STATES, first=1)
         return await self._fetch_commands(f"SELECT * FROM commands{where} ORDER BY id", *args)
 
-    async def set_command_state(
-        self, command_id: str, state: CommandState, message: str | None = None
-    ) -> Command:
-        """Move a command to ``state``; ``message`` (if given) replaces the previous one."""
-        d = self._dialect
-
-        async def write(tx: Tx) -> list[Command]:
-            found = await tx.fetch(
-                _SET_COMMAND_STATE, command_id, state.value, message, d.encode_time(utc_now())
-            )
-            return [rows.command_from_row(d, r) for r in found]
-
-        updated = await self._committer.submit(write)
-        if not updated:
-            raise StoreError(f"no command {command_id!r} in {self.url}")
-        return updated[0]
-
     async def move_command(
         self,
         command_id: str,
@@ -434,32 +410,6 @@ class Datastore(ApiTokenStore, ABC):
 
         return await self._read("counting resource updates", query)
 
-    async def save_update(self, update: ResourceUpdateRecord) -> None:
-        """Insert or replace the update ``(command_id, update_id)``: one step of the updater."""
-        params = rows.update_params(self._dialect, update)
-
-        async def write(tx: Tx) -> None:
-            await tx.execute(_UPSERT_UPDATE, *params)
-
-        await self._committer.submit(write)
-
-    async def complete_update(
-        self, update: ResourceUpdateRecord, change: ResourceChange | None
-    ) -> ResourceRecord | None:
-        """Save ``update`` and apply ``change`` to the inventory in ONE transaction.
-
-        A crash can then never leave an update marked done whose resource version is missing,
-        or a new version whose update still looks unfinished (and would be run again).
-        Returns the version written, or None when nothing was (no change, or already deleted).
-        """
-        d = self._dialect
-
-        async def write(tx: Tx) -> ResourceRecord | None:
-            await tx.execute(_UPSERT_UPDATE, *rows.update_params(d, update))
-            return None if change is None else await _append_version(tx, d, change)
-
-        return await self._committer.submit(write)
-
     async def save_progress(self, update: ResourceUpdateRecord) -> None:
         """One step of a running update: only what a step changes (state, attempts, request id, …).
 
@@ -474,10 +424,12 @@ class Datastore(ApiTokenStore, ABC):
         await self._committer.submit(write)
 
     async def record_update(self, update: ResourceUpdateRecord, change: ResourceChange | None) -> None:
-        """``complete_update`` without reading anything back, so a whole batch goes as a few statements.
+        """Save ``update``'s progress and apply ``change`` to the inventory in ONE transaction.
 
-        The hot path of an apply: one call per finished resource operation. The same transaction
-        guarantee holds; only the written version is not returned. An adoption's unmanaged resource
+        A crash can then never leave an update marked done whose resource version is missing, or a
+        new version whose update still looks unfinished (and would be run again). The hot path of an
+        apply: one call per finished resource operation, reading nothing back, so a whole batch goes
+        as a few statements. An adoption's unmanaged resource
         (same type and native id) gets its tombstone in the same transaction: one cloud resource is
         never in the inventory twice. (Only adoptions: a statement between every two appends would
         break the group committer's batching of a big apply.)

@@ -5,6 +5,8 @@ from store_factories import a_command, an_update
 
 from formae.store import CommandState, Datastore, StoreError
 
+ANY_STATE = tuple(CommandState)
+
 
 async def test_a_command_round_trips_with_its_forma(store: Datastore) -> None:
     forma = {"stacks": [{"label": "app"}], "note": "naïve ☃", "ratio": 0.1, "none": None, "n": 2**40}
@@ -19,10 +21,13 @@ async def test_command_lifecycle_moves_state_and_keeps_the_message(store: Datast
     command = a_command()
     await store.create_command(command)
 
-    running = await store.set_command_state(command.id, CommandState.IN_PROGRESS)
-    done = await store.set_command_state(command.id, CommandState.FAILED, "bucket-1: AccessDenied")
-    again = await store.set_command_state(command.id, CommandState.FAILED)
+    running = await store.move_command(command.id, CommandState.IN_PROGRESS, None, ANY_STATE)
+    done = await store.move_command(command.id, CommandState.FAILED, "bucket-1: AccessDenied", ANY_STATE)
+    again = await store.move_command(command.id, CommandState.FAILED, None, ANY_STATE)
 
+    assert running is not None
+    assert done is not None
+    assert again is not None
     assert running.state is CommandState.IN_PROGRESS
     assert running.updated_at >= command.created_at
     assert (done.state, done.message) == (CommandState.FAILED, "bucket-1: AccessDenied")
@@ -33,16 +38,15 @@ async def test_command_lifecycle_moves_state_and_keeps_the_message(store: Datast
 
 async def test_unknown_commands(store: Datastore) -> None:
     assert await store.get_command("01NOSUCHCOMMAND") is None
-    with pytest.raises(StoreError, match="01NOSUCHCOMMAND"):
-        await store.set_command_state("01NOSUCHCOMMAND", CommandState.CANCELED)
+    assert await store.move_command("01NOSUCHCOMMAND", CommandState.CANCELED, None, ANY_STATE) is None
 
 
 async def test_list_commands_is_newest_first_limited_and_filtered(store: Datastore) -> None:
     commands = [a_command(n=i) for i in range(5)]
     for command in commands:
         await store.create_command(command)
-    await store.set_command_state(commands[1].id, CommandState.SUCCESS)
-    await store.set_command_state(commands[3].id, CommandState.FAILED)
+    await store.move_command(commands[1].id, CommandState.SUCCESS, None, ANY_STATE)
+    await store.move_command(commands[3].id, CommandState.FAILED, None, ANY_STATE)
 
     newest = await store.list_commands(limit=3)
     finished = await store.list_commands(states={CommandState.SUCCESS, CommandState.FAILED})
@@ -59,7 +63,7 @@ async def test_incomplete_commands_are_the_ones_to_resume(store: Datastore) -> N
     for command, state in zip(commands, states, strict=True):
         await store.create_command(command)
         if state is not CommandState.PENDING:
-            await store.set_command_state(command.id, state)
+            await store.move_command(command.id, state, None, ANY_STATE)
 
     incomplete = await store.list_incomplete_commands()
 

@@ -24,7 +24,7 @@ async def test_concurrent_writers_share_transactions_and_every_write_is_durable(
 
     async def writer(update: Any) -> None:
         for state in (UpdateState.DISPATCHING, UpdateState.IN_PROGRESS, UpdateState.SUCCESS):
-            await store.save_update(replace(update, state=state, updated_at=utc_now()))
+            await store.save_progress(replace(update, state=state, updated_at=utc_now()))
 
     await asyncio.gather(*(writer(u) for u in updates))
 

@@ -60,45 +60,44 @@ async def test_current_resources_filters_by_stack_and_type_glob(store: Datastore
     assert lower == [], "type patterns are case-sensitive on both backends"
 
 
-async def test_complete_update_writes_the_update_and_the_version_together(store: Datastore) -> None:
+async def test_record_update_writes_the_update_and_the_version_together(store: Datastore) -> None:
     command = a_command()
     update = an_update(command, "u1", label="logs")
     await store.create_command(command, [update])
     done = replace(update, state=UpdateState.SUCCESS, native_id="arn:aws:s3:::logs", updated_at=utc_now())
 
-    version = await store.complete_update(done, a_version("logs", command_id=command.id))
+    await store.record_update(done, a_version("logs", command_id=command.id))
 
+    version = await store.get_resource(LOGS)
     assert version is not None
-    assert version.command_id == command.id
+    assert (version.version, version.command_id) == (1, command.id)
     assert await store.get_updates(command.id) == [done]
-    assert await store.get_resource(LOGS) == version
 
 
-async def test_complete_update_can_delete_or_change_nothing(store: Datastore) -> None:
+async def test_record_update_can_delete_or_change_nothing(store: Datastore) -> None:
     command = a_command()
     await store.put_resource_version(a_version("logs"))
     delete, read = an_update(command, "u1", label="logs"), an_update(command, "u2")
     await store.create_command(command, [delete, read])
 
-    tombstone = await store.complete_update(
-        replace(delete, state=UpdateState.SUCCESS), ResourceDeletion.of(LOGS, command.id)
-    )
-    nothing = await store.complete_update(replace(read, state=UpdateState.SUCCESS), None)
+    deleted = replace(delete, state=UpdateState.SUCCESS)
+    await store.record_update(deleted, ResourceDeletion.of(LOGS, command.id))
+    await store.record_update(replace(read, state=UpdateState.SUCCESS), None)
 
-    assert tombstone is not None
-    assert tombstone.deleted
-    assert nothing is None
+    assert await store.get_resource(LOGS) is None
+    history = await store.resource_history(LOGS)
+    assert [(v.version, v.deleted) for v in history] == [(1, False), (2, True)]
     assert [u.state for u in await store.get_updates(command.id)] == [UpdateState.SUCCESS] * 2
 
 
-async def test_complete_update_is_atomic_when_the_version_cannot_be_written(store: Datastore) -> None:
+async def test_record_update_is_atomic_when_the_version_cannot_be_written(store: Datastore) -> None:
     command = a_command()
     update = an_update(command, "u1", label="logs")
     await store.create_command(command, [update])
     broken = a_version("logs", target=None)  # violates NOT NULL after the update row was written
 
     with pytest.raises(StoreError):
-        await store.complete_update(replace(update, state=UpdateState.SUCCESS), broken)
+        await store.record_update(replace(update, state=UpdateState.SUCCESS), broken)
 
     assert await store.get_updates(command.id) == [update], "the update was rolled back too"
     assert await store.resource_history(LOGS) == []

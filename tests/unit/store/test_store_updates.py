@@ -17,7 +17,7 @@ async def test_updates_are_stored_with_their_command(store: Datastore) -> None:
     assert await store.get_updates(command.id) == [first, second]
 
 
-async def test_save_update_replaces_by_command_and_update_id(store: Datastore) -> None:
+async def test_save_progress_writes_what_a_step_changes_and_keeps_the_plan(store: Datastore) -> None:
     command = a_command()
     update = an_update(command, "u1")
     await store.create_command(command, [update])
@@ -30,27 +30,19 @@ async def test_save_update_replaces_by_command_and_update_id(store: Datastore) -
         progress={"status": "InProgress", "requestId": "req-42"},
         updated_at=utc_now(),
     )
-    await store.save_update(waiting)
+    await store.save_progress(waiting)
+    assert await store.get_updates(command.id) == [waiting]
     failed = replace(
         waiting,
-        operation=Operation.UPDATE,
         state=UpdateState.FAILED,
         attempts=3,
-        prior_properties={"BucketName": "old"},
-        patch=[{"op": "replace", "path": "/BucketName", "value": "new"}],
+        native_id="arn:aws:s3:::b",
         error_code="Throttling",
         error="rate exceeded",
         updated_at=utc_now(),
     )
-    await store.save_update(failed)
+    await store.save_progress(
+        replace(failed, operation=Operation.UPDATE, prior_properties={"BucketName": "old"})
+    )
 
-    assert await store.get_updates(command.id) == [failed]
-
-
-async def test_save_update_inserts_an_update_not_planned_at_creation(store: Datastore) -> None:
-    command = a_command()
-    await store.create_command(command, [an_update(command, "u1")])
-
-    await store.save_update(an_update(command, "u2", operation=Operation.READ))
-
-    assert [u.update_id for u in await store.get_updates(command.id)] == ["u1", "u2"]
+    assert await store.get_updates(command.id) == [failed], "the plan is fixed at creation"
