@@ -23,6 +23,7 @@ from pathlib import Path
 from formae.agent.plugin_manager import InstalledPlugin
 from formae.agent.process_status import ProcessStatus
 from formae.agent.registry import Location
+from formae.backoff import exponential_delay
 
 log = logging.getLogger("formae.agent.processes")
 
@@ -47,7 +48,7 @@ class RestartPolicy:
     """A child that ran this long before dying starts its backoff afresh."""
 
     def delay(self, failures: int) -> float:
-        return float(min(self.max_delay, self.initial_delay * 2 ** max(0, failures - 1)))
+        return exponential_delay(failures, self.initial_delay, self.max_delay)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.backoff import exponential_delay, jittered
 from formae.model.resource_type import namespace_of
 from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import (
@@ -79,8 +79,8 @@ class RetryPolicy:
     """How long an operation may stay InProgress (counted from when this agent began polling it)."""
 
     def backoff(self, attempt: int, hint: float = 0.0) -> float:
-        delay = min(self.max_delay, self.initial_delay * 2 ** max(0, attempt - 1))
-        return float(max(hint, delay * random.uniform(0.75, 1.25)))
+        """The wait before retry ``attempt``: the plugin's hint (Retry-After) if that is longer."""
+        return max(hint, jittered(exponential_delay(attempt, self.initial_delay, self.max_delay), 0.25))
 
 
 class ResourceUpdater:

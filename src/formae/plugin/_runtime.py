@@ -12,12 +12,12 @@ import contextlib
 import enum
 import logging
 import os
-import random
 import time
 import traceback
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from formae.backoff import exponential_delay, jittered
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch
 from formae.plugin.identity import Identity, obtain_identity
@@ -63,15 +63,14 @@ class Backoff:
     def __init__(self, initial: float = 0.05, cap: float = 2.0) -> None:
         self._initial = initial
         self._cap = cap
-        self._next = initial
+        self._failures = 0
 
     def next(self) -> float:
-        delay = self._next
-        self._next = min(self._cap, self._next * 2)
-        return delay * random.uniform(0.8, 1.2)
+        self._failures += 1
+        return jittered(exponential_delay(self._failures, self._initial, self._cap), 0.2)
 
     def reset(self) -> None:
-        self._next = self._initial
+        self._failures = 0
 
 
 async def serve(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
