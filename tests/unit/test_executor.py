@@ -169,3 +169,18 @@ async def test_a_cancel_stores_what_it_drops_in_a_few_transactions(store: Datast
     assert result.canceled == 300
     assert set((await stored_states(store, command)).values()) == {UpdateState.CANCELED}
     assert store.write_stats.transactions - before < 10  # not one commit per update
+
+
+async def test_waiting_for_the_next_update_leaves_no_task_behind_when_cancelled(store: Datastore) -> None:
+    limiter = RateLimiter()
+    _, executor = await executor_for(store, PluginRegistry(limiter), {}, [planned("a")], asyncio.Event())
+    before = asyncio.all_tasks()
+    waiting = asyncio.create_task(executor._next_finished())
+    await asyncio.sleep(0)  # inside: waiting on the queue and on the cancel event
+
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.sleep(0)
+
+    assert [t for t in asyncio.all_tasks() - before if not t.done()] == []
