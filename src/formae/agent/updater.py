@@ -75,6 +75,11 @@ class RetryPolicy:
     call_timeout: float = 60.0
     plugin_wait: float = 30.0
     """How long to wait for a namespace's plugin to come back before the attempt counts as failed."""
+    max_lost_calls: int = 32
+    """Calls lost with their plugin (it died or hung up before answering) before the update fails.
+
+    Not attempts: the operation did not fail, its plugin did (ten plugin SIGKILLs in one apply must
+    not fail it); the bound only stops a request that kills every plugin it reaches."""
     stabilize_timeout: float = 3600.0
     """How long an operation may stay InProgress (counted from when this agent began polling it)."""
 
@@ -103,7 +108,9 @@ class ResourceUpdater:
         self._policy = policy
         self._target = target
         self._unanswered = 0
-        """Calls of the current run that got no answer: bounded like attempts, never stored."""
+        """Waits of the current run that found no plugin in ``plugin_wait``: bounded like attempts."""
+        self._lost = 0
+        """Calls of the current run lost with their plugin: bounded by ``max_lost_calls``."""
         self._properties = properties
         """Desired properties with references resolved: what the plugin is sent."""
 
@@ -116,6 +123,7 @@ class ResourceUpdater:
         """
         namespace = namespace_of(update.type)
         self._unanswered = 0
+        self._lost = 0
         polls = 0
         polling_since: float | None = None
         while not update.state.is_final:
@@ -148,9 +156,9 @@ class ResourceUpdater:
             try:
                 result = await link.call(request, self._policy.call_timeout)
             except PluginUnavailable as error:
-                return error
+                return _PluginLost(str(error))
         if not isinstance(result, ProgressResult):
-            return PluginUnavailable(
+            return _PluginLost(
                 f"plugin {link.node} answered a {type(result).__name__} to a resource operation"
             )
         return result
@@ -180,7 +188,10 @@ class ResourceUpdater:
         """The next state after the plugin's answer (or the failure to get one)."""
         if isinstance(result, NoPluginError):
             return await self._move(update, S.FAILED, error_code=NO_PLUGIN, error=str(result))
-        if isinstance(result, Exception):
+        if isinstance(result, _PluginLost):
+            self._lost += 1
+            return await self._retry_or_fail(update, PLUGIN_UNAVAILABLE, str(result), 0.0)
+        if isinstance(result, Exception):  # no plugin came within plugin_wait
             self._unanswered += 1
             return await self._retry_or_fail(update, PLUGIN_UNAVAILABLE, str(result), 0.0)
         progress = _progress_json(result)
@@ -214,11 +225,12 @@ class ResourceUpdater:
         self, update: ResourceUpdateRecord, code: str, message: str, hint: float
     ) -> ResourceUpdateRecord:
         tries = max(update.attempts, self._unanswered)
-        if tries >= self._policy.max_attempts:
-            error = f"{message} (gave up after {tries} attempts)"
+        if tries >= self._policy.max_attempts or self._lost >= self._policy.max_lost_calls:
+            lost = f", {self._lost} calls lost with their plugin" if self._lost else ""
+            error = f"{message} (gave up after {tries} attempts{lost})"
             return await self._move(update, S.FAILED, error_code=code, error=error)
         update = await self._move(update, S.WAITING_RETRY, error_code=code, error=message)
-        delay = self._policy.backoff(tries, hint)
+        delay = self._policy.backoff(max(tries, min(self._lost, 6)), hint)
         log.info("retrying %s %s in %.2fs after %s: %s", update.operation, update.key, delay, code, message)
         await asyncio.sleep(delay)
         if update.request_id:  # the plugin was lost while we polled: poll again, no attempt spent
@@ -271,6 +283,10 @@ class ResourceUpdater:
 
 _WIRE_OPERATIONS = {operation: WireOperation[operation.name] for operation in Operation}
 """The store's operation names to the wire's: a status poll tells the plugin which one it asks about."""
+
+
+class _PluginLost(Exception):
+    """The call reached a plugin link that failed before an answer: the plugin died or hung up."""
 
 
 def _polling(update: ResourceUpdateRecord) -> bool:

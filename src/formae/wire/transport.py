@@ -15,6 +15,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
+from grpc._cython import cygrpc
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
 from formae._proto.formae.plugin.v1 import plugin_pb2_grpc
@@ -49,9 +50,16 @@ _SERVER_OPTIONS = [
 ]
 
 
-_STREAM_GONE = (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError)
+_STREAM_GONE = (
+    grpc.aio.AioRpcError,
+    grpc.aio.UsageError,
+    RuntimeError,
+    asyncio.InvalidStateError,
+    cygrpc.ExecuteBatchError,
+)
 """What grpc.aio raises writing to a stream that has ended; InvalidStateError is "RPC already finished",
-met when the agent dropped this plugin while a reply was being written."""
+met when the agent dropped this plugin while a reply was being written; ExecuteBatchError ('Failed
+"execute_batch"') when the peer was killed while the agent wrote to it (seen in the SIGKILL storms)."""
 
 
 class StreamClosed(Exception):
