@@ -143,7 +143,7 @@ async def test_success_persists_dispatching_then_success() -> None:
         None,
     )
     assert final.progress is not None
-    assert final.progress["properties"] == {"BucketName": "logs", "Versioning": True}
+    assert final.progress.properties == {"BucketName": "logs", "Versioning": True}
     [create] = plugin.requests
     assert isinstance(create, CreateRequest)
     assert create.idempotency_key == "cmd-1/upd-1"

@@ -121,7 +121,7 @@ class _CompletingSink:
             await self._persist(partial(self._store.record_update, update, deletion))
             self._inventory.set(update.key, None)
             return
-        reported = (update.progress or {}).get("properties")
+        reported = update.progress.properties if update.progress else None
         properties = dict(reported) if isinstance(reported, dict) else dict(self._sent or {})
         version = NewResourceVersion(
             stack=update.stack,

@@ -250,7 +250,7 @@ class Synchronizer:
         if read.state is not UpdateState.SUCCESS:
             observed = replace(record, deleted=True, command_id=f"sync {run.id}", origin=VersionOrigin.SYNC)
             return await self._commit(run, record, observed, Outcome.GONE)
-        properties = (read.progress or {}).get("properties")
+        properties = read.progress.properties if read.progress else None
         if not isinstance(properties, dict) or _same(properties, record.properties):
             return Outcome.UNCHANGED, None
         observed = self._observed(run, record, properties)

@@ -20,7 +20,7 @@ from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
 from formae.backoff import exponential_delay, jittered
 from formae.model.resource_type import namespace_of
-from formae.store.records import Operation, ResourceUpdateRecord, UpdateState, utc_now
+from formae.store.records import Operation, PluginProgress, ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
@@ -194,7 +194,7 @@ class ResourceUpdater:
         if isinstance(result, Exception):  # no plugin came within plugin_wait
             self._unanswered += 1
             return await self._retry_or_fail(update, PLUGIN_UNAVAILABLE, str(result), 0.0)
-        progress = _progress_json(result)
+        progress = _progress_of(result)
         native_id = result.native_id or update.native_id
         if result.status is OperationStatus.SUCCESS or _already_gone(update, result):
             return await self._move(
@@ -277,7 +277,7 @@ class ResourceUpdater:
         return StatusRequest(update.request_id or "", update.type, self._target, operation)
 
     def _poll_delay(self, update: ResourceUpdateRecord, polls: int) -> float:
-        hint = float((update.progress or {}).get("retry_after", 0.0))
+        hint = update.progress.retry_after if update.progress else 0.0
         return hint or min(self._policy.max_poll_interval, self._policy.poll_interval * 1.5 ** (polls - 1))
 
 
@@ -299,14 +299,14 @@ def _already_gone(update: ResourceUpdateRecord, result: ProgressResult) -> bool:
     return update.operation is Operation.DELETE and result.error_code is ErrorCode.NOT_FOUND
 
 
-def _progress_json(result: ProgressResult) -> dict[str, Any]:
-    return {
-        "operation": result.operation.name,
-        "status": result.status.name,
-        "request_id": result.request_id,
-        "native_id": result.native_id,
-        "properties": result.properties,
-        "error_code": result.error_code.wire_name if result.error_code else None,
-        "message": result.message,
-        "retry_after": result.retry_after,
-    }
+def _progress_of(result: ProgressResult) -> PluginProgress:
+    return PluginProgress(
+        operation=result.operation.name,
+        status=result.status.name,
+        request_id=result.request_id,
+        native_id=result.native_id,
+        properties=result.properties,
+        error_code=result.error_code.wire_name if result.error_code else None,
+        message=result.message,
+        retry_after=result.retry_after,
+    )

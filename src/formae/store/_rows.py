@@ -18,6 +18,7 @@ from formae.store.records import (
     CommandState,
     JoinTokenRecord,
     Operation,
+    PluginProgress,
     ResourceRecord,
     ResourceUpdateRecord,
     StackRecord,
@@ -103,7 +104,7 @@ def progress_params(d: Dialect, u: ResourceUpdateRecord) -> tuple[Any, ...]:
     """Key first, then PROGRESS_COLUMNS, for ``datastore._SAVE_PROGRESS``."""
     return (
         u.command_id, u.update_id, u.state.value, u.attempts, u.request_id, u.native_id,
-        encode_json(u.progress), u.error_code, u.error, d.encode_time(u.updated_at),
+        _progress(u), u.error_code, u.error, d.encode_time(u.updated_at),
     )  # fmt: skip
 
 
@@ -112,7 +113,7 @@ def update_params(d: Dialect, u: ResourceUpdateRecord) -> tuple[Any, ...]:
         u.command_id, u.update_id, u.operation.value, u.stack, u.type, u.label, u.target,
         u.state.value, u.attempts, u.request_id, u.native_id, encode_json(u.desired_properties),
         encode_json(u.prior_properties), encode_json(u.patch), encode_json(list(u.depends_on)),
-        encode_json(u.progress), u.error_code, u.error, d.encode_time(u.updated_at),
+        _progress(u), u.error_code, u.error, d.encode_time(u.updated_at),
     )  # fmt: skip
 
 
@@ -133,7 +134,7 @@ def update_from_row(d: Dialect, r: Row) -> ResourceUpdateRecord:
         prior_properties=decode_json(r["prior_properties"]),
         patch=decode_json(r["patch"]),
         depends_on=decode_json(r["depends_on"]),
-        progress=decode_json(r["progress"]),
+        progress=PluginProgress.from_json(decode_json(r["progress"])),
         error_code=r["error_code"],
         error=r["error"],
         updated_at=d.decode_time(r["updated_at"]),
@@ -208,3 +209,7 @@ def join_token_from_row(d: Dialect, r: Row) -> JoinTokenRecord:
         used_at=d.decode_optional_time(r["used_at"]),
         used_by=r["used_by"],
     )
+
+
+def _progress(u: ResourceUpdateRecord) -> str | None:
+    return encode_json(u.progress.to_json() if u.progress else None)

@@ -8,7 +8,7 @@ database row reads the same as the API's JSON.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -151,6 +151,44 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class PluginProgress:
+    """The plugin's last answer about an update, as stored (one JSON column).
+
+    Typed, where the updater, the executor and the synchronizer used to pass a dict and each
+    read it by string key: the properties the plugin reported and its retry hint in particular.
+    """
+
+    operation: str
+    status: str
+    request_id: str | None = None
+    native_id: str | None = None
+    properties: dict[str, Any] | None = None
+    error_code: str | None = None
+    message: str = ""
+    retry_after: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: Any) -> PluginProgress | None:
+        """A stored answer; rows written before this type existed hold the same keys, or fewer."""
+        if not isinstance(value, dict):
+            return None
+        properties = value.get("properties")
+        return cls(
+            operation=str(value.get("operation", "")),
+            status=str(value.get("status", "")),
+            request_id=value.get("request_id"),
+            native_id=value.get("native_id"),
+            properties=properties if isinstance(properties, dict) else None,
+            error_code=value.get("error_code"),
+            message=str(value.get("message") or ""),
+            retry_after=float(value.get("retry_after") or 0.0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceUpdateRecord(_Keyed):
     """One resource operation of a command, as persisted after every step of the updater.
 
@@ -174,7 +212,8 @@ class ResourceUpdateRecord(_Keyed):
     prior_properties: dict[str, Any] | None = None
     patch: list[Any] | None = None
     depends_on: list[str] = field(default_factory=list)
-    progress: dict[str, Any] | None = None
+    progress: PluginProgress | None = None
+    """The plugin's last answer; None until it answered."""
     error_code: str | None = None
     error: str | None = None
 

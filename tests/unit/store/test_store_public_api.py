@@ -21,6 +21,7 @@ def test_public_names() -> None:
         "NewResourceVersion",
         "Observation",
         "Operation",
+        "PluginProgress",
         "PostgresStore",
         "ResourceChange",
         "ResourceDeletion",

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 from store_factories import a_command, an_update
 
-from formae.store import Datastore, Operation, UpdateState, utc_now
+from formae.store import Datastore, Operation, PluginProgress, UpdateState, utc_now
 
 
 async def test_updates_are_stored_with_their_command(store: Datastore) -> None:
@@ -27,7 +27,7 @@ async def test_save_progress_writes_what_a_step_changes_and_keeps_the_plan(store
         state=UpdateState.IN_PROGRESS,
         attempts=1,
         request_id="req-42",
-        progress={"status": "InProgress", "requestId": "req-42"},
+        progress=PluginProgress("CREATE", "IN_PROGRESS", request_id="req-42", retry_after=0.5),
         updated_at=utc_now(),
     )
     await store.save_progress(waiting)
