@@ -20,6 +20,7 @@ from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
+from formae.api import openapi
 from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
 from formae.api.masking import SecretMasking
@@ -28,7 +29,6 @@ from formae.api.paging import (
     MAX_PAGE,
     NEXT_HEADER,
     LargeReads,
-    decode_cursor,
     encode_cursor,
     in_slices,
     json_list,
@@ -36,11 +36,13 @@ from formae.api.paging import (
 )
 from formae.api.plugin_routes import plugin_routes
 from formae.api.schemas import (
+    QUERY_TERMS,
     ApplyRequest,
     CommandView,
     DestroyRequest,
     ErrorDetail,
     PlannedChange,
+    Problem,
     ResourceView,
     StackView,
     SubmitResponse,
@@ -88,6 +90,10 @@ class AgentServices:
 def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastAPI:
     """The API; ``access`` puts the token and Host checks in front of it (the agent always gives one)."""
     app = FastAPI(title="formae agent", version=__version__, openapi_url="/openapi.json")
+    openapi.install(
+        app,
+        error_models={"Problem": Problem.model_json_schema(), "ErrorDetail": ErrorDetail.model_json_schema()},
+    )
     app.include_router(_routes(services), prefix="/api/v1")
     if services.synchronizer is not None and services.discovery is not None:
         reality = sync_router(services.synchronizer, services.discovery, services.store, services.registry)
@@ -221,7 +227,9 @@ def _routes(services: AgentServices) -> APIRouter:
 
     @router.get("/resources", response_model=list[ResourceView])
     async def resources(
-        query: str = "",
+        query: Annotated[
+            str, Query(pattern=QUERY_TERMS, description="e.g. 'stack:net type:FakeAWS::*'")
+        ] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Resources per page")] = DEFAULT_PAGE,
         after: Annotated[
             str | None, Query(description=f"The {NEXT_HEADER} header of the previous page")
@@ -231,11 +239,11 @@ def _routes(services: AgentServices) -> APIRouter:
             selected = ResourceQuery.parse(query)
         except QueryError as error:
             raise HTTPException(400, str(error)) from None
-        start = decode_cursor(after) if after is not None else None
+        start = after
         async with large_reads.turn():
             found = await store.current_resources()
             page, next_key = await _resource_page(found, selected, start, limit)
-            headers = {NEXT_HEADER: encode_cursor(next_key)} if next_key else {}
+            headers = {NEXT_HEADER: encode_cursor(next_key)} if next_key is not None else {}
             return await json_list(await in_slices(page, _resource_view), **headers)
 
     @router.get("/stacks")
@@ -320,8 +328,8 @@ def _command_view(
 
 
 async def _resource_page(
-    found: list[ResourceRecord], selected: ResourceQuery, after: tuple[str, ...] | None, limit: int
-) -> tuple[list[ResourceRecord], tuple[str, ...] | None]:
+    found: list[ResourceRecord], selected: ResourceQuery, after: str | None, limit: int
+) -> tuple[list[ResourceRecord], str | None]:
     """The ``limit`` resources matching ``selected`` after the key ``after``; the last key if more follow."""
     chosen = await in_slices(found, lambda r: selected.matches(r.key, r.target, r.managed))
     matching = sorted((r for r, ok in zip(found, chosen, strict=True) if ok), key=_resource_cursor)
@@ -330,8 +338,10 @@ async def _resource_page(
     return page, (_resource_cursor(page[-1]) if start + limit < len(matching) else None)
 
 
-def _resource_cursor(r: ResourceRecord) -> tuple[str, ...]:
-    return (r.key.stack, r.key.type, r.key.label, r.target)
+def _resource_cursor(r: ResourceRecord) -> str:
+    """Stack, type, label and target joined by tabs: sorts as the tuple does (labels hold no control
+    characters), and any string is a valid ``after``, so no schema-valid cursor is ever refused."""
+    return "\t".join((r.key.stack, r.key.type, r.key.label, r.target))
 
 
 def _resource_view(r: ResourceRecord) -> ResourceView:

@@ -14,7 +14,12 @@ from formae.store import ApiTokenRecord, Datastore, utc_now
 class ApiTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role
-    ttl_seconds: int | None = Field(default=None, ge=1, description="Lifetime; none: until revoked")
+    ttl_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=10 * 365 * 24 * 3600,
+        description="Lifetime (at most ten years); none: until revoked",
+    )
     description: str = Field(default="", max_length=200)
 
 

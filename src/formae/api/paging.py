@@ -14,13 +14,11 @@ of its many small steps; with 50 concurrent large GETs, heartbeat answers took 2
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 from collections.abc import Callable, Sequence
 from typing import TypeVar
+from urllib.parse import quote
 
-from fastapi import HTTPException, Response
+from fastapi import Response
 from pydantic import BaseModel
 
 T = TypeVar("T")
@@ -69,16 +67,6 @@ async def json_with_list(head: BaseModel, field: str, items: Sequence[BaseModel]
     return Response(body[:-1] + b',"' + field.encode() + b'":' + array + b"}", media_type="application/json")
 
 
-def encode_cursor(key: Sequence[str]) -> str:
-    """An opaque cursor for a composite key (a resource's stack, type, label, target)."""
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, ...]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise HTTPException(400, f"after={cursor!r} is not a cursor this agent returned") from None
-    if not isinstance(key, list) or not all(isinstance(part, str) for part in key):
-        raise HTTPException(400, f"after={cursor!r} is not a cursor this agent returned")
-    return tuple(key)
+def encode_cursor(cursor: str) -> str:
+    """A cursor as a header value (ASCII): percent-encoded; the client decodes it to pass as ``after``."""
+    return quote(cursor, safe="")

@@ -6,8 +6,9 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from formae.model.query import FIELDS
 from formae.store import CommandKind, CommandMode, CommandState, Operation, UpdateState
 
 
@@ -38,20 +39,36 @@ Forma = Annotated[dict[str, Any], AfterValidator(_only_json_numbers)]
 class ApplyRequest(_Body):
     forma: Forma = Field(description="The forma in formae's JSON shape")
     mode: CommandMode = CommandMode.RECONCILE
-    simulate: bool = False
-    force: bool = False
+    simulate: StrictBool = False
+    force: StrictBool = False
     source: str = Field(default="forma", description="File name used in error messages")
-    queue: bool = Field(
+    queue: StrictBool = Field(
         default=False, description="Queue behind a running command on the same stacks instead of a 409"
     )
 
 
+_WORD = rf"(?:[^\s:]+|(?:{'|'.join(FIELDS)}):\S+)"
+QUERY_TERMS = rf"^\s*(?:{_WORD}(?:\s+{_WORD})*)?\s*$"
+"""What Query.parse accepts: words separated by spaces, each a label pattern or a known field:pattern."""
+SOME_TERMS = rf"^\s*{_WORD}(?:\s+{_WORD})*\s*$"
+
+
 class DestroyRequest(_Body):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["forma"], "properties": {"forma": {"type": "object"}}},
+                {"required": ["query"], "properties": {"query": {"type": "string", "pattern": SOME_TERMS}}},
+            ]
+        },
+    )
+
     forma: Forma | None = None
     query: str | None = Field(default=None, description="e.g. 'stack:net type:FakeAWS::*'")
-    simulate: bool = False
+    simulate: StrictBool = False
     source: str = "forma"
-    queue: bool = Field(
+    queue: StrictBool = Field(
         default=False, description="Queue behind a running command on the same stacks instead of a 409"
     )
 
@@ -197,7 +214,9 @@ class Health(BaseModel):
 
 
 class TokenRequest(_Body):
-    namespaces: list[str] = Field(min_length=1, description="Namespaces the joining plugin may claim")
+    namespaces: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]] = Field(
+        min_length=1, description="Namespaces the joining plugin may claim"
+    )
     ttl_seconds: int = Field(default=3600, ge=1, le=30 * 24 * 3600)
     agent_address: str | None = Field(
         default=None, description="host:port the plugin dials; the agent's own if unset"

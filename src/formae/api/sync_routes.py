@@ -20,6 +20,7 @@ from formae.agent.drift import DriftEntry, cloud_drift
 from formae.agent.extract import extract
 from formae.agent.registry import PluginRegistry
 from formae.agent.synchronizer import Synchronizer, SyncRun
+from formae.api.schemas import QUERY_TERMS
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
 from formae.store import Datastore
@@ -93,7 +94,10 @@ def sync_router(
         return discovery_view(run)
 
     @router.get("/extract")
-    async def extracted(query: str = "", stack: str = "adopted") -> dict[str, Any]:
+    async def extracted(
+        query: Annotated[str, Query(pattern=QUERY_TERMS)] = "",
+        stack: Annotated[str, Query(min_length=1)] = "adopted",
+    ) -> dict[str, Any]:
         """A forma of the matching resources; unmanaged ones are put in ``stack``."""
         try:
             selected = ResourceQuery.parse(query)

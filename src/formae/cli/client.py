@@ -7,6 +7,7 @@ import os
 import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -198,8 +199,9 @@ class AgentClient:
         """Every stack, target or resource (matching ``query``), fetched page by page."""
         params: dict[str, Any] = {"query": query, "limit": PAGE} if what == "resources" else {}
         found, headers = self._request_with_headers("GET", f"/{what}", params=params)
-        while cursor := headers.get(NEXT_PAGE_HEADER):
-            page, headers = self._request_with_headers("GET", f"/{what}", params={**params, "after": cursor})
+        while (cursor := headers.get(NEXT_PAGE_HEADER)) is not None:
+            after = unquote(cursor)
+            page, headers = self._request_with_headers("GET", f"/{what}", params={**params, "after": after})
             found += page
         result: list[dict[str, Any]] = found
         return result
