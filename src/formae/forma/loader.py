@@ -19,6 +19,7 @@ at once, each naming the file, the resource and the field:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from formae.forma.limits import MAX_TEXT_BYTES, check_shape
 from formae.forma.pkl import DEFAULT_TIMEOUT_SECONDS, evaluate_pkl
 from formae.model import Forma, Reference, Resource, ResourceKey, ResourceType, Stack, Target
 from formae.model.references import REFERENCE_MARKER
+from formae.model.text import name_problem, shown, text_problem
 
 _TOP_LEVEL_FIELDS = ("stacks", "targets", "resources")
 _STACK_FIELDS = ("label", "description", "policies")
@@ -149,6 +151,8 @@ class _FormaReader:
         resources = self._section(top, "resources", Resource, _RESOURCE_FIELDS)
         self._check_unique_labels("stacks", stacks)
         self._check_unique_labels("targets", targets)
+        for where, target in targets:
+            self._check_value(where, None, target.config, "config")
         self._check_resources(resources, {s.label for _, s in stacks}, {t.label: t for _, t in targets})
         if self.problems:
             raise FormaError(self.problems)
@@ -238,20 +242,30 @@ class _FormaReader:
                 f"but type {resource.type} belongs to namespace {resource.namespace}",
             )
 
-    def _check_value(self, where: _Where, owner: ResourceKey, value: Any, path: str) -> None:
-        """Every property must be plain JSON, and every reference in it well formed."""
+    def _check_value(self, where: _Where, owner: ResourceKey | None, value: Any, path: str) -> None:
+        """Every property must be plain JSON that every store can hold, and every reference well formed.
+
+        ``owner`` is None for a target's configuration, where references make no sense.
+        """
         if isinstance(value, Mapping):
-            if REFERENCE_MARKER in value:
+            if REFERENCE_MARKER in value and owner is not None:
                 self._check_reference(where, owner, value, path)
                 return
             for key, item in value.items():
-                if not isinstance(key, str):
-                    self._add(where, path, f"key {key!r} must be a string")
+                problem = _key_problem(key)
+                if problem is not None:
+                    self._add(where, path, problem)
                 else:
                     self._check_value(where, owner, item, f"{path}.{key}")
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self._check_value(where, owner, item, f"{path}[{index}]")
+        elif isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                self._add(where, path, problem)
+        elif isinstance(value, float) and not math.isfinite(value):
+            self._add(where, path, f"{value} is not a JSON number")
         elif value is not None and not isinstance(value, _JSON_SCALARS):
             self._add(where, path, f"a {type(value).__name__} is not a JSON value (quote it in YAML)")
 
@@ -282,8 +296,15 @@ def _label_of(item: Any) -> str | None:
         return None
     for key, value in item.items():
         if isinstance(key, str) and key.lower() == "label" and isinstance(value, str) and value:
-            return value
+            return value if name_problem(value) is None else None  # an unprintable one: by position
     return None
+
+
+def _key_problem(key: Any) -> str | None:
+    if not isinstance(key, str):
+        return f"key {key!r} must be a string"
+    problem = name_problem(key)
+    return None if problem is None else f'key "{shown(key)}" {problem}'
 
 
 def _location(loc: Iterable[int | str]) -> str:
@@ -296,6 +317,8 @@ def _location(loc: Iterable[int | str]) -> str:
 def _message(detail: ErrorDetails) -> str:
     if detail["type"] == "missing":
         return "is required"
+    if detail["type"] == "string_unicode":  # pydantic's words for a lone surrogate
+        return "contains a lone UTF-16 surrogate, which cannot be stored"
     return detail["msg"].removeprefix("Value error, ")
 
 

@@ -4,9 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from formae.model.resource_type import ResourceType
+from formae.model.text import name_problem, text_problem
+
+
+def _a_name(value: str) -> str:
+    problem = name_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _a_text(value: str) -> str:
+    problem = text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Name = Annotated[str, Field(min_length=1), AfterValidator(_a_name)]
+"""A label or namespace: printed in plans and tables, so printable (see ``model/text.py``)."""
+Text = Annotated[str, AfterValidator(_a_text)]
 
 
 class ResourceKey(NamedTuple):
@@ -21,7 +41,7 @@ class ResourceKey(NamedTuple):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class TTLPolicy(_Frozen):
@@ -42,24 +62,24 @@ Policy = Annotated[TTLPolicy | AutoReconcilePolicy, Field(discriminator="type")]
 
 
 class Stack(_Frozen):
-    label: str = Field(min_length=1)
-    description: str = ""
+    label: Name
+    description: Text = ""
     policies: list[Policy] = Field(default_factory=list)
 
 
 class Target(_Frozen):
     """Where resources live: an account and region, a cluster. ``config`` is passed to the plugin."""
 
-    label: str = Field(min_length=1)
-    namespace: str = Field(min_length=1)
+    label: Name
+    namespace: Name
     config: dict[str, Any] = Field(default_factory=dict)
 
 
 class Resource(_Frozen):
-    label: str = Field(min_length=1)
+    label: Name
     type: str
-    stack: str = Field(min_length=1)
-    target: str = Field(min_length=1)
+    stack: Name
+    target: Name
     properties: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("type")
