@@ -79,7 +79,7 @@ def test_every_name_is_checked_and_every_problem_reported_at_once() -> None:
         (
             {"x": "\udfff"},
             "properties.Size.x: contains a lone UTF-16 surrogate U+DFFF, which cannot be stored",
-        ),  # noqa: E501
+        ),
     ],
 )
 def test_property_values_no_store_can_hold_are_refused(value: Any, problem: str) -> None:

@@ -1,7 +1,9 @@
 """Submissions: turn a submitted forma into a planned, stored, claimed command — or refuse it.
 
 This is where bad input is stopped: the forma is validated, every namespace must have a plugin,
-the plan must be acyclic and a reconcile must not overwrite out-of-band changes unless forced.
+every type must be one its plugin serves and the properties must satisfy the plugins' JSON Schemas
+(all such problems reported at once, ``plan/validation.py``), the plan must be acyclic and a
+reconcile must not overwrite out-of-band changes unless forced.
 Before it reads the inventory it plans from, a command *claims* the stacks and resources it will
 change (``agent/conflicts.py``): a command overlapping a running one is refused (409) naming it, or,
 with ``queue`` (the CLI's ``--wait``), stored as ``Queued`` and planned only when its turn comes —
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,13 +25,14 @@ from formae.agent.drift import out_of_band_changes
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.forma import FormaError, forma_from_json
-from formae.model import Forma, ResourceKey, Target
+from formae.model import Forma, ResourceKey, Target, find_references
 from formae.model.query import Query
 from formae.model.resource_type import namespace_of
 from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
 from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.dag import Dag, DagError
 from formae.plan.planner import PlanError
+from formae.plan.validation import type_problems
 from formae.store import (
     Command,
     CommandKind,
@@ -237,21 +240,32 @@ class Submissions:
 
     async def _plan_apply(self, forma: Forma, mode: CommandMode, *, skip_drift: bool) -> Changeset:
         current = await self._managed()
+        changeset = await self._changeset(forma, current, Mode(mode.value))
         if mode is CommandMode.RECONCILE and not skip_drift:
             drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
             if drift:
                 raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
+        return changeset
+
+    async def _changeset(
+        self, forma: Forma, current: dict[ResourceKey, ManagedResource], mode: Mode
+    ) -> Changeset:
+        """The changeset, or every problem at once: unknown types, schemas, references (``validation.py``)."""
+        problems = type_problems(forma, self._served())
         try:
-            return plan(
+            changeset = plan(
                 forma,
                 current,
-                self._schemas(forma),
-                Mode(mode.value),
+                self._schemas(forma, current),
+                mode,
                 targets=await self._targets(),
                 unmanaged=await self._unmanaged(),
             )
         except PlanError as error:
-            raise Rejected(error.problems) from None
+            problems += error.problems
+        if problems:
+            raise Rejected(problems)
+        return changeset
 
     async def _plan_destroy(self, forma: Forma | None, selected: Query | None) -> Changeset:
         current = await self._managed()
@@ -292,13 +306,27 @@ class Submissions:
         if unavailable.down:
             raise Rejected(unavailable.down, unavailable=True)
 
-    def _schemas(self, forma: Forma) -> dict[str, TypeSchema]:
+    def _served(self) -> dict[str, set[str]]:
+        """The types each registered namespace's plugins announced."""
+        served: dict[str, set[str]] = {}
+        for plugin in self._registry.plugins():
+            served.setdefault(plugin.namespace, set()).update(s.type for s in plugin.schemas)
+        return served
+
+    def _schemas(self, forma: Forma, current: Mapping[ResourceKey, ManagedResource]) -> dict[str, TypeSchema]:
+        """The announced schema of each type the plan may touch: in the forma, referred to, managed."""
+        types = {r.type for r in forma.resources} | {key.type for key in current}
+        types |= {ref.type for r in forma.resources for _, ref in find_references(r.properties)}
         schemas = {}
-        for resource_type in {r.type for r in forma.resources}:
+        for resource_type in types:
             schema = self._registry.schema(resource_type)
             if schema is not None:
                 schemas[resource_type] = TypeSchema(
-                    schema.type, schema.identifier, frozenset(schema.create_only), frozenset(schema.read_only)
+                    schema.type,
+                    schema.identifier,
+                    frozenset(schema.create_only),
+                    frozenset(schema.read_only),
+                    schema.json_schema,
                 )
         return schemas
 

@@ -8,7 +8,8 @@ those without copies.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from typing import Any
@@ -51,6 +52,8 @@ class TypeSchema:
     identifier: str
     create_only: frozenset[str] = frozenset()
     read_only: frozenset[str] = frozenset()
+    json_schema: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    """The JSON Schema of the type's properties, as announced; empty when the plugin gave none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,11 @@ created: an UPDATE where the forma differs from the cloud, else a READ that conf
 A reference in the forma counts as equal when the resource it names already holds the cloud's
 value. A create-only property that differs cannot be adopted and is refused.
 
-Types without a schema are taken to have no create-only properties: checking that every type
-has a plugin is the agent's job, before it plans.
+Before any of that, the forma's properties are checked against the JSON Schemas the plugins
+announced (``validation.py``), and every problem — schema, reference, missing resource — is
+raised at once in one :class:`PlanError`. Types without a schema are taken to have no
+create-only properties and no constraint: checking that every type has a plugin is the agent's
+job, before it plans (``validation.type_problems``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from formae.plan.changeset import (
     TypeSchema,
     update_id,
 )
+from formae.plan.validation import property_problems
 
 
 class Mode(StrEnum):
@@ -127,7 +131,10 @@ def plan(
     deleted = _reconciled_away(forma, wanted, current) if mode is Mode.RECONCILE else []
     world = _world(wanted, current, set(deleted))
     new_refs = _references_of(world.values())
-    _check_references(new_refs, wanted, world, set(deleted))
+    problems = property_problems(forma, schemas, current)
+    problems += _reference_problems(new_refs, wanted, world, set(deleted))
+    if problems:
+        raise PlanError(problems)
     decisions = _decide(world, current, schemas, new_refs)
     decisions.actions.update(dict.fromkeys(deleted, _Action.DELETE))
     _adopt(decisions, wanted, current, list(unmanaged), schemas)
@@ -187,13 +194,13 @@ def _references(owner: ResourceKey, properties: Mapping[str, Any]) -> list[_Ref]
     return refs
 
 
-def _check_references(
+def _reference_problems(
     refs: Iterable[_Ref],
     wanted: Mapping[ResourceKey, _Wanted],
     world: Mapping[ResourceKey, _Wanted],
     deleted: set[ResourceKey],
-) -> None:
-    """Refuse a plan whose references could not be resolved when it runs."""
+) -> list[str]:
+    """Why the plan's references could not be resolved when it runs."""
     problems = []
     for ref in refs:
         where = f"resource {ref.owner} refers to {ref.to} (in {ref.field})"
@@ -201,8 +208,7 @@ def _check_references(
             problems.append(f"{where}, which reconcile would delete: add it to the forma or use patch mode")
         elif ref.to not in world and ref.owner in wanted:
             problems.append(f"{where}, which is neither in the forma nor managed")
-    if problems:
-        raise PlanError(problems)
+    return problems
 
 
 def _decide(

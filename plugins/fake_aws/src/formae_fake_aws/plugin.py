@@ -35,6 +35,7 @@ from formae_fake_aws.cloud import (
     open_cloud,
     state_file,
 )
+from formae_fake_aws.schemas import BUCKET_SCHEMA, SUBNET_SCHEMA, VPC_SCHEMA
 
 VPC = "FakeAWS::EC2::VPC"
 SUBNET = "FakeAWS::EC2::Subnet"
@@ -50,12 +51,25 @@ class _Kind:
 
 
 _KINDS = {
-    VPC: _Kind(ResourceSchema(VPC, "VpcId", create_only=("CidrBlock",), read_only=("VpcId",)), "vpc-"),
+    VPC: _Kind(
+        ResourceSchema(
+            VPC, "VpcId", create_only=("CidrBlock",), read_only=("VpcId",), json_schema=VPC_SCHEMA
+        ),
+        "vpc-",
+    ),
     SUBNET: _Kind(
-        ResourceSchema(SUBNET, "SubnetId", create_only=("VpcId", "CidrBlock"), read_only=("SubnetId",)),
+        ResourceSchema(
+            SUBNET,
+            "SubnetId",
+            create_only=("VpcId", "CidrBlock"),
+            read_only=("SubnetId",),
+            json_schema=SUBNET_SCHEMA,
+        ),
         "subnet-",
     ),
-    BUCKET: _Kind(ResourceSchema(BUCKET, "BucketName", create_only=("BucketName",)), ""),
+    BUCKET: _Kind(
+        ResourceSchema(BUCKET, "BucketName", create_only=("BucketName",), json_schema=BUCKET_SCHEMA), ""
+    ),
 }
 
 
