@@ -11,7 +11,8 @@ resource (``stack/type/label``) and the property path:
   announced for the type (any draft the schema names; 2020-12 when it names none). A reference
   stands for a value known only at run time, so it satisfies any schema; instead, the property
   it refers to must be one the referred type has (declared in its schema, or set on the referred
-  resource).
+  resource). A value wrapper such as a secret (``{"$value": …, "$visibility": "Opaque"}``) is
+  checked as the value it wraps.
 
 Both are pure: schemas and current state in, problems (strings) out.
 """
@@ -49,7 +50,7 @@ def type_problems(forma: Forma, served: Mapping[str, Collection[str]]) -> list[s
 
 
 def _unknown_type(resource: Resource, types: Collection[str]) -> str:
-    close = difflib.get_close_matches(resource.type, list(types), n=1)
+    close = difflib.get_close_matches(resource.type, list(types), n=1, cutoff=0.85)
     hint = f"; did you mean {close[0]}?" if close else f"; it serves {', '.join(sorted(types)) or 'none'}"
     plugin = f"the {resource.namespace} plugin"
     return f"resource {resource.key}: type {resource.type} is not served by {plugin}{hint}"
@@ -109,9 +110,16 @@ def _ignoring_references(base: type[Validator]) -> type[Validator]:
 def _skip_references(check: _Check) -> _Check:
     def checked(validator: Validator, value: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
         if not is_reference(instance):
-            yield from check(validator, value, instance, schema) or ()
+            yield from check(validator, value, _unwrapped(instance), schema) or ()
 
     return checked
+
+
+def _unwrapped(instance: Any) -> Any:
+    """A formae value wrapper (``{"$value": "s3cret", "$visibility": "Opaque"}``) stands for its value."""
+    if isinstance(instance, Mapping) and "$value" in instance and all(str(k)[:1] == "$" for k in instance):
+        return instance["$value"]
+    return instance
 
 
 def _reference_problems(

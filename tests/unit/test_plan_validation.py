@@ -1,0 +1,157 @@
+"""Plan-time validation against the plugins' announcements: every problem at once, each with where it is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from formae.forma import forma_from_json
+from formae.model import Forma
+from formae.plan import ManagedResource, Mode, PlanError, TypeSchema, plan
+from formae.plan.validation import property_problems, type_problems
+
+pytestmark = pytest.mark.timeout(10)
+
+VPC, SUBNET = "Cloud::Net::VPC", "Cloud::Net::Subnet"
+VPC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"CidrBlock": {"type": "string"}, "Tags": {"type": "object"}, "VpcId": {"type": "string"}},
+    "required": ["CidrBlock"],
+    "additionalProperties": False,
+}
+SUBNET_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "VpcId": {"type": "string", "minLength": 5},
+        "Ports": {"type": "array", "items": {"type": "integer", "maximum": 65535}},
+        "Secret": {"type": "string", "minLength": 3},
+    },
+    "required": ["VpcId"],
+}
+SCHEMAS = {
+    VPC: TypeSchema(VPC, "VpcId", read_only=frozenset({"VpcId"}), json_schema=VPC_SCHEMA),
+    SUBNET: TypeSchema(SUBNET, "SubnetId", json_schema=SUBNET_SCHEMA),
+}
+
+
+def ref(prop: str, label: str = "vpc") -> dict[str, Any]:
+    return {"$res": True, "$label": label, "$type": VPC, "$stack": "net", "$property": prop}
+
+
+def forma(*resources: tuple[str, str, dict[str, Any]]) -> Forma:
+    return forma_from_json(
+        {
+            "stacks": [{"label": "net"}],
+            "targets": [{"label": "t", "namespace": "Cloud"}],
+            "resources": [
+                {"label": label, "type": kind, "stack": "net", "target": "t", "properties": properties}
+                for label, kind, properties in resources
+            ],
+        },
+        "f",
+    )
+
+
+def test_properties_are_checked_against_the_schema_with_their_paths() -> None:
+    problems = property_problems(
+        forma(
+            ("vpc", VPC, {"CidrBlock": 10, "Cidr": "x"}),
+            ("subnet", SUBNET, {"VpcId": "vpc-123", "Ports": [80, "http", 70000]}),
+        ),
+        SCHEMAS,
+        {},
+    )
+
+    assert problems == [
+        "resource net/Cloud::Net::VPC/vpc: properties: Additional properties are not allowed "
+        "('Cidr' was unexpected)",
+        "resource net/Cloud::Net::VPC/vpc: properties.CidrBlock: 10 is not of type 'string'",
+        "resource net/Cloud::Net::Subnet/subnet: properties.Ports[1]: 'http' is not of type 'integer'",
+        "resource net/Cloud::Net::Subnet/subnet: properties.Ports[2]: 70000 is greater than the maximum "
+        "of 65535",
+    ]
+
+
+def test_a_reference_satisfies_any_schema_and_a_secret_is_checked_as_its_value() -> None:
+    subnet = {
+        "VpcId": ref("VpcId"),
+        "Ports": [ref("VpcId")],
+        "Secret": {"$value": "s3cret", "$visibility": "Opaque"},
+    }
+
+    assert (
+        property_problems(
+            forma(("vpc", VPC, {"CidrBlock": "10.0.0.0/16"}), ("subnet", SUBNET, subnet)), SCHEMAS, {}
+        )
+        == []
+    )
+
+    short = {"VpcId": ref("VpcId"), "Secret": {"$value": "s", "$visibility": "Opaque"}}
+    assert property_problems(
+        forma(("vpc", VPC, {"CidrBlock": "x"}), ("subnet", SUBNET, short)), SCHEMAS, {}
+    ) == ["resource net/Cloud::Net::Subnet/subnet: properties.Secret: 's' is too short"]
+
+
+def test_a_reference_must_name_a_property_the_referred_type_has() -> None:
+    subnet = {"VpcId": ref("VpcID")}
+
+    (problem,) = property_problems(
+        forma(("vpc", VPC, {"CidrBlock": "x"}), ("subnet", SUBNET, subnet)), SCHEMAS, {}
+    )
+
+    assert problem == (
+        "resource net/Cloud::Net::Subnet/subnet: properties.VpcId: refers to net/Cloud::Net::VPC/vpc's "
+        "property 'VpcID', which type Cloud::Net::VPC does not have (it has CidrBlock, Tags, VpcId)"
+    )
+
+
+def test_a_property_set_on_a_managed_referred_resource_counts_as_one_it_has() -> None:
+    schemas = {**SCHEMAS, VPC: TypeSchema(VPC, "VpcId", json_schema={"properties": {"CidrBlock": {}}})}
+    vpc = forma(("vpc", VPC, {"CidrBlock": "x"})).resources[0]
+    current = {vpc.key: ManagedResource(vpc.key, "t", "vpc-1", {"Arn": "arn:vpc-1"}, {"CidrBlock": "x"})}
+
+    assert property_problems(forma(("subnet", SUBNET, {"VpcId": ref("Arn")})), schemas, current) == []
+
+
+def test_types_without_a_schema_are_not_checked() -> None:
+    assert (
+        property_problems(forma(("x", "Cloud::Other::Thing", {"Anything": [1, {"at": "all"}]})), SCHEMAS, {})
+        == []
+    )
+
+
+def test_an_invalid_schema_from_a_plugin_is_reported_not_raised() -> None:
+    schemas = {VPC: TypeSchema(VPC, "VpcId", json_schema={"type": "nonsense"})}
+
+    (problem,) = property_problems(forma(("vpc", VPC, {"CidrBlock": "x"})), schemas, {})
+
+    assert problem.startswith(
+        "resource net/Cloud::Net::VPC/vpc: the plugin announced an invalid JSON Schema for Cloud::Net::VPC: "
+    )
+
+
+def test_a_type_its_plugin_does_not_serve_is_named_with_the_closest_one() -> None:
+    announced = {"Cloud": {VPC, SUBNET}}
+
+    assert type_problems(
+        forma(("a", "Cloud::Net::Subnett", {}), ("b", "Cloud::Dns::Zone", {})), announced
+    ) == [
+        "resource net/Cloud::Net::Subnett/a: type Cloud::Net::Subnett is not served by the Cloud plugin; "
+        "did you mean Cloud::Net::Subnet?",
+        "resource net/Cloud::Dns::Zone/b: type Cloud::Dns::Zone is not served by the Cloud plugin; "
+        "it serves Cloud::Net::Subnet, Cloud::Net::VPC",
+    ]
+
+
+def test_the_planner_raises_schema_and_reference_problems_together() -> None:
+    bad = forma(("vpc", VPC, {}), ("subnet", SUBNET, {"VpcId": ref("VpcId", label="missing")}))
+
+    with pytest.raises(PlanError) as raised:
+        plan(bad, {}, SCHEMAS, Mode.RECONCILE)
+
+    assert raised.value.problems == [
+        "resource net/Cloud::Net::VPC/vpc: properties: 'CidrBlock' is a required property",
+        "resource net/Cloud::Net::Subnet/subnet refers to net/Cloud::Net::VPC/missing (in VpcId), "
+        "which is neither in the forma nor managed",
+    ]
