@@ -122,7 +122,7 @@ def agent(
 
 
 def formae(agent: AgentUnderTest, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FORMAE_API_URL": agent.runtime["api_url"], "COLUMNS": "300"}
+    env = {**os.environ, **agent.cli_env(), "FORMAE_API_URL": agent.runtime["api_url"], "COLUMNS": "300"}
     return subprocess.run(
         [str(FORMAE), *args], env=env, capture_output=True, text=True, timeout=60, check=False
     )
