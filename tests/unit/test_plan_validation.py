@@ -155,3 +155,10 @@ def test_the_planner_raises_schema_and_reference_problems_together() -> None:
         "resource net/Cloud::Net::Subnet/subnet refers to net/Cloud::Net::VPC/missing (in VpcId), "
         "which is neither in the forma nor managed",
     ]
+
+
+def test_a_sealed_secret_or_one_the_agent_resolves_satisfies_any_schema() -> None:
+    sealed = {"$visibility": "Opaque", "$sealed": "b64…", "$hash": "h"}
+    subnet = {"VpcId": {"$secret": {"env": "VPC_ID"}}, "Secret": sealed}
+
+    assert property_problems(forma(("subnet", SUBNET, subnet)), SCHEMAS, {}) == []

@@ -11,8 +11,8 @@ resource (``stack/type/label``) and the property path:
   announced for the type (any draft the schema names; 2020-12 when it names none). A reference
   stands for a value known only at run time, so it satisfies any schema; instead, the property
   it refers to must be one the referred type has (declared in its schema, or set on the referred
-  resource). A value wrapper such as a secret (``{"$value": …, "$visibility": "Opaque"}``) is
-  checked as the value it wraps.
+  resource). A secret in clear (``{"$value": …, "$visibility": "Opaque"}``) is checked as the
+  value it wraps; a sealed one, or a ``{"$secret": …}`` the agent resolves, satisfies any schema.
 
 Both are pure: schemas and current state in, problems (strings) out.
 """
@@ -30,7 +30,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
 from referencing.exceptions import Unresolvable
 
-from formae.model import Forma, Reference, Resource, ResourceKey, find_references, is_reference
+from formae.model import Forma, Reference, Resource, ResourceKey, find_references
 from formae.plan.changeset import ManagedResource, TypeSchema
 
 _MESSAGE_LIMIT = 300
@@ -109,17 +109,18 @@ def _ignoring_references(base: type[Validator]) -> type[Validator]:
 
 def _skip_references(check: _Check) -> _Check:
     def checked(validator: Validator, value: Any, instance: Any, schema: Mapping[str, Any]) -> Iterator[Any]:
-        if not is_reference(instance):
-            yield from check(validator, value, _unwrapped(instance), schema) or ()
+        if not _is_marker(instance):
+            yield from check(validator, value, instance, schema) or ()
+        elif "$value" in instance:  # a secret in clear: checked as the value it wraps
+            yield from check(validator, value, instance["$value"], schema) or ()
+        # a reference, a sealed secret, a {"$secret": {"env": …}}: opaque here, known at run time
 
     return checked
 
 
-def _unwrapped(instance: Any) -> Any:
-    """A formae value wrapper (``{"$value": "s3cret", "$visibility": "Opaque"}``) stands for its value."""
-    if isinstance(instance, Mapping) and "$value" in instance and all(str(k)[:1] == "$" for k in instance):
-        return instance["$value"]
-    return instance
+def _is_marker(instance: Any) -> bool:
+    """formae's value markers are objects whose keys all start with ``$`` (references, secrets)."""
+    return isinstance(instance, Mapping) and bool(instance) and all(str(k)[:1] == "$" for k in instance)
 
 
 def _reference_problems(
