@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
+from formae.forma import FormaError
+from formae.forma.limits import check_shape
 from formae.model.query import FIELDS
 from formae.store import CommandKind, CommandMode, CommandState, Operation, UpdateState
 
@@ -33,7 +35,16 @@ def _only_json_numbers(forma: dict[str, Any]) -> dict[str, Any]:
     return forma
 
 
-Forma = Annotated[dict[str, Any], AfterValidator(_only_json_numbers)]
+def _bounded(forma: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a forma nested too deep before any route walks it (sealing secrets does, recursively)."""
+    try:
+        check_shape(forma, "forma")
+    except FormaError as error:
+        raise ValueError(str(error)) from None
+    return forma
+
+
+Forma = Annotated[dict[str, Any], AfterValidator(_bounded), AfterValidator(_only_json_numbers)]
 
 
 class ApplyRequest(_Body):
