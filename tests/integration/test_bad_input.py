@@ -200,7 +200,7 @@ def test_the_api_refuses_a_body_nested_past_the_parser(agent: AgentUnderTest) ->
 
 def test_simulate_shows_every_problem_at_once_with_where_it_is(agent: AgentUnderTest, tmp_path: Path) -> None:
     forma = network_forma()
-    forma["resources"][0]["properties"] = {"CidrBlock": 5, "CidrBlok": "10.0.0.0/16"}
+    forma["resources"][0]["properties"] = {"CidrBlock": 5, "cidrBlock": "10.0.0.0/16"}
     forma["resources"][1]["properties"]["VpcId"]["$property"] = "Id"
     forma["resources"][2]["type"] = "FakeAWS::S3::Buckt"
     forma["resources"].append(
@@ -225,13 +225,12 @@ def test_simulate_shows_every_problem_at_once_with_where_it_is(agent: AgentUnder
     assert problems == [
         "- resource net/FakeAWS::S3::Buckt/bucket: type FakeAWS::S3::Buckt is not served by the FakeAWS "
         "plugin; did you mean FakeAWS::S3::Bucket?",
-        "- resource net/FakeAWS::EC2::VPC/vpc: properties: Additional properties are not allowed "
-        "('CidrBlok' was unexpected)",
+        "- resource net/FakeAWS::EC2::VPC/vpc: properties: 'cidrBlock' does not match '^[A-Z][A-Za-z0-9]*$'",
         "- resource net/FakeAWS::EC2::VPC/vpc: properties.CidrBlock: 5 is not of type 'string'",
         "- resource net/FakeAWS::EC2::Subnet/subnet: properties.VpcId: refers to "
         "net/FakeAWS::EC2::VPC/vpc's property 'Id', which type FakeAWS::EC2::VPC does not have "
-        "(it has CidrBlock, CidrBlok, Description, FakeDelayMs, FakeFailTimes, FakeFailWith, "
-        "FakeInProgressPolls, Group, Name, Tags, VpcId)",
+        "(it has CidrBlock, Description, FakeDelayMs, FakeFailTimes, FakeFailWith, "
+        "FakeInProgressPolls, Group, Name, Tags, VpcId, cidrBlock)",
         "- resource net/FakeAWS::EC2::Subnet/orphan refers to net/FakeAWS::EC2::VPC/nope (in VpcId), "
         "which is neither in the forma nor managed",
     ]

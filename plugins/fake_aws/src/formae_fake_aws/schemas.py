@@ -1,10 +1,12 @@
 """The JSON Schemas fake-aws announces for its types, so the agent refuses bad properties before running.
 
 Shaped like CloudFormation's resource schemas: each type lists its properties with their JSON
-types, says which are required, and allows no others (``additionalProperties: false``), so a
-misspelt property is refused at plan time with its path instead of reaching the cloud. Every type
-also takes the ``Fake*`` properties that make the fake misbehave on purpose (``behaviour.py``),
-and ``Name``, ``Tags`` and ``Group`` that tests and the benchmark set.
+types and says which are required, so a property of the wrong type or a missing one is refused at
+plan time with its path instead of reaching the cloud. Unlike CloudFormation, other properties are
+allowed (the fake stores whatever it is given, and tests give it secrets and nested values under
+names of their own), as long as they are capitalised like the rest. Every type also takes the
+``Fake*`` properties that make the fake misbehave on purpose (``behaviour.py``), and ``Name``,
+``Tags`` and ``Group`` that tests and the benchmark set.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _schema(type_name: str, required: list[str], **properties: JsonObject) -> Js
         "type": "object",
         "properties": {**_COMMON, **properties},
         "required": required,
-        "additionalProperties": False,
+        "propertyNames": {"pattern": "^[A-Z][A-Za-z0-9]*$"},
     }
 
 
