@@ -58,16 +58,19 @@ class StackPolicies:
 
     async def check(self) -> None:
         """One pass: destroy what expired, forget stacks whose TTL destroy finished, repair drift."""
-        stacks = await self._store.list_stacks()
-        live = {r.stack for r in await self._store.current_resources() if r.managed}
+        stacks = [s for s in await self._store.list_stacks() if s.policies]
+        if not stacks:  # the common case costs one small query every few seconds
+            return
         busy = {key.stack for key in await self._store.keys_being_changed()}
+        expired = [s for s in stacks if _interval(s, TTL) is not None and s.expires_at is None]
+        live = {r.stack for r in await self._store.current_resources() if r.managed} if expired else set()
         now = self._clock()
         for stack in stacks:
             if stack.label in busy:
                 continue  # a command is on it: the next pass decides
             if stack.expires_at is not None and stack.expires_at <= now:
                 await self._expire(stack)
-            elif _interval(stack, TTL) is not None and stack.expires_at is None and stack.label not in live:
+            elif stack in expired and stack.label not in live:
                 await self._store.delete_stack(stack.label)
                 log.info("stack %s expired and is gone", stack.label)
             elif _due(stack, now):
