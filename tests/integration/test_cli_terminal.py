@@ -135,7 +135,8 @@ def test_a_watched_apply_redraws_in_place_on_a_terminal_and_ends_with_its_summar
     agent: AgentUnderTest, tmp_path: Path
 ) -> None:
     path = tmp_path / "forma.json"
-    path.write_text(json.dumps(network_forma(stack="watched")))
+    slow = {"FakeDelayMs": 1500}  # long enough for several redraws, however fast the machine
+    path.write_text(json.dumps(network_forma(stack="watched", vpc=slow, bucket=slow)))
 
     text = on_terminal(agent, 100, "apply", "--watch", str(path))
 
