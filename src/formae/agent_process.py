@@ -25,10 +25,12 @@ from formae.agent.commands import CommandRunner
 from formae.agent.config import AgentConfig
 from formae.agent.conflicts import Claims
 from formae.agent.discovery import Discovery
+from formae.agent.file_modes import secure_home
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
+from formae.agent.plugin_env import load_grants
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.plugin_secrets import SecretGate
@@ -68,6 +70,7 @@ class Agent:
         """
         config = self.config
         with HomeLock(config.home):
+            secure_home(config.home)
             store = await open_store(config.store_url)
             try:
                 await self._run_with_store(store, stop)
@@ -116,6 +119,7 @@ class Agent:
             config.heartbeat_interval,
             {},
             credentials=security.local.environment if security.local else None,
+            grants=load_grants(config.home / "grants"),
         )
         processes = PluginProcessManager(
             discover_plugins(config.plugins_dir),

@@ -6,6 +6,7 @@ reach 127.0.0.1 like anyone, but cannot read the agent's home, where its token l
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 
 from tests.integration.harness import AgentUnderTest, network_forma
 from tests.integration.netns import HostNetwork, free_port, namespaces_unavailable
+from tests.postgres import POSTGRES_URL, create_schema, drop_schema, with_search_path
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,3 +216,61 @@ def test_plain_http_beyond_loopback_needs_insecure_api_and_is_warned_about(tmp_p
     )
     assert refused.returncode == 2
     assert "--insecure-api" in refused.stderr
+
+
+def test_the_home_is_made_private_at_start_and_a_foreign_file_refused(
+    agent_home: Path, make_agent: Any
+) -> None:
+    agent_home.chmod(0o755)
+    (agent_home / "logs").mkdir(mode=0o755)
+    (agent_home / "logs" / "agent.log").write_text("an old log\n")
+    (agent_home / "logs" / "agent.log").chmod(0o644)
+    agent = make_agent(agent_home).start()
+    agent.wait_for_log("file permissions fixed")
+    for path in (
+        agent_home,
+        agent_home / "logs",
+        agent_home / "run",
+        agent_home / "data",
+        agent_home / "pki",
+    ):
+        assert path.stat().st_mode & 0o077 == 0, path
+    private = [
+        "network.cookie",
+        "secrets.key",
+        "run/api.token",
+        "run/agent.json",
+        "logs/agent.log",
+        "data/formae.db",
+    ]
+    for name in private:
+        assert (agent_home / name).stat().st_mode & 0o777 == 0o600, name
+    assert (agent_home / "pki" / "ca.key").stat().st_mode & 0o777 == 0o600
+    agent.stop()
+
+    os.chown(agent_home / "network.cookie", 65534, 65534)  # someone else's, now
+    refused = formae({"FORMAE_HOME": str(agent_home)}, "agent", "start", "--api-address=127.0.0.1:0")
+    assert refused.returncode != 0
+    assert "belongs to uid 65534" in refused.stderr + refused.stdout
+
+
+@pytest.mark.postgres
+def test_a_background_agent_keeps_the_store_password_off_every_command_line(tmp_path: Path) -> None:
+    schema = asyncio.run(create_schema())
+    password = f"pw{os.getpid()}x{len(str(tmp_path))}secret"
+    url = with_search_path(POSTGRES_URL.replace("postgres@", f"postgres:{password}@"), schema)
+    env = {"FORMAE_HOME": str(tmp_path / "home"), "FORMAE_STORE_URL": url}
+    try:
+        started = formae(
+            env, "agent", "start", "--background", "--api-address=127.0.0.1:0", "--plugin-address=127.0.0.1:0"
+        )
+        assert started.returncode == 0, started.stderr
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        status = formae({"FORMAE_HOME": str(tmp_path / "home")}, "agent", "status", "-o", "json")
+        assert status.returncode == 0, status.stderr
+        assert password not in ps
+        assert password not in status.stdout + status.stderr + started.stdout + started.stderr
+    finally:
+        formae({"FORMAE_HOME": str(tmp_path / "home")}, "agent", "stop")
+        asyncio.run(drop_schema(schema))
+    assert all(password.encode() not in p.read_bytes() for p in (tmp_path / "home").rglob("*") if p.is_file())

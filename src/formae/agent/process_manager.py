@@ -17,9 +17,10 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from formae.agent.plugin_env import PluginGrant, minimal_environment
 from formae.agent.plugin_manager import InstalledPlugin
 from formae.agent.process_status import ProcessStatus
 from formae.agent.registry import Location
@@ -61,13 +62,19 @@ class PluginEnvironment:
     extra: Mapping[str, str]
     credentials: Callable[[str], Mapping[str, str]] | None = None
     """The certificate files' environment for a plugin name, when the agent runs with TLS."""
+    grants: Mapping[str, PluginGrant] = field(default_factory=dict)
+    """What each plugin, by name, is granted beyond the minimal environment (``plugin_env``)."""
 
     def __repr__(self) -> str:  # keeps the cookie out of any log line
         return f"PluginEnvironment(agent_address={self.agent_address!r})"
 
     def for_child(self, name: str, node: str) -> dict[str, str]:
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("FORMAE_") or k in _PASSED_ON}
+        """The base, the plugin's grant, and the protocol's variables: never the agent's whole environment."""
+        inherited = {k: v for k, v in os.environ.items() if k in _PASSED_ON}
+        grant = self.grants.get(name)
         return {
+            **minimal_environment(os.environ),
+            **(grant.environment(os.environ) if grant else {}),
             **inherited,
             **self.extra,
             **(self.credentials(name) if self.credentials else {}),

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from formae.agent.config import AgentConfig
+from formae.agent.file_modes import make_private_by_default
 from formae.agent.logs import configure_logging
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
 
@@ -21,6 +22,7 @@ STOP_TIMEOUT = 15.0
 
 
 def run_foreground(config: AgentConfig, log_file: Path | None = None) -> int:
+    make_private_by_default()
     configure_logging(os.environ.get("FORMAE_LOG_LEVEL", "INFO"), log_file)
     return asyncio.run(_serve(config))
 

@@ -63,6 +63,17 @@ class AgentProcess:
     plugin_tls: bool = True
     api_address: str = "127.0.0.1:0"
     """Where the REST API listens; beyond loopback it speaks TLS unless ``extra_args`` say otherwise."""
+    grant_env: tuple[str, ...] = (
+        "FAKE_AWS_*",
+        "AWS_*",
+        "PG*",
+        "PYTHON*",
+        "NODE_*",
+        "VIRTUAL_ENV",
+        "COVERAGE_*",
+    )
+    """What each installed plugin is granted of the agent's environment, beyond the variables in ``env``
+    (written to ``{home}/grants/{name}.json`` at start, unless the test wrote one itself)."""
     extra_args: list[str] = field(default_factory=list)
     """More ``formae agent start`` flags, e.g. ``--insecure-api``."""
     launcher: list[str] = field(default_factory=list)
@@ -83,6 +94,7 @@ class AgentProcess:
 
     def start(self, timeout: float = 20.0) -> AgentProcess:
         self.home.mkdir(parents=True, exist_ok=True)
+        self._grant_plugins()
         (self.home / "run" / "agent.json").unlink(missing_ok=True)
         env = {
             **os.environ,
@@ -113,6 +125,18 @@ class AgentProcess:
             )
         wait_until(self._started, timeout, f"the agent to start (log: {self.log_path})")
         return self
+
+    def _grant_plugins(self) -> None:
+        """Spawned plugins get only what they are granted: here, what the test meant them to have."""
+        plugins = self.home / "plugins"
+        names = [p.name for p in plugins.iterdir() if p.is_dir()] if plugins.is_dir() else []
+        granted = sorted({*self.grant_env, *(k for k in self.env if not k.startswith("FORMAE_"))})
+        for name in names:
+            path = self.home / "grants" / f"{name}.json"
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path.write_text(json.dumps({"env": granted}))
+                path.chmod(0o600)
 
     def _started(self) -> bool:
         assert self.process is not None
