@@ -226,7 +226,9 @@ class _PluginSecurity:
     def join_service(self, store: Datastore, config: AgentConfig) -> JoinService | None:
         if self.authority is None:
             return None
-        return JoinService(store, self.authority, config.cookie, config.plugin_address)
+        return JoinService(
+            store, self.authority, config.cookie, config.plugin_address, AuditLog(config.audit_file)
+        )
 
 
 _ANY_HOST = frozenset({"0.0.0.0", "::", ""})

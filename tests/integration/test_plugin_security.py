@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -67,6 +68,10 @@ def test_a_reused_token_is_refused(bare_agent: AgentUnderTest) -> None:
         first.terminate()
         first.wait(10)
     assert [p["node"] for p in bare_agent.plugins()] == ["fake-aws@first"]
+    audit = [json.loads(line) for line in (bare_agent.home / "logs" / "audit.log").read_text().splitlines()]
+    joins = [(e["who"], e["outcome"]) for e in audit if e["what"] == "join"]
+    assert joins == [("fake-aws@first", "ok"), ("fake-aws@second", "refused")]
+    assert any(e["what"] == "POST /api/v1/plugins/tokens" and e["who"] == "local" for e in audit)
 
 
 def test_an_expired_token_is_refused(bare_agent: AgentUnderTest) -> None:

@@ -12,6 +12,7 @@ import logging
 import secrets
 from datetime import timedelta
 
+from formae.agent.audit import AuditLog
 from formae.agent.pki import CertificateAuthority, PkiError, check_request
 from formae.store import Datastore, JoinRefused, JoinTokenRecord, utc_now
 from formae.wire.join import JoinAsk, JoinGrant, JoinToken
@@ -29,8 +30,15 @@ def _digest(secret: str) -> str:
 
 class JoinService:
     def __init__(
-        self, store: Datastore, authority: CertificateAuthority, cookie: str, agent_address: str
+        self,
+        store: Datastore,
+        authority: CertificateAuthority,
+        cookie: str,
+        agent_address: str,
+        audit: AuditLog | None = None,
     ) -> None:
+        self._audit = audit
+        """Every join and refusal goes there too: who (node, token id), from where (peer)."""
         self._store = store
         self._authority = authority
         self._cookie = cookie
@@ -77,7 +85,15 @@ class JoinService:
             )
         except (JoinRefused, PkiError) as error:
             log.warning("Plugin join refused node=%s peer=%s: %s", ask.node, ask.peer, error)
+            if self._audit:
+                self._audit.record(
+                    ask.node, "join", ask.peer, "refused", token=ask.token_id, reason=str(error)
+                )
             raise JoinDenied(str(error)) from None
+        if self._audit:
+            self._audit.record(
+                ask.node, "join", ask.peer, token=record.id, namespaces=list(record.namespaces)
+            )
         log.info(
             "Plugin joined node=%s peer=%s token=%s namespaces=%s",
             ask.node,
