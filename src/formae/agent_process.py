@@ -30,7 +30,7 @@ from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
-from formae.agent.plugin_env import load_grants
+from formae.agent.plugin_env import GrantFiles
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.plugin_secrets import SecretGate
@@ -119,7 +119,7 @@ class Agent:
             config.heartbeat_interval,
             {},
             credentials=security.local.environment if security.local else None,
-            grants=load_grants(config.home / "grants"),
+            grants=GrantFiles(config.home / "grants"),
         )
         processes = PluginProcessManager(
             discover_plugins(config.plugins_dir),

@@ -23,12 +23,15 @@ and the configuration file can build the same objects later::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger("formae.agent.processes")
 
 BASE_NAMES = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR"})
 BASE_PREFIXES = ("LC_",)
@@ -68,6 +71,29 @@ class PluginGrant:
     def environment(self, agent_env: Mapping[str, str]) -> dict[str, str]:
         copied = {k: v for k, v in agent_env.items() if any(_matches(k, p) for p in self.env)}
         return {**copied, **self.set, **self.files}
+
+
+class GrantFiles:
+    """The grants of ``{home}/grants``, read again at each spawn: a grant written later applies then.
+
+    All are checked once at agent start (``load_grants``, which refuses the start on a bad one); a
+    grant that turns bad later is logged and the plugin gets the minimal environment only.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        load_grants(directory)
+
+    def get(self, name: str) -> PluginGrant | None:
+        path = self.directory / f"{name}.json"
+        if not path.exists():
+            return None
+        try:
+            _check_owner_only(path)
+            return PluginGrant.from_json(json.loads(path.read_text(encoding="utf-8")), str(path))
+        except (OSError, ValueError, GrantError) as error:
+            log.error("plugin %s gets no grant: %s", name, error)
+            return None
 
 
 def load_grants(directory: Path) -> dict[str, PluginGrant]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from formae.agent.plugin_env import PluginGrant, minimal_environment
 from formae.agent.plugin_manager import InstalledPlugin
@@ -52,6 +53,17 @@ class RestartPolicy:
         return exponential_delay(failures, self.initial_delay, self.max_delay)
 
 
+class Grants(Protocol):
+    """Where a plugin's grant is found by its name: a dict, or ``GrantFiles`` reading them at each spawn."""
+
+    def get(self, name: str, /) -> PluginGrant | None: ...
+
+
+class _NoGrants:
+    def get(self, name: str, /) -> PluginGrant | None:
+        return None
+
+
 @dataclass(frozen=True)
 class PluginEnvironment:
     """What every spawned plugin is told: where the agent is and the secret to prove itself with."""
@@ -62,7 +74,7 @@ class PluginEnvironment:
     extra: Mapping[str, str]
     credentials: Callable[[str], Mapping[str, str]] | None = None
     """The certificate files' environment for a plugin name, when the agent runs with TLS."""
-    grants: Mapping[str, PluginGrant] = field(default_factory=dict)
+    grants: Grants = field(default_factory=lambda: _NoGrants())
     """What each plugin, by name, is granted beyond the minimal environment (``plugin_env``)."""
 
     def __repr__(self) -> str:  # keeps the cookie out of any log line

@@ -129,7 +129,11 @@ class AgentProcess:
     def _grant_plugins(self) -> None:
         """Spawned plugins get only what they are granted: here, what the test meant them to have."""
         plugins = self.home / "plugins"
-        names = [p.name for p in plugins.iterdir() if p.is_dir()] if plugins.is_dir() else []
+        names = (
+            {"fake-aws", *(p.name for p in plugins.iterdir() if p.is_dir())}
+            if plugins.is_dir()
+            else {"fake-aws"}
+        )
         granted = sorted({*self.grant_env, *(k for k in self.env if not k.startswith("FORMAE_"))})
         for name in names:
             path = self.home / "grants" / f"{name}.json"
