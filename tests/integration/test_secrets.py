@@ -44,7 +44,7 @@ def forma(values: dict[str, str], key_file: Path, *, broken: bool = False) -> di
             "target": "cloud",
             "properties": {
                 "CidrBlock": "10.0.0.0/16",
-                "AdminPassword": {"$secret": {"env": "SEC_DB_PASSWORD"}},
+                "Description": {"$secret": {"env": "SEC_DB_PASSWORD"}},
             },
         },
         {
@@ -54,9 +54,9 @@ def forma(values: dict[str, str], key_file: Path, *, broken: bool = False) -> di
             "target": "cloud",
             "properties": {
                 "BucketName": "sec-bucket",
-                "AccessKey": opaque(values["inline"]),
-                "Nested": {"List": [{"Token": {"$secret": {"file": str(key_file)}}}]},
-                "Initial": opaque(values["once"], **{"$strategy": "SetOnce"}),
+                "Name": opaque(values["inline"]),
+                "Tags": [{"Key": "token", "Value": {"$secret": {"file": str(key_file)}}}],
+                "Description": opaque(values["once"], **{"$strategy": "SetOnce"}),
             },
         },
     ]
@@ -154,8 +154,8 @@ def test_secrets_reach_the_plugin_and_leave_no_trace(
         run("status", "command", "-o", output)
     listed = json.loads(run("inventory", "resources", "--query", "stack:sec", "-o", "json").stdout)
     bucket = next(r for r in listed if r["label"] == "bucket")
-    assert bucket["properties"]["AccessKey"] == "(secret)"
-    assert bucket["properties"]["Nested"] == {"List": [{"Token": "(secret)"}]}
+    assert bucket["properties"]["Name"] == "(secret)"
+    assert bucket["properties"]["Tags"] == [{"Key": "token", "Value": "(secret)"}]
     targets = json.loads(run("inventory", "targets", "-o", "json").stdout)
     assert next(t for t in targets if t["label"] == "cloud")["config"]["ApiKey"] == "(secret)"
 
@@ -167,15 +167,13 @@ def test_secrets_reach_the_plugin_and_leave_no_trace(
     path.write_text(json.dumps(changed))
     plan = json.loads(run("apply", "--simulate", "-o", "json", str(path)).stdout)
     assert [(c["label"], c["operation"]) for c in plan["changes"]] == [("bucket", "update")]
-    assert [op["path"] for op in plan["changes"][0]["patch"]] == ["/AccessKey"]  # SetOnce: not Initial
+    assert [op["path"] for op in plan["changes"][0]["patch"]] == ["/Name"]  # SetOnce: not Description
     assert "(secret)" in json.dumps(plan)
     run("apply", "--simulate", str(path))
     run("apply", "--watch", str(path))
     cloud = cloud_by_kind(tmp_path / "cloud.db")
-    assert changed["resources"][1]["properties"]["AccessKey"]["$value"] in json.dumps(
-        cloud["bucket"].properties
-    )
-    values = {**values, "inline2": changed["resources"][1]["properties"]["AccessKey"]["$value"]}
+    assert changed["resources"][1]["properties"]["Name"]["$value"] in json.dumps(cloud["bucket"].properties)
+    values = {**values, "inline2": changed["resources"][1]["properties"]["Name"]["$value"]}
 
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(forma(values, key_file, broken=True)))
