@@ -264,3 +264,16 @@ def test_a_long_message_reaches_a_pipe_on_one_line(tmp_path: Path) -> None:
     [line] = result.stderr.strip().splitlines()
     assert len(line) > 80
     assert line.endswith("FORMAE_API_URL")
+
+
+def test_wide_output_adds_columns_and_human_output_leaves_them_out(agent: Any) -> None:
+    done = command(state="Success")
+    done["updates"][0]["request_id"] = "req-0042"
+    agent(lambda _: httpx.Response(200, json=done))
+
+    human = formae("status", "command", "01CMD")
+    wide = formae("status", "command", "01CMD", "-o", "wide")
+
+    assert "req-0042" not in human.stdout
+    assert "REQUEST ID" in wide.stdout
+    assert "req-0042" in wide.stdout

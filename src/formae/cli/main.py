@@ -367,6 +367,9 @@ def inventory_resources(
                 r["native_id"],
                 r["version"],
                 r.get("drift") or "",
+                "yes" if r.get("managed", True) else "no",
+                r.get("command_id"),
+                r.get("created_at"),
             )
             for r in resources
         ]
@@ -378,6 +381,9 @@ def inventory_resources(
             Column("native id", key=True, drop=1),
             Column("version", drop=3),
             Column("drift", drop=4),
+            Column("managed", wide=True),
+            Column("last command", key=True, wide=True),
+            Column("since", wide=True),
         ]
         print_table(console, None, columns, rows, wide=output is Output.WIDE)
 

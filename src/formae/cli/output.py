@@ -220,6 +220,9 @@ COMMAND_COLUMNS = (
     Column("attempts", drop=2),
     Column("native id", key=True, drop=1),
     Column("error", drop=3),
+    Column("request id", key=True, wide=True),
+    Column("updated", wide=True),
+    Column("after", wide=True),
 )
 
 
@@ -237,6 +240,9 @@ def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Tabl
             u["attempts"],
             u.get("native_id"),
             _error(u),
+            u.get("request_id"),
+            u.get("updated_at"),
+            ", ".join(u.get("depends_on") or []),
         )
         for u in updates
     ]

@@ -28,6 +28,10 @@ def print_plugins(console: Console, plugins: list[dict[str, Any]], *, wide: bool
             p["rate_limit"] or "unlimited",
             len(p["types"]),
             ", ".join(p["types"]),
+            p.get("pid"),
+            p.get("in_flight"),
+            p.get("protocol_version"),
+            _skew(p.get("clock_skew_seconds")),
         )
         for p in plugins
     ]
@@ -41,11 +45,19 @@ def print_plugins(console: Console, plugins: list[dict[str, Any]], *, wide: bool
         Column("rate/s", drop=2),
         Column("#", drop=6),
         Column("types", drop=1),
+        Column("pid", wide=True),
+        Column("in flight", wide=True),
+        Column("protocol", wide=True),
+        Column("clock skew", wide=True),
     ]
     print_table(console, None, columns, rows, wide=wide)
     for plugin in plugins:
         if not plugin["healthy"]:
             _print_problem(console, plugin)
+
+
+def _skew(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:+.2f}s"
 
 
 def _health(plugin: dict[str, Any]) -> Text:
