@@ -57,8 +57,15 @@ def _succeeded(agent: AgentUnderTest, command_id: str) -> int:
 
 
 def _message(agent: AgentUnderTest, command_id: str) -> str:
+    """The command's message; "" while the API still answers 503, which it may between the store's
+    going away and the runner noticing it (after that the pause is served from memory)."""
     with agent.client() as client:
-        return str(client.command(command_id, updates=False)["message"])
+        try:
+            return str(client.command(command_id, updates=False)["message"])
+        except Rejected as error:
+            if error.status != 503:
+                raise
+            return ""
 
 
 def _ride_out(agent: AgentUnderTest, outage: Callable[[], None], restore: Callable[[], None]) -> None:
