@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "FALSE_WORDS",
@@ -23,6 +24,9 @@ __all__ = [
     "SettingError",
     "parse_address",
     "parse_flag",
+    "parse_headers",
+    "parse_ratio",
+    "parse_url",
     "read_address",
     "read_flag",
     "read_seconds",
@@ -84,3 +88,41 @@ def parse_address(name: str, raw: str, *, listen: bool = False) -> str:
 def read_address(env: Mapping[str, str], name: str, *, default: str, listen: bool = False) -> str:
     raw = env.get(name, "")
     return default if not raw.strip() else parse_address(name, raw, listen=listen)
+
+
+def parse_ratio(name: str, raw: str) -> float:
+    """A share from 0 to 1 (``0.25``)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingError(name, raw, "is not a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise SettingError(name, raw, "must be from 0 to 1")
+    return value
+
+
+def parse_url(name: str, raw: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host (``http://127.0.0.1:4318``)."""
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- raises ValueError on a port that is not one
+    except ValueError:
+        raise SettingError(name, raw, "is not a URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingError(name, raw, "is not an http:// or https:// URL with a host")
+    return text.rstrip("/")
+
+
+def parse_headers(name: str, raw: str) -> dict[str, str]:
+    """OpenTelemetry's header list: ``key=value,key2=value2``, values percent-encoded."""
+    headers: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        key, equals, value = item.partition("=")
+        if not equals or not key.strip():
+            # the value may be a credential: never echo it
+            raise SettingError(name, "…", "is not a list of key=value pairs separated by commas")
+        headers[key.strip()] = unquote(value.strip())
+    return headers

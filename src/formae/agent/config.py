@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from formae.agent.schedules import parse_interval
-from formae.environment import SettingError, parse_address, parse_flag, read_seconds
+from formae.environment import (
+    SettingError,
+    parse_address,
+    parse_flag,
+    parse_headers,
+    parse_ratio,
+    parse_url,
+    read_seconds,
+)
 
 DEFAULT_API_ADDRESS = "127.0.0.1:49684"
 DEFAULT_PLUGIN_ADDRESS = "127.0.0.1:49685"
@@ -56,6 +64,17 @@ class AgentConfig:
     """Serve plain HTTP beyond loopback (warned about at every start)."""
     api_names: tuple[str, ...] = ()
     """Names the REST API is reached by: accepted Host headers, and names in its TLS certificate."""
+    metrics_enabled: bool = True
+    """Prometheus ``GET /metrics`` and ``GET /api/v1/stats`` (``formae.telemetry``); off: both 404."""
+    tracing_enabled: bool = False
+    """OpenTelemetry traces, exported over OTLP/HTTP to ``tracing_endpoint``; off: nothing exported."""
+    tracing_endpoint: str = ""
+    """The OTLP/HTTP base URL (``/v1/traces`` is appended); empty: ``http://localhost:4318``."""
+    tracing_service_name: str = "formae-agent"
+    tracing_sample_ratio: float = 1.0
+    """The share of commands traced (0 to 1); a plugin follows the agent's decision for each call."""
+    tracing_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Sent with every export (an API key): a secret, never shown or logged."""
 
     @property
     def api_on_loopback(self) -> bool:
@@ -136,6 +155,7 @@ class AgentConfig:
             discovery_interval=parse_interval(*discovery) if discovery else 0.0,
             policy_interval=parse_interval(*policies) if policies else 5.0,
             **_api_security(setting),
+            **_telemetry(setting, env),
         )
         config.check()
         return config
@@ -157,6 +177,29 @@ def _api_security(setting: Callable[[str, str], tuple[str, str] | None]) -> dict
         "api_tls": parse_flag(*tls) if tls else None,
         "insecure_api": parse_flag(*insecure) if insecure else False,
         "api_names": tuple(n.strip() for n in names[1].split(",") if n.strip()) if names else (),
+    }
+
+
+_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
+
+
+def _telemetry(
+    setting: Callable[[str, str], tuple[str, str] | None], env: Mapping[str, str]
+) -> dict[str, Any]:
+    """Metrics and tracing; the tracing variables are OpenTelemetry's own where it has one."""
+    metrics = setting("metrics_enabled", "FORMAE_METRICS")
+    tracing = setting("tracing_enabled", "FORMAE_TRACING")
+    endpoint = setting("tracing_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    ratio = setting("tracing_sample_ratio", "FORMAE_TRACING_SAMPLE_RATIO")
+    return {
+        "metrics_enabled": parse_flag(*metrics) if metrics else True,
+        "tracing_enabled": parse_flag(*tracing) if tracing else False,
+        "tracing_endpoint": parse_url(*endpoint) if endpoint else "",
+        "tracing_service_name": env.get("OTEL_SERVICE_NAME", "").strip() or "formae-agent",
+        "tracing_sample_ratio": parse_ratio(*ratio) if ratio else 1.0,
+        "tracing_headers": parse_headers(
+            "OTEL_EXPORTER_OTLP_HEADERS", env.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+        ),
     }
 
 

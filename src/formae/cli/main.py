@@ -504,6 +504,22 @@ def agent_start(
         list[str] | None,
         typer.Option("--api-name", help="A name clients reach the API by (Host header, TLS certificate)"),
     ] = None,
+    metrics: Annotated[
+        bool | None,
+        typer.Option(
+            "--metrics/--no-metrics", help="Serve /metrics and /api/v1/stats [env FORMAE_METRICS; on]"
+        ),
+    ] = None,
+    tracing: Annotated[
+        bool | None,
+        typer.Option("--tracing/--no-tracing", help="Export OpenTelemetry traces [env FORMAE_TRACING; off]"),
+    ] = None,
+    tracing_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="OTLP/HTTP base URL [env OTEL_EXPORTER_OTLP_ENDPOINT; http://localhost:4318]", metavar="URL"
+        ),
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
@@ -520,6 +536,9 @@ def agent_start(
             api_tls=None if api_tls is None else str(api_tls),
             insecure_api=str(insecure_api) if insecure_api else None,
             api_names=",".join(api_name) if api_name else None,
+            metrics_enabled=None if metrics is None else str(metrics),
+            tracing_enabled=None if tracing is None else str(tracing),
+            tracing_endpoint=tracing_endpoint,
         )
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
@@ -535,6 +554,9 @@ def agent_start(
         *([] if config.api_tls is None else ["--api-tls" if config.api_tls else "--no-api-tls"]),
         *(["--insecure-api"] if config.insecure_api else []),
         *(f"--api-name={name}" for name in config.api_names),
+        "--metrics" if config.metrics_enabled else "--no-metrics",
+        "--tracing" if config.tracing_enabled else "--no-tracing",
+        *([f"--tracing-endpoint={config.tracing_endpoint}"] if config.tracing_endpoint else []),
     ]
     if config.advertised_plugin_address:
         argv.append(f"--advertise={config.advertised_plugin_address}")
