@@ -27,13 +27,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from formae.model import Mode, Operation
 from formae.store import (
     Command,
     CommandKind,
-    CommandMode,
     CommandState,
     NewResourceVersion,
-    Operation,
     ResourceUpdateRecord,
     UpdateState,
     open_store,
@@ -56,7 +55,7 @@ FAILED = sum(1 for i in range(CLI_UPDATES) if i % 1000 == 7)
 
 async def _fill_store(url: str, updates: int, resources: int) -> str:
     """A finished command with ``updates`` updates and ``resources`` resources, written directly; its id."""
-    command = replace(Command.new(CommandKind.APPLY, CommandMode.PATCH, {}), state=CommandState.SUCCESS)
+    command = replace(Command.new(CommandKind.APPLY, Mode.PATCH, {}), state=CommandState.SUCCESS)
     records = [
         ResourceUpdateRecord(
             command_id=command.id,

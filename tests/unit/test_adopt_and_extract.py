@@ -14,8 +14,8 @@ import pytest
 from formae.agent.extract import extract
 from formae.forma import forma_from_json
 from formae.forma.render import render, to_pkl
-from formae.model import ResourceKey, Target
-from formae.plan import ManagedResource, Mode, Operation, PlanError, TypeSchema, plan
+from formae.model import Mode, Operation, ResourceKey, Target
+from formae.plan import ManagedResource, PlanError, TypeSchema, plan
 from formae.store import ResourceRecord, StackRecord, TargetRecord, VersionOrigin
 from formae.wire.types import ResourceSchema
 

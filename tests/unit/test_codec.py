@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
+from formae.model import Operation
 from formae.wire.codec import (
     ProtocolError,
     decode_agent_frame,
@@ -36,7 +37,6 @@ from formae.wire.types import (
     ListedResource,
     ListRequest,
     ListResult,
-    Operation,
     OperationRequest,
     OperationStatus,
     ProgressResult,
@@ -292,17 +292,34 @@ def test_unserialisable_properties_fail_to_encode() -> None:
 @pytest.mark.parametrize(
     ("sdk", "wire", "prefix"),
     [
-        (Operation, pb.Operation, "OPERATION_"),
         (OperationStatus, pb.OperationStatus, "OPERATION_STATUS_"),
         (ErrorCode, pb.ErrorCode, "ERROR_CODE_"),
     ],
-    ids=["Operation", "OperationStatus", "ErrorCode"],
+    ids=["OperationStatus", "ErrorCode"],
 )
 def test_sdk_enums_carry_the_proto_values(sdk: type[IntEnum], wire: Any, prefix: str) -> None:
     proto = {
         name.removeprefix(prefix): value for name, value in wire.items() if not name.endswith("UNSPECIFIED")
     }
     assert proto == {member.name: member.value for member in sdk}
+
+
+@pytest.mark.parametrize("operation", list(Operation))
+def test_every_model_operation_travels_as_the_proto_number_of_its_name(operation: Operation) -> None:
+    frame = encode_plugin_frame(OperationReply(1, ProgressResult.success(operation, "n-1")))
+    assert pb.Operation.Name(frame.reply.progress.operation) == f"OPERATION_{operation.name}"
+    assert plugin_round_trip(OperationReply(1, ProgressResult.success(operation, "n-1"))) == OperationReply(
+        1, ProgressResult.success(operation, "n-1")
+    )
+
+
+def test_the_proto_has_no_operation_the_model_lacks() -> None:
+    names = {
+        name.removeprefix("OPERATION_")
+        for name, _ in pb.Operation.items()
+        if not name.endswith("UNSPECIFIED")
+    }
+    assert names == {operation.name for operation in Operation}
 
 
 # ---------------------------------------------------------------- importable on its own

@@ -15,13 +15,12 @@ import pytest
 from formae.agent.commands import CommandRunner
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import PluginRegistry
+from formae.model import Mode, Operation
 from formae.store import (
     Command,
     CommandKind,
-    CommandMode,
     CommandState,
     Datastore,
-    Operation,
     ResourceUpdateRecord,
     UpdateState,
     utc_now,
@@ -69,7 +68,7 @@ class Gate:
 
 
 async def submit(runner: CommandRunner) -> str:
-    submission = await runner.submit_apply({}, CommandMode.PATCH)
+    submission = await runner.submit_apply({}, Mode.PATCH)
     assert submission.command is not None
     return submission.command.id
 
@@ -164,7 +163,7 @@ async def test_cancel_of_an_unknown_command_is_a_key_error(running: CommandRunne
 async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason(
     runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    command = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    command = Command.new(CommandKind.APPLY, Mode.PATCH, {})
     missing = {"$res": True, "$label": "gone", "$type": BUCKET, "$stack": "s", "$property": "Arn"}
     update = ResourceUpdateRecord(
         command_id=command.id,
@@ -203,7 +202,7 @@ async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason
 async def test_a_store_outage_pauses_the_command_which_says_so_and_ends_when_the_store_is_back(
     runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    command = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    command = Command.new(CommandKind.APPLY, Mode.PATCH, {})
     await store.create_command(command)  # left by a previous agent: resumed at start
     refused = asyncio.Event()
     back = asyncio.Event()
@@ -237,7 +236,7 @@ async def test_a_store_outage_pauses_the_command_which_says_so_and_ends_when_the
 async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the_command_is_resumable(
     runner: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    broken = Command.new(CommandKind.APPLY, Mode.PATCH, {})
     await store.create_command(broken)  # left by a previous agent: resumed at start
 
     refused: list[CommandState] = []
@@ -258,9 +257,7 @@ async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the
         assert refused == [CommandState.IN_PROGRESS, CommandState.FAILED]
         assert not task.done()  # the runner survived the store failing twice over
         monkeypatch.setattr(store, "move_command", real_move)
-        submitted = await runner.submit_apply(
-            {"stacks": [], "targets": [], "resources": []}, CommandMode.PATCH
-        )
+        submitted = await runner.submit_apply({"stacks": [], "targets": [], "resources": []}, Mode.PATCH)
         assert submitted.command is not None
         await runner.wait_finished(submitted.command.id, 5)
     finally:

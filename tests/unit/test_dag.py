@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from formae.model import ResourceKey, Target
+from formae.model import Operation, ResourceKey, Target
 from formae.plan import (
     Changeset,
     CycleError,
@@ -12,7 +12,6 @@ from formae.plan import (
     DagError,
     DependencyFailure,
     NodeState,
-    Operation,
     PlannedUpdate,
 )
 

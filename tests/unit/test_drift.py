@@ -8,14 +8,13 @@ from typing import Any
 import pytest
 
 from formae.agent.drift import cloud_drift, out_of_band_changes
+from formae.model import Mode, Operation
 from formae.store import (
     Command,
     CommandKind,
-    CommandMode,
     Datastore,
     NewResourceVersion,
     Observation,
-    Operation,
     ResourceDeletion,
     ResourceUpdateRecord,
     UpdateState,
@@ -26,7 +25,7 @@ from formae.store import (
 pytestmark = pytest.mark.timeout(10)
 
 
-async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], changed: str | None) -> Command:
+async def a_command(store: Datastore, mode: Mode, stacks: list[str], changed: str | None) -> Command:
     command = Command.new(CommandKind.APPLY, mode, {"stacks": [{"label": s} for s in stacks]})
     updates = []
     if changed is not None:
@@ -54,9 +53,9 @@ async def a_command(store: Datastore, mode: CommandMode, stacks: list[str], chan
 async def test_each_reconcile_forma_is_read_once_however_many_stacks_are_checked(
     store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await a_command(store, CommandMode.RECONCILE, ["a", "b", "c"], None)
-    await a_command(store, CommandMode.RECONCILE, ["x"], None)
-    patch = await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+    await a_command(store, Mode.RECONCILE, ["a", "b", "c"], None)
+    await a_command(store, Mode.RECONCILE, ["x"], None)
+    patch = await a_command(store, Mode.PATCH, ["a"], changed="a")
     reads: list[Any] = []
     get_command = store.get_command
 
@@ -76,7 +75,7 @@ async def test_each_reconcile_forma_is_read_once_however_many_stacks_are_checked
 
 
 async def test_a_stack_never_reconciled_has_nothing_to_protect(store: Datastore) -> None:
-    await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+    await a_command(store, Mode.PATCH, ["a"], changed="a")
 
     assert await out_of_band_changes(store, ["a"]) == []
 
@@ -84,8 +83,8 @@ async def test_a_stack_never_reconciled_has_nothing_to_protect(store: Datastore)
 async def test_a_stack_whose_resources_were_all_destroyed_is_reapplied_without_force(
     store: Datastore,
 ) -> None:
-    await a_command(store, CommandMode.RECONCILE, ["a"], None)
-    destroy = await a_command(store, CommandMode.PATCH, ["a"], changed="a")
+    await a_command(store, Mode.RECONCILE, ["a"], None)
+    destroy = await a_command(store, Mode.PATCH, ["a"], changed="a")
     assert await out_of_band_changes(store, ["a"]) != []
 
     await store.delete_resource(ResourceDeletion("a", "FakeAWS::S3::Bucket", "b", destroy.id))
@@ -96,7 +95,7 @@ async def test_a_stack_whose_resources_were_all_destroyed_is_reapplied_without_f
 async def test_properties_edited_in_the_cloud_are_named_with_the_commands_to_see_or_keep_them(
     store: Datastore,
 ) -> None:
-    await a_command(store, CommandMode.RECONCILE, ["a"], None)
+    await a_command(store, Mode.RECONCILE, ["a"], None)
     first = await store.put_resource_version(
         NewResourceVersion("a", "FakeAWS::S3::Bucket", "b", "t", "b", {"Tags": 1}, {"Tags": 1})
     )

@@ -16,19 +16,10 @@ from formae.agent.executor import ChangesetExecutor, Inventory
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.agent.updater import RetryPolicy
-from formae.model import ResourceKey, Target
-from formae.plan.changeset import Changeset, Operation, PlannedUpdate
+from formae.model import Mode, Operation, ResourceKey, Target
+from formae.plan.changeset import Changeset, PlannedUpdate
 from formae.plan.dag import Dag
-from formae.store import (
-    Command,
-    CommandKind,
-    CommandMode,
-    Datastore,
-    ResourceUpdateRecord,
-    UpdateState,
-    utc_now,
-)
-from formae.store import Operation as StoredOperation
+from formae.store import Command, CommandKind, Datastore, ResourceUpdateRecord, UpdateState, utc_now
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -56,7 +47,7 @@ def record(command: Command, update: PlannedUpdate, state: UpdateState) -> Resou
     return ResourceUpdateRecord(
         command_id=command.id,
         update_id=update.id,
-        operation=StoredOperation.CREATE,
+        operation=Operation.CREATE,
         stack=update.key.stack,
         type=update.key.type,
         label=update.key.label,
@@ -75,7 +66,7 @@ async def executor_for(
     updates: list[PlannedUpdate],
     cancel: asyncio.Event,
 ) -> tuple[Command, ChangesetExecutor]:
-    command = Command.new(CommandKind.APPLY, CommandMode.PATCH, {})
+    command = Command.new(CommandKind.APPLY, Mode.PATCH, {})
     records = {u.id: record(command, u, states.get(u.id, UpdateState.PENDING)) for u in updates}
     await store.create_command(command, list(records.values()))
     executor = ChangesetExecutor(

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from formae.forma import FormaError, forma_from_json
 from formae.forma.loader import parse_yaml
-from formae.model import Forma
-from formae.plan import Dag, DagError, ManagedResource, Mode, PlanError, TypeSchema, plan, plan_destroy
+from formae.model import Forma, Mode
+from formae.plan import Dag, DagError, ManagedResource, PlanError, TypeSchema, plan, plan_destroy
 
 pytestmark = pytest.mark.timeout(60)
 

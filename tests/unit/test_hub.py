@@ -16,6 +16,7 @@ from formae.agent.hub import PluginHub
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
+from formae.model import Operation
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import decode_plugin_frame, encode_agent_frame
 from formae.wire.frames import Challenge, Heartbeat, HeartbeatAck, OperationCall, OperationReply
@@ -25,7 +26,6 @@ from formae.wire.types import (
     DeleteRequest,
     ErrorCode,
     ListResult,
-    Operation,
     OperationRequest,
     ProgressResult,
     ReadRequest,

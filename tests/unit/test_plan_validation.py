@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from formae.forma import forma_from_json
-from formae.model import Forma
-from formae.plan import ManagedResource, Mode, PlanError, TypeSchema, plan
+from formae.model import Forma, Mode
+from formae.plan import ManagedResource, PlanError, TypeSchema, plan
 from formae.plan.validation import property_problems, type_problems
 
 pytestmark = pytest.mark.timeout(10)

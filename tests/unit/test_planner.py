@@ -8,13 +8,11 @@ from typing import Any
 import pytest
 
 from formae.forma import forma_from_json
-from formae.model import Forma, ResourceKey, Target
+from formae.model import Forma, Mode, Operation, ResourceKey, Target
 from formae.plan import (
     Changeset,
     Dag,
     ManagedResource,
-    Mode,
-    Operation,
     PlanError,
     PlannedUpdate,
     TypeSchema,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from formae.agent.plugin_secrets import SecretGate
+from formae.model import Operation
 from formae.secrets import (
     MASK,
     KeyringError,
@@ -19,7 +20,7 @@ from formae.secrets import (
     mask,
     seal_forma,
 )
-from formae.wire.types import CreateRequest, Operation, ProgressResult, TargetInfo, UpdateRequest
+from formae.wire.types import CreateRequest, ProgressResult, TargetInfo, UpdateRequest
 
 
 def opaque(value: Any, **extra: str) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from formae.plugin import (
     UpdateRequest,
 )
 from formae.plugin.testing import PluginHarness
-from formae.store.records import Operation as UpdateOperation
 from formae.store.records import ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import OperationRequest
 
@@ -88,7 +87,7 @@ class RecordingFake(FakeAWSPlugin):
 
 
 def a_record(
-    operation: UpdateOperation = UpdateOperation.CREATE, type: str = BUCKET, **fields: Any
+    operation: Operation = Operation.CREATE, type: str = BUCKET, **fields: Any
 ) -> ResourceUpdateRecord:
     values: dict[str, Any] = {
         "command_id": "cmd-1",
@@ -220,7 +219,7 @@ async def test_recoverable_failure_beyond_max_attempts_gives_up() -> None:
 
 async def test_delete_of_a_missing_resource_is_success() -> None:
     plugin = RecordingFake()
-    final, sink = await run(plugin, a_record(UpdateOperation.DELETE, VPC, native_id="vpc-gone"))
+    final, sink = await run(plugin, a_record(Operation.DELETE, VPC, native_id="vpc-gone"))
     assert sink.states == [S.DISPATCHING, S.SUCCESS]
     assert final.native_id == "vpc-gone"
     [delete] = plugin.requests
@@ -233,12 +232,12 @@ async def test_update_and_delete_reach_the_cloud() -> None:
     vpc_id = created.native_id
     prior = {"CidrBlock": "10.0.0.0/16", "Name": "a", "VpcId": vpc_id}
 
-    update = a_record(UpdateOperation.UPDATE, VPC, native_id=vpc_id, prior_properties=prior, patch=[])
+    update = a_record(Operation.UPDATE, VPC, native_id=vpc_id, prior_properties=prior, patch=[])
     final, _ = await run(plugin, update, {"CidrBlock": "10.0.0.0/16", "Name": "b"})
     assert final.state is S.SUCCESS
     assert plugin.cloud.resources[vpc_id].properties["Name"] == "b"
 
-    final, _ = await run(plugin, a_record(UpdateOperation.DELETE, VPC, native_id=vpc_id, update_id="upd-2"))
+    final, _ = await run(plugin, a_record(Operation.DELETE, VPC, native_id=vpc_id, update_id="upd-2"))
     assert final.state is S.SUCCESS
     assert plugin.cloud.resources == {}
 

@@ -35,9 +35,10 @@ from formae.agent.submission import (
     stored_targets,
 )
 from formae.agent.updater import RetryPolicy
+from formae.model import Mode
 from formae.plan import Changeset
 from formae.plan.dag import Dag
-from formae.store import Command, CommandMode, CommandState, Datastore, StoreError
+from formae.store import Command, CommandState, Datastore, StoreError
 
 __all__ = ["CommandRunner", "Rejected", "Submission"]
 
@@ -101,7 +102,7 @@ class CommandRunner:
     async def submit_apply(
         self,
         forma_json: Any,
-        mode: CommandMode,
+        mode: Mode,
         *,
         simulate: bool = False,
         force: bool = False,

@@ -34,12 +34,11 @@ from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
 from formae.agent.plugin_link import PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
-from formae.model import ResourceKey
+from formae.model import Operation, ResourceKey
 from formae.store import (
     UNMANAGED_STACK,
     Datastore,
     Observation,
-    Operation,
     ResourceRecord,
     TargetRecord,
     VersionOrigin,

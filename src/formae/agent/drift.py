@@ -22,9 +22,9 @@ from typing import Any
 
 import jsonpatch
 
-from formae.model import ResourceKey
+from formae.model import Mode, ResourceKey
 from formae.model.query import Query
-from formae.store import Command, CommandKind, CommandMode, Datastore, ResourceRecord
+from formae.store import Command, CommandKind, Datastore, ResourceRecord
 
 HISTORY_LIMIT = 1000
 
@@ -121,7 +121,7 @@ async def _changes_since_last_reconcile(
 async def _reconciled_stacks(
     store: Datastore, command: Command, reconciled: dict[str, frozenset[str]]
 ) -> frozenset[str]:
-    if command.kind is not CommandKind.APPLY or command.mode is not CommandMode.RECONCILE:
+    if command.kind is not CommandKind.APPLY or command.mode is not Mode.RECONCILE:
         return frozenset()
     if command.id not in reconciled:
         with_forma = await store.get_command(command.id)

@@ -19,9 +19,8 @@ from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.agent.store_outage import Persist
 from formae.agent.updater import ResourceUpdater, RetryPolicy
-from formae.model import Reference, ResourceKey, resolve_references
+from formae.model import Operation, Reference, ResourceKey, resolve_references
 from formae.model.resource_type import namespace_of
-from formae.plan.changeset import Operation as PlanOperation
 from formae.plan.changeset import PlannedUpdate
 from formae.plan.dag import Dag, NodeState
 from formae.store import (
@@ -252,7 +251,7 @@ class ChangesetExecutor:
         return resolved
 
     def _properties(self, planned: PlannedUpdate) -> dict[str, Any] | None:
-        if planned.operation is PlanOperation.DELETE or planned.desired_properties is None:
+        if planned.operation is Operation.DELETE or planned.desired_properties is None:
             return None
         return self._inventory.resolve(planned.desired_properties)
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from formae.agent.commands import CommandRunner, Rejected
 from formae.agent.synchronizer import Synchronizer
+from formae.model import Mode
 from formae.store import (
     CommandKind,
-    CommandMode,
     CommandState,
     Datastore,
     StackRecord,
@@ -94,11 +94,11 @@ class StackPolicies:
             return
         try:
             plan = await self._runner.submit_apply(
-                forma, CommandMode.RECONCILE, simulate=True, force=True, source="auto-reconcile"
+                forma, Mode.RECONCILE, simulate=True, force=True, source="auto-reconcile"
             )
             if not plan.changeset.is_empty():
                 submitted = await self._runner.submit_apply(
-                    forma, CommandMode.RECONCILE, force=True, source="auto-reconcile"
+                    forma, Mode.RECONCILE, force=True, source="auto-reconcile"
                 )
                 command = submitted.command.id if submitted.command else "none"
                 log.info("stack %s drifted: auto-reconcile command %s", stack.label, command)
@@ -112,7 +112,7 @@ class StackPolicies:
         for command in await self._store.list_commands(
             HISTORY_LIMIT, [CommandState.SUCCESS], with_forma=False
         ):
-            if command.kind is not CommandKind.APPLY or command.mode is not CommandMode.RECONCILE:
+            if command.kind is not CommandKind.APPLY or command.mode is not Mode.RECONCILE:
                 continue
             full = await self._store.get_command(command.id)
             forma = full.forma if full is not None else None

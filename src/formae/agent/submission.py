@@ -25,21 +25,18 @@ from formae.agent.drift import out_of_band_changes
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.forma import FormaError, forma_from_json
-from formae.model import Forma, ResourceKey, Target, find_references
+from formae.model import Forma, Mode, ResourceKey, Target, find_references
 from formae.model.query import Query
 from formae.model.resource_type import namespace_of
-from formae.plan import Changeset, ManagedResource, Mode, PlannedUpdate, TypeSchema, plan, plan_destroy
-from formae.plan.changeset import Operation as PlanOperation
+from formae.plan import Changeset, ManagedResource, PlannedUpdate, TypeSchema, plan, plan_destroy
 from formae.plan.dag import Dag, DagError
 from formae.plan.planner import PlanError
 from formae.plan.validation import type_problems
 from formae.store import (
     Command,
     CommandKind,
-    CommandMode,
     CommandState,
     Datastore,
-    Operation,
     ResourceRecord,
     ResourceUpdateRecord,
     StackRecord,
@@ -110,7 +107,7 @@ class Submissions:
     async def apply(
         self,
         forma_json: Any,
-        mode: CommandMode,
+        mode: Mode,
         *,
         simulate: bool = False,
         force: bool = False,
@@ -137,7 +134,7 @@ class Submissions:
         selected = None if forma is not None else _query(query)
         if simulate:
             return Submission(None, _checked(await self._plan_destroy(forma, selected)))
-        command = Command.new(CommandKind.DESTROY, CommandMode.PATCH, forma_json or {"query": query})
+        command = Command.new(CommandKind.DESTROY, Mode.PATCH, forma_json or {"query": query})
         scope = forma_scope(forma) if forma is not None else await self._query_scope(selected)
         return await self._admit(command, scope, queue)
 
@@ -238,10 +235,10 @@ class Submissions:
             return changeset
         return await self._plan_destroy(_stored_forma(command), None)
 
-    async def _plan_apply(self, forma: Forma, mode: CommandMode, *, skip_drift: bool) -> Changeset:
+    async def _plan_apply(self, forma: Forma, mode: Mode, *, skip_drift: bool) -> Changeset:
         current = await self._managed()
-        changeset = await self._changeset(forma, current, Mode(mode.value))
-        if mode is CommandMode.RECONCILE and not skip_drift:
+        changeset = await self._changeset(forma, current, mode)
+        if mode is Mode.RECONCILE and not skip_drift:
             drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
             if drift:
                 raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
@@ -405,7 +402,7 @@ def _record(command_id: str, update: PlannedUpdate) -> ResourceUpdateRecord:
     return ResourceUpdateRecord(
         command_id=command_id,
         update_id=update.id,
-        operation=Operation(update.operation.value),
+        operation=update.operation,
         stack=update.key.stack,
         type=update.key.type,
         label=update.key.label,
@@ -424,7 +421,7 @@ def planned_update(record: ResourceUpdateRecord, targets: dict[str, Target]) -> 
     """A stored update as the DAG needs it: how a resumed command rebuilds its plan."""
     return PlannedUpdate(
         id=record.update_id,
-        operation=PlanOperation(record.operation.value),
+        operation=record.operation,
         key=record.key,
         target=targets.get(record.target) or Target(label=record.target, namespace=namespace_of(record.type)),
         desired_properties=record.desired_properties,

@@ -43,13 +43,12 @@ from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.agent.updater import ResourceUpdater, RetryPolicy
-from formae.model import ResourceKey, is_reference
+from formae.model import Operation, ResourceKey, is_reference
 from formae.model.query import Query
 from formae.model.resource_type import namespace_of
 from formae.store import (
     Datastore,
     Observation,
-    Operation,
     ResourceRecord,
     ResourceUpdateRecord,
     TargetRecord,

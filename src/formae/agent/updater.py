@@ -19,8 +19,9 @@ from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
 from formae.backoff import exponential_delay, jittered
+from formae.model import Operation
 from formae.model.resource_type import namespace_of
-from formae.store.records import Operation, PluginProgress, ResourceUpdateRecord, UpdateState, utc_now
+from formae.store.records import PluginProgress, ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
@@ -33,7 +34,6 @@ from formae.wire.types import (
     TargetInfo,
     UpdateRequest,
 )
-from formae.wire.types import Operation as WireOperation
 
 log = logging.getLogger("formae.agent.updater")
 
@@ -271,18 +271,15 @@ class ResourceUpdater:
                 return DeleteRequest(update.type, update.native_id or "", self._target)
             case Operation.READ:  # the synchronizer's reads, and adoptions that change nothing
                 return ReadRequest(update.type, update.native_id or "", self._target)
+            case Operation.LIST:
+                raise ValueError(f"update {update.update_id}: a list is not a resource update")
 
     def _status_request(self, update: ResourceUpdateRecord) -> StatusRequest:
-        operation = _WIRE_OPERATIONS[update.operation]
-        return StatusRequest(update.request_id or "", update.type, self._target, operation)
+        return StatusRequest(update.request_id or "", update.type, self._target, update.operation)
 
     def _poll_delay(self, update: ResourceUpdateRecord, polls: int) -> float:
         hint = update.progress.retry_after if update.progress else 0.0
         return hint or min(self._policy.max_poll_interval, self._policy.poll_interval * 1.5 ** (polls - 1))
-
-
-_WIRE_OPERATIONS = {operation: WireOperation[operation.name] for operation in Operation}
-"""The store's operation names to the wire's: a status poll tells the plugin which one it asks about."""
 
 
 class _PluginLost(Exception):

@@ -10,8 +10,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from formae.forma import FormaError
 from formae.forma.limits import check_shape
+from formae.model import Mode, Operation
 from formae.model.query import FIELDS
-from formae.store import CommandKind, CommandMode, CommandState, Operation, UpdateState
+from formae.store import CommandKind, CommandState, UpdateState
 
 
 class _Body(BaseModel):
@@ -49,7 +50,7 @@ Forma = Annotated[dict[str, Any], AfterValidator(_bounded), AfterValidator(_only
 
 class ApplyRequest(_Body):
     forma: Forma = Field(description="The forma in formae's JSON shape")
-    mode: CommandMode = CommandMode.RECONCILE
+    mode: Mode = Mode.RECONCILE
     simulate: StrictBool = False
     force: StrictBool = False
     source: str = Field(default="forma", description="File name used in error messages")
@@ -138,7 +139,7 @@ class UpdateView(BaseModel):
 class CommandView(BaseModel):
     id: str
     kind: CommandKind
-    mode: CommandMode
+    mode: Mode
     state: CommandState
     message: str
     created_at: datetime

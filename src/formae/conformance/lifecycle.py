@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from formae.agent.plugin_link import PluginUnavailable
 from formae.conformance.endpoint import AgentEndpoint
 from formae.conformance.report import CheckFailed, Outcome, Report, Scenario
+from formae.model import Operation
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
@@ -21,7 +22,6 @@ from formae.wire.types import (
     JsonObject,
     ListRequest,
     ListResult,
-    Operation,
     OperationRequest,
     OperationStatus,
     ProgressResult,

@@ -16,10 +16,13 @@ from formae.model.forma import (
 )
 from formae.model.references import Reference, find_references, is_reference, resolve_references
 from formae.model.resource_type import ResourceType
+from formae.model.vocabulary import Mode, Operation
 
 __all__ = [
     "AutoReconcilePolicy",
     "Forma",
+    "Mode",
+    "Operation",
     "Policy",
     "Reference",
     "Resource",

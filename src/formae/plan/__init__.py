@@ -3,9 +3,9 @@
 Imports nothing from formae but ``formae.model``.
 """
 
-from formae.plan.changeset import Changeset, ManagedResource, Operation, PlannedUpdate, TypeSchema
+from formae.plan.changeset import Changeset, ManagedResource, PlannedUpdate, TypeSchema
 from formae.plan.dag import CycleError, Dag, DagError, DependencyFailure, NodeState
-from formae.plan.planner import Mode, PlanError, plan, plan_destroy
+from formae.plan.planner import PlanError, plan, plan_destroy
 
 __all__ = [
     "Changeset",
@@ -14,9 +14,7 @@ __all__ = [
     "DagError",
     "DependencyFailure",
     "ManagedResource",
-    "Mode",
     "NodeState",
-    "Operation",
     "PlanError",
     "PlannedUpdate",
     "TypeSchema",

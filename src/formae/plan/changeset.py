@@ -10,21 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
-from formae.model import ResourceKey, Target
-
-
-class Operation(StrEnum):
-    """What happens to one resource. A replace is not an operation: it is a DELETE and a CREATE."""
-
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    READ = "read"
-    """An adoption whose forma matches the cloud: read it to confirm, change nothing."""
+from formae.model import Operation, ResourceKey, Target
 
 
 @dataclass(frozen=True, slots=True)

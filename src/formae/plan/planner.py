@@ -38,23 +38,15 @@ from typing import Any
 
 import jsonpatch
 
-from formae.model import Forma, ResourceKey, Target, find_references, is_reference
+from formae.model import Forma, Mode, Operation, ResourceKey, Target, find_references, is_reference
 from formae.plan.changeset import (
     Changeset,
     ManagedResource,
-    Operation,
     PlannedUpdate,
     TypeSchema,
     update_id,
 )
 from formae.plan.validation import property_problems
-
-
-class Mode(StrEnum):
-    """RECONCILE makes the forma's stacks exactly the forma; PATCH only adds and changes."""
-
-    RECONCILE = "reconcile"
-    PATCH = "patch"
 
 
 class PlanError(Exception):

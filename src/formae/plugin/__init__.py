@@ -3,6 +3,7 @@
 Everything a plugin author needs is re-exported here; gRPC and protobuf stay out of sight.
 """
 
+from formae.model import Operation
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.run import describe, run
 from formae.wire.types import (
@@ -13,7 +14,6 @@ from formae.wire.types import (
     ListedResource,
     ListRequest,
     ListResult,
-    Operation,
     OperationStatus,
     ProgressResult,
     ReadRequest,

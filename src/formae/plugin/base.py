@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+from formae.model import Operation
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
     ErrorCode,
     ListRequest,
     ListResult,
-    Operation,
     ProgressResult,
     ReadRequest,
     ResourceSchema,

@@ -2,7 +2,7 @@
 
     store = await open_store("sqlite:///home/me/.pel/formae/data/formae.db")
     try:
-        await store.create_command(Command.new(CommandKind.APPLY, CommandMode.RECONCILE, forma), updates)
+        await store.create_command(Command.new(CommandKind.APPLY, Mode.RECONCILE, forma), updates)
         ...
     finally:
         await store.close()
@@ -23,11 +23,9 @@ from formae.store.records import (
     UNMANAGED_STACK,
     Command,
     CommandKind,
-    CommandMode,
     CommandState,
     JoinTokenRecord,
     NewResourceVersion,
-    Operation,
     PluginProgress,
     ResourceChange,
     ResourceDeletion,
@@ -47,7 +45,6 @@ __all__ = [
     "ApiTokenRecord",
     "Command",
     "CommandKind",
-    "CommandMode",
     "CommandState",
     "Datastore",
     "Drift",
@@ -56,7 +53,6 @@ __all__ = [
     "JoinTokenRecord",
     "NewResourceVersion",
     "Observation",
-    "Operation",
     "PluginProgress",
     "PostgresStore",
     "ResourceChange",

@@ -10,14 +10,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from formae.model import Mode, Operation
 from formae.store._dialect import Dialect, Row
 from formae.store.records import (
     Command,
     CommandKind,
-    CommandMode,
     CommandState,
     JoinTokenRecord,
-    Operation,
     PluginProgress,
     ResourceRecord,
     ResourceUpdateRecord,
@@ -74,7 +73,7 @@ def command_from_row(d: Dialect, r: Row) -> Command:
     return Command(
         id=r["id"],
         kind=CommandKind(r["kind"]),
-        mode=CommandMode(r["mode"]),
+        mode=Mode(r["mode"]),
         state=CommandState(r["state"]),
         forma=decode_json(r["forma"]),
         simulate=bool(r["simulate"]),

@@ -17,7 +17,7 @@ from fnmatch import fnmatchcase
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from formae.model import ResourceKey
+from formae.model import Operation, ResourceKey
 from formae.store import _rows as rows
 from formae.store._dialect import Dialect, Tx
 from formae.store.api_tokens import ApiTokenStore
@@ -31,7 +31,6 @@ from formae.store.records import (
     CommandState,
     JoinTokenRecord,
     NewResourceVersion,
-    Operation,
     ResourceChange,
     ResourceDeletion,
     ResourceRecord,

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from formae.model import ResourceKey, Stack, Target
+from formae.model import Mode, Operation, ResourceKey, Stack, Target
 from formae.store.ids import new_id
 
 
@@ -38,11 +38,6 @@ class _Keyed:
 class CommandKind(StrEnum):
     APPLY = "apply"
     DESTROY = "destroy"
-
-
-class CommandMode(StrEnum):
-    RECONCILE = "reconcile"
-    PATCH = "patch"
 
 
 class CommandState(StrEnum):
@@ -99,20 +94,13 @@ UNMANAGED_STACK = "$unmanaged"
 """Where discovery puts resources no stack manages, as formae does."""
 
 
-class Operation(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    DELETE = "delete"
-    READ = "read"
-
-
 @dataclass(frozen=True, slots=True)
 class Command:
     """One ``apply`` or ``destroy`` as submitted; the forma is kept verbatim for resumption."""
 
     id: str
     kind: CommandKind
-    mode: CommandMode
+    mode: Mode
     state: CommandState
     forma: dict[str, Any] | None
     """None when read without it (``with_forma=False``): a big forma is costly to fetch for a status view."""
@@ -128,7 +116,7 @@ class Command:
     def new(
         cls,
         kind: CommandKind,
-        mode: CommandMode,
+        mode: Mode,
         forma: dict[str, Any],
         *,
         simulate: bool = False,

@@ -10,6 +10,7 @@ import json
 from typing import Any, assert_never
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
+from formae.model import Operation
 from formae.wire.frames import (
     AgentFrame,
     Announcement,
@@ -30,7 +31,6 @@ from formae.wire.types import (
     ListedResource,
     ListRequest,
     ListResult,
-    Operation,
     OperationRequest,
     OperationResult,
     OperationStatus,
@@ -45,6 +45,24 @@ from formae.wire.types import (
 
 class ProtocolError(Exception):
     """The peer sent something this version of the protocol cannot understand."""
+
+
+_OPERATION_TO_PB: dict[Operation, pb.Operation.ValueType] = {
+    Operation.CREATE: pb.OPERATION_CREATE,
+    Operation.READ: pb.OPERATION_READ,
+    Operation.UPDATE: pb.OPERATION_UPDATE,
+    Operation.DELETE: pb.OPERATION_DELETE,
+    Operation.LIST: pb.OPERATION_LIST,
+}
+"""The model's operations by their protocol numbers (``plugin.proto``'s ``Operation``)."""
+_OPERATION_FROM_PB = {number: operation for operation, number in _OPERATION_TO_PB.items()}
+
+
+def _operation_from_pb(number: int) -> Operation:
+    try:
+        return _OPERATION_FROM_PB[pb.Operation.ValueType(number)]
+    except KeyError:
+        raise ProtocolError(f"unknown operation {number}") from None
 
 
 def _dump(value: Any) -> bytes:
@@ -157,7 +175,9 @@ def _request_to_pb(call: pb.OperationCall, request: OperationRequest) -> None:
                     request_id=request.request_id,
                     resource_type=request.resource_type,
                     target=_target_to_pb(request.target),
-                    operation=pb.Operation.ValueType(request.operation or 0),
+                    operation=_OPERATION_TO_PB[request.operation]
+                    if request.operation
+                    else pb.OPERATION_UNSPECIFIED,
                 )
             )
         case ListRequest():
@@ -175,10 +195,7 @@ def _request_to_pb(call: pb.OperationCall, request: OperationRequest) -> None:
 
 def _known_operation(value: int) -> Operation | None:
     """A status poll's original operation; None when unset (an older agent) or newer than this SDK."""
-    try:
-        return Operation(value) if value else None
-    except ValueError:
-        return None
+    return _OPERATION_FROM_PB.get(pb.Operation.ValueType(value))
 
 
 def _request_from_pb(call: pb.OperationCall) -> OperationRequest:
@@ -227,7 +244,7 @@ def _request_from_pb(call: pb.OperationCall) -> OperationRequest:
 
 def _progress_to_pb(result: ProgressResult) -> pb.ProgressResult:
     return pb.ProgressResult(
-        operation=pb.Operation.ValueType(result.operation),
+        operation=_OPERATION_TO_PB[result.operation],
         status=pb.OperationStatus.ValueType(result.status),
         request_id=result.request_id,
         native_id=result.native_id,
@@ -251,7 +268,7 @@ def _progress_from_pb(message: pb.ProgressResult) -> ProgressResult:
     if properties is not None and not isinstance(properties, dict):
         raise ProtocolError("result properties must be a JSON object")
     return ProgressResult(
-        operation=_enum(Operation, message.operation, "operation"),
+        operation=_operation_from_pb(message.operation),
         status=_enum(OperationStatus, message.status, "operation status"),
         request_id=message.request_id,
         native_id=message.native_id,

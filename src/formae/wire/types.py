@@ -1,7 +1,9 @@
 """The values a plugin author handles: requests in, progress results out.
 
-The enums carry the protocol's wire values, so the conversion to and from protobuf is a lookup
-and no protobuf type ever reaches a plugin author or the agent's engine.
+The status and error enums carry the protocol's wire values; ``Operation`` is the model's (one
+vocabulary for planner, store and plugins), mapped to its wire number by the codec. Either way
+the conversion to and from protobuf is a lookup and no protobuf type ever reaches a plugin author
+or the agent's engine.
 """
 
 from __future__ import annotations
@@ -10,15 +12,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from formae.model import Operation
+
 JsonObject = dict[str, Any]
-
-
-class Operation(IntEnum):
-    CREATE = 1
-    READ = 2
-    UPDATE = 3
-    DELETE = 4
-    LIST = 5
 
 
 class OperationStatus(IntEnum):

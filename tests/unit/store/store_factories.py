@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from formae.store import (
-    Command,
-    CommandKind,
-    CommandMode,
-    NewResourceVersion,
-    Operation,
-    ResourceUpdateRecord,
-    UpdateState,
-    utc_now,
-)
+from formae.model import Mode, Operation
+from formae.store import Command, CommandKind, NewResourceVersion, ResourceUpdateRecord, UpdateState, utc_now
 
 BUCKET = "FakeAWS::S3::Bucket"
 
 
 def a_command(**forma: Any) -> Command:
-    return Command.new(CommandKind.APPLY, CommandMode.RECONCILE, forma or {"resources": []})
+    return Command.new(CommandKind.APPLY, Mode.RECONCILE, forma or {"resources": []})
 
 
 def an_update(command: Command, update_id: str = "u1", **changes: Any) -> ResourceUpdateRecord:

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 from store_factories import a_command, an_update
 
-from formae.store import Datastore, Operation, PluginProgress, UpdateState, utc_now
+from formae.model import Operation
+from formae.store import Datastore, PluginProgress, UpdateState, utc_now
 
 
 async def test_updates_are_stored_with_their_command(store: Datastore) -> None:
