@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,17 @@ def test_a_yaml_alias_inside_its_own_node_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(FormaError, match=r"resources\[0\]\.properties\.Loop\[0\]: contains itself"):
         load_forma(path)
+
+
+def test_a_reused_yaml_anchor_names_its_latest_node_without_a_warning(tmp_path: Path) -> None:
+    """YAML 1.2 lets an anchor be redefined: an alias refers to the latest one."""
+    path = a_yaml_forma(tmp_path, "First: &x 1\nSecond: &x 2\nCopy: *x")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        properties = load_forma(path).resources[0].properties
+
+    assert properties == {"First": 1, "Second": 2, "Copy": 2}
 
 
 def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:

@@ -106,8 +106,10 @@ def parse_yaml(source: str, text: str) -> Any:
     string "NO" and the integer 755 (octal is ``0o755``). Aliases are kept shared while parsing;
     :func:`~formae.forma.limits.check_shape` then refuses documents they would blow up.
     """
+    yaml = YAML(typ="safe", pure=True)
+    yaml.composer.warn_double_anchors = False  # YAML 1.2 allows it: an alias names the latest anchor
     try:
-        return YAML(typ="safe", pure=True).load(text)
+        return yaml.load(text)
     except YAMLError as error:
         raise FormaError.single(source, f"invalid YAML: {_yaml_problem(error)}") from None
     except RecursionError:
