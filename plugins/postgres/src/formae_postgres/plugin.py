@@ -135,12 +135,17 @@ class PostgresPlugin(ResourcePlugin):
 
         return await self._run(Operation.DELETE, request.resource_type, request.target, work)
 
-    async def list(self, request: ListRequest) -> ListResult:
+    async def list(self, request: ListRequest) -> ListResult | ProgressResult:
+        """A page of what exists, for discovery; a failure answered as any operation's would be."""
         kind = _KINDS.get(request.resource_type)
         if kind is None:
             return ListResult([])
-        found = await kind.list(Context(self.connections, Server.of(request.target)))
-        return ListResult([ListedResource(native_id, properties) for native_id, properties in found])
+        try:
+            cx = Context(self.connections, Server.of(request.target))
+            found, token = await kind.list(cx, request.page_token, request.page_size)
+        except _FAILURES as error:
+            return _failure(Operation.LIST, error)
+        return ListResult([ListedResource(native_id, properties) for native_id, properties in found], token)
 
     async def _run(
         self,
@@ -157,16 +162,8 @@ class PostgresPlugin(ResourcePlugin):
             )
         try:
             return await work(kind, Context(self.connections, Server.of(target)))
-        except Invalid as invalid:
-            return ProgressResult.failure(operation, ErrorCode.INVALID_REQUEST, str(invalid))
-        except asyncpg.PostgresError as error:
+        except _FAILURES as error:
             return _failure(operation, error)
-        except (TimeoutError, OSError, asyncpg.InterfaceError) as error:
-            return ProgressResult.failure(
-                operation,
-                ErrorCode.NETWORK_FAILURE,
-                f"cannot reach PostgreSQL: {type(error).__name__}: {error}",
-            )
 
 
 async def _answer(operation: Operation, kind: Kind, cx: Context, native_id: str) -> ProgressResult:
@@ -202,7 +199,22 @@ def _comparable(value: object) -> object:
     return sorted(value, key=str) if isinstance(value, list) else value
 
 
-def _failure(operation: Operation, error: asyncpg.PostgresError) -> ProgressResult:
+_FAILURES = (Invalid, asyncpg.PostgresError, TimeoutError, OSError, asyncpg.InterfaceError)
+"""What an operation may fail with that is answered with an error code rather than as a plugin bug."""
+
+
+def _failure(operation: Operation, error: Exception) -> ProgressResult:
+    """``error`` answered with the code it deserves: the forma's fault, the server's, or the network's."""
+    if isinstance(error, Invalid):
+        return ProgressResult.failure(operation, ErrorCode.INVALID_REQUEST, str(error))
+    if isinstance(error, asyncpg.PostgresError):
+        return _server_failure(operation, error)
+    return ProgressResult.failure(
+        operation, ErrorCode.NETWORK_FAILURE, f"cannot reach PostgreSQL: {type(error).__name__}: {error}"
+    )
+
+
+def _server_failure(operation: Operation, error: asyncpg.PostgresError) -> ProgressResult:
     message = f"{error.sqlstate}: {error}"
     if isinstance(error, _NOT_FOUND):
         return ProgressResult.failure(operation, ErrorCode.NOT_FOUND, message)

@@ -4,6 +4,9 @@ A kind answers in the properties PostgreSQL itself reports (``read``), so what a
 returns is exactly what a later read returns, and anything changed out of band (an ``ALTER ROLE``
 in psql) shows as a difference. Properties PostgreSQL cannot report (a password, a template) are
 never returned.
+
+Read and list are written once, here: a kind names its ``catalog`` (the query, one row per object),
+where a native id's object is (``locate``) and what a row says about it (``describe``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
+from formae_postgres.catalog import Catalog
 from formae_postgres.connections import Connections, Server
 
 TOKEN_PREFIX = "formae:"
@@ -40,16 +44,32 @@ class Context:
         await self.connections.forget(self.server, database)
 
 
+Listed = tuple[str, JsonObject]
+"""An object as discovery lists it: its native id and its properties."""
+
+
 class Kind(ABC):
     schema: ResourceSchema
+    catalog: Catalog
 
     @abstractmethod
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         """Create the object; its native id. A duplicate made by this same token is not an error."""
 
     @abstractmethod
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
+        """The database holding the object (None: the target's) and its key in ``catalog``."""
+
+    @abstractmethod
+    def describe(self, row: asyncpg.Record) -> Listed:
+        """The native id and properties of the object ``row`` of ``catalog`` shows."""
+
     async def read(self, cx: Context, native_id: str) -> JsonObject | None:
         """The object's properties as PostgreSQL reports them; None when it does not exist."""
+        database, key = self.locate(native_id)
+        async with cx.to(database) as db:
+            row = await self.catalog.one(db, *key)
+        return None if row is None else self.describe(row)[1]
 
     @abstractmethod
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
@@ -59,9 +79,11 @@ class Kind(ABC):
     async def delete(self, cx: Context, native_id: str) -> bool:
         """Drop the object; False when it did not exist."""
 
-    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
-        """Every object of this kind the target's database holds (native id, properties)."""
-        return []
+    async def list(self, cx: Context, token: str, size: int) -> tuple[list[Listed], str]:
+        """A page of the objects the target's database shows (cluster-wide ones: all of them)."""
+        async with cx.to() as db:
+            page = await self.catalog.page(db, token, size)
+        return [self.describe(row) for row in page.rows], page.next_token
 
 
 def token_comment(token: str) -> str:

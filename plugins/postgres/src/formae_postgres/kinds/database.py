@@ -10,16 +10,21 @@ from __future__ import annotations
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema, made_by, token_comment
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema, made_by, token_comment
 from formae_postgres.sql import flag, ident, literal, number, optional_text, text
 
 TYPE = "PostgreSQL::Database"
 
-_READ = """
-SELECT d.datname, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
-       d.datcollate, d.datctype, d.datconnlimit, d.datallowconn, d.datistemplate
-FROM pg_database d WHERE d.datname = $1
-"""
+CATALOG = Catalog(
+    """
+    SELECT d.datname, pg_get_userbyid(d.datdba) AS owner, pg_encoding_to_char(d.encoding) AS encoding,
+           d.datcollate, d.datctype, d.datconnlimit, d.datallowconn, d.datistemplate
+    FROM pg_database d
+    """,
+    key=("datname",),
+    listed="NOT datistemplate",
+)
 _COMMENT = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1"
 
 SCHEMA = ResourceSchema(
@@ -50,6 +55,7 @@ SCHEMA = ResourceSchema(
 
 class DatabaseKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         name = text(properties, "Name")
@@ -65,10 +71,20 @@ class DatabaseKind(Kind):
             await db.execute(f"ALTER DATABASE {ident(name)} WITH {_settings(properties)}")
         return name
 
-    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
-        async with cx.to() as db:
-            row = await db.fetchrow(_READ, native_id)
-        return None if row is None else _properties(row)
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
+        return None, (native_id,)
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        return row["datname"], {
+            "Name": row["datname"],
+            "Owner": row["owner"],
+            "Encoding": row["encoding"],
+            "LcCollate": row["datcollate"],
+            "LcCtype": row["datctype"],
+            "ConnectionLimit": row["datconnlimit"],
+            "AllowConnections": row["datallowconn"],
+            "IsTemplate": row["datistemplate"],
+        }
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
         async with cx.to() as db:
@@ -89,12 +105,6 @@ class DatabaseKind(Kind):
             except asyncpg.InvalidCatalogNameError:
                 return False
         return True
-
-    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
-        query = _READ.replace("WHERE d.datname = $1", "WHERE NOT d.datistemplate ORDER BY d.datname")
-        async with cx.to() as db:
-            rows = await db.fetch(query)
-        return [(row["datname"], _properties(row)) for row in rows]
 
 
 def _create_options(properties: JsonObject) -> str:
@@ -118,16 +128,3 @@ def _settings(properties: JsonObject) -> str:
         f" ALLOW_CONNECTIONS {str(flag(properties, 'AllowConnections', True)).lower()}"
         f" IS_TEMPLATE {str(flag(properties, 'IsTemplate', False)).lower()}"
     )
-
-
-def _properties(row: asyncpg.Record) -> JsonObject:
-    return {
-        "Name": row["datname"],
-        "Owner": row["owner"],
-        "Encoding": row["encoding"],
-        "LcCollate": row["datcollate"],
-        "LcCtype": row["datctype"],
-        "ConnectionLimit": row["datconnlimit"],
-        "AllowConnections": row["datallowconn"],
-        "IsTemplate": row["datistemplate"],
-    }

@@ -10,8 +10,11 @@ Native id: ``database/owner/role/schema/object type`` (schema empty for every sc
 
 from __future__ import annotations
 
+import asyncpg
+
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema
 from formae_postgres.sql import Invalid, flag, ident, join_id, names, split_id, text
 
 TYPE = "PostgreSQL::DefaultPrivileges"
@@ -32,16 +35,24 @@ _PLURAL = {
 }
 _CATALOG_CODE = {"table": "r", "sequence": "S", "function": "f", "type": "T", "schema": "n"}
 
-_READ = """
-SELECT a.privilege_type, a.is_grantable
-FROM pg_default_acl d
-LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
-CROSS JOIN LATERAL aclexplode(d.defaclacl) a
-WHERE d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = $1)
-  AND coalesce(n.nspname, '') = $2
-  AND d.defaclobjtype::text = $3
-  AND a.grantee = (SELECT oid FROM pg_roles WHERE rolname = $4)
-"""
+_OBJECT_TYPE = {code: object_type for object_type, code in _CATALOG_CODE.items()}
+
+CATALOG = Catalog(
+    """
+    SELECT current_database() AS database, pg_get_userbyid(d.defaclrole) AS owner, g.rolname AS role,
+           coalesce(n.nspname, '') AS schema, d.defaclobjtype::text AS code,
+           array_agg(DISTINCT a.privilege_type ORDER BY a.privilege_type) AS privileges,
+           bool_and(a.is_grantable) AS grantable
+    FROM pg_default_acl d
+    LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace
+    CROSS JOIN LATERAL aclexplode(d.defaclacl) a
+    JOIN pg_roles g ON g.oid = a.grantee
+    GROUP BY d.defaclrole, g.rolname, n.nspname, d.defaclobjtype
+    """,
+    key=("owner", "role", "schema", "code"),
+    listed="role <> owner",  # what an owner holds on its own objects is implied, not granted
+)
+"""One row per (owner, schema, object type, role) the role is granted anything in."""
 
 SCHEMA = ResourceSchema(
     TYPE,
@@ -109,29 +120,28 @@ class _Entry:
 
 class DefaultPrivilegesKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         entry = _Entry.of(properties)
         await _set(cx, entry, properties)
         return entry.native_id
 
-    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
         entry = _Entry.parse(native_id)
-        async with cx.to(entry.database) as db:
-            rows = await db.fetch(
-                _READ, entry.owner, entry.schema, _CATALOG_CODE[entry.object_type], entry.role
-            )
-        if not rows:
-            return None
-        return {
+        return entry.database, (entry.owner, entry.role, entry.schema, _CATALOG_CODE[entry.object_type])
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        entry = _Entry(row["database"], row["owner"], row["role"], row["schema"], _OBJECT_TYPE[row["code"]])
+        return entry.native_id, {
             "Database": entry.database,
             "Owner": entry.owner,
             "Role": entry.role,
             **({"Schema": entry.schema} if entry.schema else {}),
             "ObjectType": entry.object_type,
-            "Privileges": sorted({row["privilege_type"] for row in rows}),
-            "WithGrantOption": all(row["is_grantable"] for row in rows),
-            "Id": native_id,
+            "Privileges": list(row["privileges"]),
+            "WithGrantOption": row["grantable"],
+            "Id": entry.native_id,
         }
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:

@@ -10,16 +10,20 @@ from __future__ import annotations
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema
 from formae_postgres.sql import ident, join_id, literal, optional_text, split_id, text
 
 TYPE = "PostgreSQL::Extension"
 
-_READ = """
-SELECT e.extname, n.nspname AS schema, e.extversion FROM pg_extension e
-JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = $1
-"""
-_LIST = _READ.replace("WHERE e.extname = $1", "WHERE e.extname <> 'plpgsql' ORDER BY e.extname")
+CATALOG = Catalog(
+    """
+    SELECT current_database() AS database, e.extname, n.nspname AS schema, e.extversion
+    FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+    """,
+    key=("extname",),
+    listed="extname <> 'plpgsql'",
+)
 
 SCHEMA = ResourceSchema(
     TYPE,
@@ -45,6 +49,7 @@ SCHEMA = ResourceSchema(
 
 class ExtensionKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         database, name = text(properties, "Database"), text(properties, "Name")
@@ -57,16 +62,24 @@ class ExtensionKind(Kind):
             await db.execute(f"CREATE EXTENSION {ident(name)}{clauses}")
         return join_id(database, name)
 
-    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
         database, name = split_id(native_id, 2)
-        async with cx.to(database) as db:
-            row = await db.fetchrow(_READ, name)
-        return None if row is None else _properties(database, row)
+        return database, (name,)
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        native_id = join_id(row["database"], row["extname"])
+        return native_id, {
+            "Database": row["database"],
+            "Name": row["extname"],
+            "Schema": row["schema"],
+            "Version": row["extversion"],
+            "Id": native_id,
+        }
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
         database, name = split_id(native_id, 2)
         async with cx.to(database) as db, db.transaction():
-            row = await db.fetchrow(_READ, name)
+            row = await CATALOG.one(db, name)
             if row is None:
                 raise asyncpg.UndefinedObjectError(f'extension "{name}" does not exist')
             schema = optional_text(desired, "Schema")
@@ -84,20 +97,3 @@ class ExtensionKind(Kind):
             except asyncpg.UndefinedObjectError:
                 return False
         return True
-
-    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
-        async with cx.to() as db:
-            rows = await db.fetch(_LIST)
-        database = cx.server.database
-        return [(join_id(database, row["extname"]), _properties(database, row)) for row in rows]
-
-
-def _properties(database: str, row: asyncpg.Record) -> JsonObject:
-    name = row["extname"]
-    return {
-        "Database": database,
-        "Name": name,
-        "Schema": row["schema"],
-        "Version": row["extversion"],
-        "Id": join_id(database, name),
-    }

@@ -7,6 +7,11 @@ the schema that exists when it runs. Read reports the privileges the role holds 
 covered, so a ``REVOKE`` in psql on any one of them shows as drift; a grant whose role holds
 nothing on any of them any more reads as gone.
 
+Listed (discovery), a role's privileges on tables, sequences or functions are one grant of every
+object of the type in the schema (no ``Objects``) when the role holds the same privileges on each
+of them, as such a grant leaves them; otherwise one grant per object. What an owner holds on its own
+objects is implied, not granted, and is not listed; nor is anything in PostgreSQL's own schemas.
+
 Native id: ``database/role/object type/schema/object,object`` (each part percent-encoded).
 """
 
@@ -17,7 +22,8 @@ from urllib.parse import quote, unquote
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema
 from formae_postgres.sql import Invalid, flag, ident, join_id, names, qualified, split_id, text
 
 TYPE = "PostgreSQL::Grant"
@@ -56,6 +62,52 @@ _COVERED = {  # (object, privilege_type, is_grantable) rows: every object the gr
     + _HELD_BY_ROLE.format(acl="p.proacl")
     + " WHERE n.nspname = $1 AND p.prokind = 'f'",
 }
+
+CATALOG = Catalog(
+    """
+    WITH objects AS (
+        SELECT d.datname::text AS database, 'database' AS object_type, '' AS schema, '' AS object,
+               d.datacl AS acl, d.datdba AS owner
+        FROM pg_database d WHERE d.datallowconn AND NOT d.datistemplate
+        UNION ALL
+        SELECT current_database()::text, 'schema', n.nspname::text, '', n.nspacl, n.nspowner
+        FROM pg_namespace n
+        UNION ALL
+        SELECT current_database()::text, CASE c.relkind WHEN 'S' THEN 'sequence' ELSE 'table' END,
+               n.nspname::text, c.relname::text, c.relacl, c.relowner
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p', 'S')
+        UNION ALL
+        SELECT current_database()::text, 'function', n.nspname::text, p.proname::text, p.proacl, p.proowner
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'f'
+    ),
+    held AS (  -- what each role was granted on each object
+        SELECT o.database, g.rolname::text AS role, o.object_type, o.schema, o.object,
+               array_agg(DISTINCT a.privilege_type::text ORDER BY a.privilege_type::text) AS privileges,
+               bool_and(a.is_grantable) AS grantable
+        FROM objects o CROSS JOIN LATERAL aclexplode(o.acl) a JOIN pg_roles g ON g.oid = a.grantee
+        WHERE a.grantee <> o.owner
+        GROUP BY 1, 2, 3, 4, 5
+    ),
+    uniform AS (  -- the same privileges on every object of the type in the schema
+        SELECT h.database, h.role, h.object_type, h.schema, '' AS object,
+               min(h.privileges) AS privileges, bool_and(h.grantable) AS grantable
+        FROM held h WHERE h.object <> ''
+        GROUP BY 1, 2, 3, 4
+        HAVING count(DISTINCT h.privileges) = 1 AND count(DISTINCT h.object) = (
+            SELECT count(DISTINCT o.object) FROM objects o
+            WHERE (o.database, o.object_type, o.schema) = (h.database, h.object_type, h.schema))
+    )
+    SELECT * FROM uniform
+    UNION ALL
+    SELECT * FROM held h WHERE h.object = '' OR NOT EXISTS (
+        SELECT 1 FROM uniform u
+        WHERE (u.database, u.role, u.object_type, u.schema) = (h.database, h.role, h.object_type, h.schema))
+    """,
+    key=("database", "role", "object_type", "schema", "object"),
+    listed="schema !~ '^pg_' AND schema <> 'information_schema'",
+)
+"""Every grant there is, one row each, as the module's docstring says discovery lists them."""
 
 ALL_PRIVILEGES = sorted({p for privileges in PRIVILEGES.values() for p in privileges} | {"ALL"})
 
@@ -156,13 +208,25 @@ def privileges_of(object_type: str, properties: JsonObject) -> list[str]:
 
 class GrantKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         target = _Target.of(properties)
         await _grant(cx, target, properties)
         return target.native_id
 
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
+        target = _Target.parse(native_id)
+        key = (target.database, target.role, target.object_type, target.schema, ",".join(target.objects))
+        return target.database, key
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        objects = [row["object"]] if row["object"] else []
+        target = _Target(row["database"], row["role"], row["object_type"], row["schema"], objects)
+        return target.native_id, _properties(target, list(row["privileges"]), row["grantable"])
+
     async def read(self, cx: Context, native_id: str) -> JsonObject | None:
+        """What the role holds on *every* object the grant covers (the catalog lists them one by one)."""
         target = _Target.parse(native_id)
         async with cx.to(target.database) as db:
             if await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", target.role) is None:
@@ -170,17 +234,7 @@ class GrantKind(Kind):
             held = await _held(db, target)
         if held is None:
             return None
-        privileges, grantable = held
-        return {
-            "Database": target.database,
-            "Role": target.role,
-            **({"Schema": target.schema} if target.object_type != "database" else {}),
-            "ObjectType": target.object_type,
-            "Objects": target.objects,
-            "Privileges": privileges,
-            "WithGrantOption": grantable,
-            "Id": native_id,
-        }
+        return _properties(target, *held)
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
         await _grant(cx, _Target.parse(native_id), desired)
@@ -197,6 +251,19 @@ class GrantKind(Kind):
             ):
                 return False
         return True
+
+
+def _properties(target: _Target, privileges: list[str], grantable: bool) -> JsonObject:
+    return {
+        "Database": target.database,
+        "Role": target.role,
+        **({"Schema": target.schema} if target.object_type != "database" else {}),
+        "ObjectType": target.object_type,
+        "Objects": target.objects,
+        "Privileges": privileges,
+        "WithGrantOption": grantable,
+        "Id": target.native_id,
+    }
 
 
 async def _grant(cx: Context, target: _Target, properties: JsonObject) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema, made_by, token_comment
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema, made_by, token_comment
 from formae_postgres.sql import (
     Invalid,
     flag,
@@ -25,6 +26,15 @@ from formae_postgres.sql import (
 
 TYPE = "PostgreSQL::Role"
 
+_COLUMNS = {  # property: the column of pg_roles reporting it
+    "Login": "rolcanlogin",
+    "Superuser": "rolsuper",
+    "CreateDatabase": "rolcreatedb",
+    "CreateRole": "rolcreaterole",
+    "Inherit": "rolinherit",
+    "Replication": "rolreplication",
+    "BypassRowLevelSecurity": "rolbypassrls",
+}
 _FLAGS = {  # property: (keyword, default)
     "Login": ("LOGIN", False),
     "Superuser": ("SUPERUSER", False),
@@ -35,13 +45,17 @@ _FLAGS = {  # property: (keyword, default)
     "BypassRowLevelSecurity": ("BYPASSRLS", False),
 }
 
-_READ = """
-SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit,
-       r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil::text AS valid_until,
-       ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
-             WHERE m.member = r.oid ORDER BY 1) AS member_of
-FROM pg_roles r WHERE r.rolname = $1
-"""
+CATALOG = Catalog(
+    """
+    SELECT r.rolname, r.rolcanlogin, r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolinherit,
+           r.rolreplication, r.rolbypassrls, r.rolconnlimit, r.rolvaliduntil::text AS valid_until,
+           ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                 WHERE m.member = r.oid ORDER BY 1) AS member_of
+    FROM pg_roles r
+    """,
+    key=("rolname",),
+    listed="rolname !~ '^pg_'",
+)
 _COMMENT = "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1"
 
 SCHEMA = ResourceSchema(
@@ -84,6 +98,7 @@ SCHEMA = ResourceSchema(
 
 class RoleKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         name = text(properties, "Name")
@@ -101,19 +116,26 @@ class RoleKind(Kind):
             await _set_memberships(db, name, [], names(properties, "Roles"))
         return name
 
-    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
-        async with cx.to() as db:
-            row = await db.fetchrow(_READ, native_id)
-        return None if row is None else _properties(row)
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
+        return None, (native_id,)
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        valid_until = row["valid_until"]
+        return row["rolname"], {
+            "Name": row["rolname"],
+            **{prop: row[column] for prop, column in _COLUMNS.items()},
+            "ConnectionLimit": row["rolconnlimit"],
+            "ValidUntil": None if valid_until in (None, "infinity") else valid_until,
+            "Roles": list(row["member_of"]),
+        }
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
         async with cx.to() as db, db.transaction():
-            current = await db.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", native_id)
+            current = await CATALOG.one(db, native_id)
             if current is None:
                 raise asyncpg.UndefinedObjectError(f'role "{native_id}" does not exist')
             await db.execute(f"ALTER ROLE {ident(native_id)} WITH {_options(desired)}")
-            member_of = await db.fetchval(_READ, native_id, column=_READ_MEMBERS)
-            await _set_memberships(db, native_id, list(member_of), names(desired, "Roles"))
+            await _set_memberships(db, native_id, list(current["member_of"]), names(desired, "Roles"))
 
     async def delete(self, cx: Context, native_id: str) -> bool:
         async with cx.to() as db:
@@ -122,16 +144,6 @@ class RoleKind(Kind):
             except asyncpg.UndefinedObjectError:
                 return False
         return True
-
-    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
-        query = _READ.replace("WHERE r.rolname = $1", "WHERE r.rolname !~ '^pg_' ORDER BY r.rolname")
-        async with cx.to() as db:
-            rows = await db.fetch(query)
-        return [(row["rolname"], _properties(row)) for row in rows]
-
-
-_READ_MEMBERS = 10
-"""The column of ``_READ`` that lists the role's memberships."""
 
 
 def _options(properties: JsonObject) -> str:
@@ -152,20 +164,3 @@ async def _set_memberships(db: asyncpg.Connection, role: str, current: list[str]
         await db.execute(f"GRANT {ident(group)} TO {ident(role)}")
     for group in sorted(set(current) - set(desired)):
         await db.execute(f"REVOKE {ident(group)} FROM {ident(role)}")
-
-
-def _properties(row: asyncpg.Record) -> JsonObject:
-    valid_until = row["valid_until"]
-    return {
-        "Name": row["rolname"],
-        "Login": row["rolcanlogin"],
-        "Superuser": row["rolsuper"],
-        "CreateDatabase": row["rolcreatedb"],
-        "CreateRole": row["rolcreaterole"],
-        "Inherit": row["rolinherit"],
-        "Replication": row["rolreplication"],
-        "BypassRowLevelSecurity": row["rolbypassrls"],
-        "ConnectionLimit": row["rolconnlimit"],
-        "ValidUntil": None if valid_until in (None, "infinity") else valid_until,
-        "Roles": list(row["member_of"]),
-    }

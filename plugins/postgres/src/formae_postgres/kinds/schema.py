@@ -9,18 +9,20 @@ from __future__ import annotations
 import asyncpg
 
 from formae.plugin import JsonObject, ResourceSchema
-from formae_postgres.kinds.base import NAME, Context, Kind, json_schema, made_by, token_comment
+from formae_postgres.catalog import Catalog
+from formae_postgres.kinds.base import NAME, Context, Kind, Listed, json_schema, made_by, token_comment
 from formae_postgres.sql import ident, join_id, literal, optional_text, split_id, text
 
 TYPE = "PostgreSQL::Schema"
 
-_READ = """
-SELECT n.nspname, pg_get_userbyid(n.nspowner) AS owner FROM pg_namespace n WHERE n.nspname = $1
-"""
-_LIST = """
-SELECT n.nspname, pg_get_userbyid(n.nspowner) AS owner FROM pg_namespace n
-WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' ORDER BY n.nspname
-"""
+CATALOG = Catalog(
+    """
+    SELECT current_database() AS database, n.nspname, pg_get_userbyid(n.nspowner) AS owner
+    FROM pg_namespace n
+    """,
+    key=("nspname",),
+    listed="nspname !~ '^pg_' AND nspname <> 'information_schema'",
+)
 _COMMENT = "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1"
 
 SCHEMA = ResourceSchema(
@@ -43,6 +45,7 @@ SCHEMA = ResourceSchema(
 
 class SchemaKind(Kind):
     schema = SCHEMA
+    catalog = CATALOG
 
     async def create(self, cx: Context, properties: JsonObject, token: str) -> str:
         database, name = text(properties, "Database"), text(properties, "Name")
@@ -60,11 +63,18 @@ class SchemaKind(Kind):
                 await db.execute(f"COMMENT ON SCHEMA {ident(name)} IS {literal(token_comment(token))}")
         return join_id(database, name)
 
-    async def read(self, cx: Context, native_id: str) -> JsonObject | None:
+    def locate(self, native_id: str) -> tuple[str | None, tuple[str, ...]]:
         database, name = split_id(native_id, 2)
-        async with cx.to(database) as db:
-            row = await db.fetchrow(_READ, name)
-        return None if row is None else _properties(database, row)
+        return database, (name,)
+
+    def describe(self, row: asyncpg.Record) -> Listed:
+        native_id = join_id(row["database"], row["nspname"])
+        return native_id, {
+            "Database": row["database"],
+            "Name": row["nspname"],
+            "Owner": row["owner"],
+            "Id": native_id,
+        }
 
     async def update(self, cx: Context, native_id: str, desired: JsonObject) -> None:
         database, name = split_id(native_id, 2)
@@ -81,14 +91,3 @@ class SchemaKind(Kind):
             except asyncpg.InvalidSchemaNameError:
                 return False
         return True
-
-    async def list(self, cx: Context) -> list[tuple[str, JsonObject]]:
-        async with cx.to() as db:
-            rows = await db.fetch(_LIST)
-        database = cx.server.database
-        return [(join_id(database, row["nspname"]), _properties(database, row)) for row in rows]
-
-
-def _properties(database: str, row: asyncpg.Record) -> JsonObject:
-    name = row["nspname"]
-    return {"Database": database, "Name": name, "Owner": row["owner"], "Id": join_id(database, name)}
