@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import platform
 import signal
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import agent_runs, report, spawn, sync_runs, transport, workload
+from bench import agent_runs, peer, report, spawn, sync_runs, transport, workload
+from bench.budgets import RowSource
 from bench.report import Figures, SizeFigures
 
 FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
+
+ROW_SOURCES: list[RowSource] = []
+"""The other bench modules' budgets: each ``rows(quick)`` returns its rows (``bench/budgets.py``)."""
 
 
 def main() -> None:
@@ -40,6 +45,10 @@ def main() -> None:
         print(report.row(figures.mtls[-1]), flush=True)
     _liveness_and_small_apply(figures, args.spawns)
     figures.sync = _measure_sync(args.sync_size, args.latency_runs)
+    figures.peer = peer.measure(args.peer_sizes, install=not args.quick)
+    for source in ROW_SOURCES:
+        figures.extra.extend(source(args.quick))
+    figures.machine += f"; load average {_load()} at the end"
     print(report.table(figures))
     if args.write:
         report.write(figures, Path("docs/benchmarks.md"), Path("docs/benchmarks.png"))
@@ -87,8 +96,6 @@ def _liveness_and_small_apply(figures: Figures, runs: int) -> None:
 
 
 def _machine() -> str:
-    import os
-
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -98,7 +105,12 @@ def _machine() -> str:
         platform.processor(),
     )
     system = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu})"
-    return f"{system}, Python {platform.python_version()}"
+    return f"{system}, Python {platform.python_version()}; load average {_load()} at the start"
+
+
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages: others share this machine, and the figures show it."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _parse() -> argparse.Namespace:
@@ -106,7 +118,10 @@ def _parse() -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="CI smoke run: N=50 on SQLite, 5 spawns, no file written"
     )
-    parser.add_argument("--sizes", default="100,1000,10000", help="resource counts, comma separated")
+    parser.add_argument("--sizes", default="100,1000,10000,100000", help="resource counts, comma separated")
+    parser.add_argument(
+        "--peer-sizes", default="1000,10000", help="resource counts applied by our CLI and by Terraform"
+    )
     parser.add_argument("--backends", default="sqlite,postgres", help="sqlite and/or postgres")
     parser.add_argument("--spawns", type=int, default=20)
     parser.add_argument(
@@ -121,8 +136,9 @@ def _parse() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.backends, args.spawns, args.write, args.mtls_size = "50", "sqlite", 5, False, 50
-        args.sync_size, args.latency_runs = 50, 1
+        args.sync_size, args.latency_runs, args.peer_sizes = 50, 1, "50"
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.peer_sizes = [int(s) for s in args.peer_sizes.split(",") if s]
     args.backends = args.backends.split(",")
     return args
 

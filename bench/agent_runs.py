@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bench import workload
+from bench.cli_runs import run_cli
+from formae.cli.client import AgentClient
 from formae.testing import AgentProcess, wait_until
 
 FAKE_AWS_INSTALL = ("fake-aws", "1.0.0")
+SUBMIT_TIMEOUT = 900.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,10 @@ class ApplyRun:
     destroy_seconds: float
     peak_rss_mb: float
     failed: int
+    simulate_api_seconds: float = float("nan")
+    """A no-op reconcile of the same forma against the inventory it made: REST submit to answer."""
+    simulate_cli_seconds: float = float("nan")
+    """The same, end to end: ``formae apply FILE --simulate`` timed as a whole process."""
 
 
 def install_fake_aws(home: Path, executable: Path) -> None:
@@ -43,20 +51,41 @@ def start_agent(
     return agent
 
 
+def client(agent: AgentProcess) -> AgentClient:
+    """A client that waits as long as submitting 100,000 resources takes."""
+    return AgentClient(agent.runtime["api_url"], SUBMIT_TIMEOUT, token=agent.api_token, ca=agent.api_ca)
+
+
 def apply_and_destroy(agent: AgentProcess, forma: dict[str, Any]) -> ApplyRun:
+    """Apply, then simulate the same forma again (a no-op reconcile, by API and by CLI), then destroy."""
     count = len(forma["resources"])
-    with agent.client() as client:
+    path = agent.home / "bench-forma.json"
+    path.write_text(json.dumps(forma), encoding="utf-8")
+    with client(agent) as api:
         started = time.perf_counter()
-        submitted = client.apply(forma, "reconcile", False, False, "bench")
-        applied = _wait(client, submitted["command_id"])
+        submitted = api.apply(forma, "reconcile", False, False, "bench")
+        applied = _wait(api, submitted["command_id"])
         apply_seconds = time.perf_counter() - started
         rss = peak_rss_mb(agent.pid)
+        simulate_api, simulate_cli = simulate_seconds(agent, api, forma, path)
         started = time.perf_counter()
-        submitted = client.destroy(None, "stack:bench", False, "bench")
-        destroyed = _wait(client, submitted["command_id"])
+        submitted = api.destroy(None, "stack:bench", False, "bench")
+        destroyed = _wait(api, submitted["command_id"])
         destroy_seconds = time.perf_counter() - started
     failed = sum(c["summary"].get("Failed", 0) for c in (applied, destroyed))  # counts by state
-    return ApplyRun(count, apply_seconds, destroy_seconds, rss, failed)
+    return ApplyRun(count, apply_seconds, destroy_seconds, rss, failed, simulate_api, simulate_cli)
+
+
+def simulate_seconds(
+    agent: AgentProcess, api: AgentClient, forma: dict[str, Any], path: Path
+) -> tuple[float, float]:
+    """A no-op reconcile simulated: by the REST API, then by the CLI as a whole process."""
+    started = time.perf_counter()
+    plan = api.apply(forma, "reconcile", True, False, "bench")
+    by_api = time.perf_counter() - started
+    if plan["changes"]:
+        raise RuntimeError("simulating the forma just applied planned changes: the bench is not a no-op")
+    return by_api, run_cli(agent, "apply", str(path), "--simulate").seconds
 
 
 def _wait(client: Any, command_id: str) -> dict[str, Any]:

@@ -32,3 +32,7 @@ def test_bench_quick_run_prints_every_figure() -> None:
     for what in ("local SIGKILL", "remote SIGKILL", "remote silent (SIGSTOP)"):
         assert f"dead plugin noticed, {what}:" in done.stdout
     assert "| 0 |" in done.stdout  # no failed operation
+    assert "| figure | measured | budget | |" in done.stdout  # every budget, with its verdict
+    assert "| plugin spawn → `Plugin registered` (median) |" in done.stdout
+    # the peer: a figure where Terraform is installed (bench's own setup), else the reason it was not run
+    assert "50 resources, ours ÷ Terraform's (null provider)" in done.stdout
