@@ -41,6 +41,7 @@ from formae.api.schemas import (
     CommandView,
     DestroyRequest,
     ErrorDetail,
+    KeyView,
     PlannedChange,
     Problem,
     ResourceView,
@@ -53,6 +54,7 @@ from formae.api.schemas import (
 )
 from formae.api.secrets_routes import secrets_routes
 from formae.api.sync_routes import sync_router
+from formae.model import find_references
 from formae.model.query import Query as ResourceQuery
 from formae.model.query import QueryError
 from formae.store import (
@@ -287,6 +289,7 @@ def _submitted(submission: Submission, simulate: bool) -> SubmitResponse:
             depends_on=sorted(u.depends_on),
             patch=u.patch,
             adopt=u.adopt,
+            native_id=u.native_id,
         )
         for u in submission.changeset.updates
     ]
@@ -348,7 +351,13 @@ def _resource_view(r: ResourceRecord) -> ResourceView:
     return ResourceView(
         **{k: v for k, v in asdict(r).items() if k not in _NOT_SHOWN},
         drift="changed in the cloud" if r.origin is VersionOrigin.SYNC else None,
+        refers_to=_refers_to(r),
     )
+
+
+def _refers_to(r: ResourceRecord) -> list[KeyView]:
+    keys = sorted({ref.target_key for _, ref in find_references(r.desired_properties)})
+    return [KeyView(stack=s, type=t, label=label) for s, t, label in keys]
 
 
 def _update_view(u: ResourceUpdateRecord) -> UpdateView:

@@ -107,6 +107,8 @@ class PlannedChange(BaseModel):
     patch: list[dict[str, Any]] | None = None
     adopt: bool = False
     """Takes over a resource discovery found: no create."""
+    native_id: str | None = None
+    """The resource's id in the cloud, when it exists already (updates, deletes, adoptions)."""
 
 
 class SubmitResponse(BaseModel):
@@ -153,6 +155,12 @@ class CommandView(BaseModel):
     )
 
 
+class KeyView(BaseModel):
+    stack: str
+    type: str
+    label: str
+
+
 class ResourceView(BaseModel):
     stack: str
     type: str
@@ -167,6 +175,8 @@ class ResourceView(BaseModel):
     """False for what discovery found and no stack manages (stack ``$unmanaged``)."""
     drift: str | None = None
     """"changed in the cloud" when the synchronizer's read is the latest version."""
+    refers_to: list[KeyView] = []
+    """The resources its forma's references name (what ``formae graph`` draws as edges)."""
 
 
 class StackView(BaseModel):

@@ -21,6 +21,7 @@ from formae.cli import (
     api_cmd,
     completion_cmd,
     doctor_cmd,
+    graph_cmd,
     plugin_author_cmd,
     plugin_cmd,
     schema_cmd,
@@ -605,3 +606,4 @@ def agent_status(
 
 
 sync_cmd.register(app, status_app, _client, _call, console)
+graph_cmd.register(app, _client, _call, _load, _fail)
