@@ -7,6 +7,7 @@ boto3, exactly as it reaches AWS (``endpoint_url`` in the target's config).
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -168,6 +169,10 @@ class ThrottlingProxy:
                 self.to_lose[action] -= 1
             return lost
 
+    def rewrite(self, target: str, body: bytes, status: int, payload: bytes) -> tuple[int, bytes]:
+        """The answer the plugin gets for one it had from moto: unchanged here (see ``SlowTablesProxy``)."""
+        return status, payload
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
 
@@ -212,7 +217,10 @@ class ThrottlingProxy:
                     connection.close()
                 if not reply:
                     return
-                self.send_response(answer.status)
+                status, payload = proxy.rewrite(
+                    self.headers.get("X-Amz-Target", ""), body, answer.status, payload
+                )
+                self.send_response(status)
                 for name, value in answer.getheaders():
                     if name.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(name, value)
@@ -222,6 +230,52 @@ class ThrottlingProxy:
                     self.wfile.write(payload)
 
         return Handler
+
+
+class SlowTablesProxy(ThrottlingProxy):
+    """The proxy, and DynamoDB tables that take a while, as AWS's do: moto's finish at once.
+
+    After a CreateTable, the first ``creating`` DescribeTable answers for that table say
+    ``CREATING`` instead of ``ACTIVE``; after a DeleteTable (moto drops the table at once), the first
+    ``deleting`` DescribeTable answers are the table, ``DELETING``, where moto says it is not found.
+    ``served`` records every status the plugin was told, in order.
+    """
+
+    def __init__(self, upstream: MotoServer, creating: int, deleting: int) -> None:
+        super().__init__(upstream, {})
+        self.creating, self.deleting = creating, deleting
+        self.served: list[tuple[str, str]] = []
+        self._pending: dict[str, tuple[str, int]] = {}  # table: (status to report, answers left)
+        self._deleted: dict[str, dict[str, Any]] = {}
+
+    def rewrite(self, target: str, body: bytes, status: int, payload: bytes) -> tuple[int, bytes]:
+        action = target.rsplit(".", 1)[-1]
+        if action not in ("CreateTable", "DeleteTable", "DescribeTable"):
+            return status, payload
+        table = str(json.loads(body or b"{}").get("TableName", ""))
+        with self._lock:
+            if action == "CreateTable" and status == 200:
+                self._pending[table] = ("CREATING", self.creating)
+            elif action == "DeleteTable" and status == 200:
+                self._pending[table] = ("DELETING", self.deleting)
+                self._deleted[table] = json.loads(payload)["TableDescription"]
+            elif action == "DescribeTable":
+                return self._describe(table, status, payload)
+        return status, payload
+
+    def _describe(self, table: str, status: int, payload: bytes) -> tuple[int, bytes]:
+        slow, left = self._pending.get(table, ("", 0))
+        if left > 0:
+            self._pending[table] = (slow, left - 1)
+            found = json.loads(payload)["Table"] if status == 200 else dict(self._deleted[table])
+            status, payload = 200, json.dumps({"Table": {**found, "TableStatus": slow}}).encode()
+        told = (
+            json.loads(payload).get("Table", {}).get("TableStatus", "NotFound")
+            if status == 200
+            else "NotFound"
+        )
+        self.served.append((table, told))
+        return status, payload
 
 
 def _query_action(body: bytes) -> str:

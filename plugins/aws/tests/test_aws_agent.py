@@ -4,7 +4,8 @@ examples/aws.pkl is applied, changed (in place and by replacement), drifted with
 and a deletion, which a sync finds and a forced reconcile undoes), destroyed; at each step the
 test counts what exists in moto against the forma: nothing lost, nothing duplicated, nothing
 left behind. Then the agent's retries and the plugin's rate limit are seen through a proxy that
-throttles some calls the way AWS does.
+throttles some calls the way AWS does, and the agent polling a DynamoDB table's status through
+one that makes tables take a while, as AWS does.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_testing import CREDENTIALS, MotoServer, ThrottlingProxy
+from aws_testing import CREDENTIALS, MotoServer, SlowTablesProxy, ThrottlingProxy
 
-from formae.testing import AgentProcess
+from formae.testing import AgentProcess, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -370,3 +371,57 @@ def test_creates_whose_answer_was_lost_are_retried_and_find_what_the_first_attem
         managed["queue"].rsplit("/", 1)[1] == made["queues"][0].rsplit("/", 1)[1]
     )  # moto's URL names its host
     assert managed["logs"] == groups[0]["logGroupName"]
+
+
+def table_forma(endpoint: str) -> dict[str, Any]:
+    return {
+        "stacks": [{"label": "slow"}],
+        "targets": [
+            {"label": "aws", "namespace": "AWS", "config": {"region": "us-east-1", "endpoint_url": endpoint}}
+        ],
+        "resources": [
+            {
+                "label": "orders",
+                "type": "AWS::DynamoDB::Table",
+                "stack": "slow",
+                "target": "aws",
+                "properties": {
+                    "TableName": "orders",
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            }
+        ],
+    }
+
+
+def table_update(agent: AgentProcess, command_id: str) -> dict[str, Any]:
+    with agent.client() as client:
+        update: dict[str, Any] = client.command(command_id)["updates"][0]
+    return update
+
+
+def test_a_table_aws_takes_a_while_to_make_and_drop_is_polled_until_it_is_there_or_gone(
+    aws: MotoServer, start_agent: Any
+) -> None:
+    with SlowTablesProxy(aws, creating=3, deleting=2) as proxy:
+        agent = start_agent()
+        command_id = agent.apply(table_forma(proxy.url))["command_id"]
+        polling = wait_until(
+            lambda: (u := table_update(agent, command_id))["state"] == "InProgress" and u, 30, "polling"
+        )
+        assert polling["request_id"].startswith("CREATE|AWS::DynamoDB::Table|orders")
+        created = succeeded(agent, agent.wait_command(command_id, timeout=60))
+        assert [u["attempts"] for u in created["updates"]] == [1], "polls are not attempts"
+        assert [status for _, status in proxy.served][:4] == ["CREATING"] * 3 + ["ACTIVE"]
+        with agent.client() as client:
+            [table] = client.inventory("resources", "stack:slow")
+        assert table["properties"]["Arn"].endswith(":table/orders"), "the properties read once ACTIVE"
+
+        proxy.served.clear()
+        with agent.client() as client:
+            destroy = client.destroy(None, "stack:slow", False, "test")
+        succeeded(agent, agent.wait_command(destroy["command_id"], timeout=60))
+        assert [status for _, status in proxy.served] == ["DELETING", "DELETING", "NotFound"]
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []
