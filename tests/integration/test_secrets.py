@@ -9,10 +9,6 @@ and it is checked to have arrived there in clear.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +17,9 @@ from formae_fake_aws.cloud import read_cloud
 
 from tests.integration.conftest import MakeAgent
 from tests.integration.harness import AgentUnderTest
+from tests.secret_traces import Cli, assert_nowhere, opaque, secret
 
 pytestmark = pytest.mark.timeout(180)
-
-FORMAE = Path(sys.executable).parent / "formae"
-
-
-def secret(tag: str) -> str:
-    return f"{tag}-{secrets.token_hex(12)}"
-
-
-def opaque(value: str, **extra: str) -> dict[str, Any]:
-    return {"$value": value, "$visibility": "Opaque", **extra}
 
 
 def forma(values: dict[str, str], key_file: Path, *, broken: bool = False) -> dict[str, Any]:
@@ -83,39 +70,8 @@ def forma(values: dict[str, str], key_file: Path, *, broken: bool = False) -> di
     }
 
 
-class Run:
-    """The CLI against the agent, every output kept to be searched later."""
-
-    def __init__(self, agent: AgentUnderTest) -> None:
-        self.agent = agent
-        self.outputs: list[str] = []
-        self.command_lines: list[str] = []
-
-    def __call__(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [str(FORMAE), *args],
-            env={**os.environ, **self.agent.cli_env(), "COLUMNS": "250"},
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
-        self.outputs += [done.stdout, done.stderr]
-        self.command_lines.append(
-            subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-        )
-        if expect is not None:
-            assert done.returncode == expect, f"formae {' '.join(args)}: {done.stderr}{done.stdout}"
-        return done
-
-
 def cloud_by_kind(path: Path) -> dict[str, Any]:
     return {r.type.rsplit("::", 1)[1].lower(): r for r in read_cloud(path).values()}
-
-
-def files_holding(root: Path, value: str) -> list[str]:
-    needle = value.encode()
-    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
 @pytest.fixture
@@ -136,7 +92,7 @@ def secret_agent(
 def test_secrets_reach_the_plugin_and_leave_no_trace(
     secret_agent: AgentUnderTest, tmp_path: Path, values: dict[str, str]
 ) -> None:
-    agent, run = secret_agent, Run(secret_agent)
+    agent, run = secret_agent, Cli(secret_agent)
     key_file = tmp_path / "token.txt"
     key_file.write_text(values["file"] + "\n")
     path = tmp_path / "sec.json"
@@ -186,15 +142,10 @@ def test_secrets_reach_the_plugin_and_leave_no_trace(
     with agent.client() as client:
         api = [client.inventory("resources"), client.inventory("targets"), client.commands(limit=50)]
         api += [client.command(c["id"]) for c in api[2]]
-    everything = "\n".join([*run.outputs, json.dumps(api), (tmp_path / "extracted.json").read_text()])
+    extracted = (tmp_path / "extracted.json").read_text()
 
     agent.stop()  # the store checkpoints, the log is flushed
-    for name, value in values.items():
-        assert value not in everything, f"the {name} secret is in an output"
-        assert files_holding(agent.home, value) == [], f"the {name} secret is stored under the home"
-        assert not any(value in lines for lines in run.command_lines), (
-            f"the {name} secret is on a command line"
-        )
+    assert_nowhere(values, agent.home, run, json.dumps(api), extracted)
     assert (agent.home / "secrets.key").stat().st_mode & 0o777 == 0o600
 
 
@@ -204,5 +155,5 @@ def test_an_unresolvable_reference_rejects_the_command_naming_it(
     document = forma({"inline": "x" * 8, "once": "y" * 8, "target": "z" * 8}, tmp_path / "missing.txt")
     path = tmp_path / "f.json"
     path.write_text(json.dumps(document))
-    refused = Run(secret_agent)("apply", str(path), expect=3)
+    refused = Cli(secret_agent)("apply", str(path), expect=3)
     assert f"cannot read {tmp_path / 'missing.txt'}" in refused.stderr

@@ -15,46 +15,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_testing import CREDENTIALS, MotoServer, SlowTablesProxy, ThrottlingProxy
+from aws_testing import MotoServer, SlowTablesProxy, ThrottlingProxy
 
 from formae.testing import AgentProcess, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
 REPO = Path(__file__).resolve().parents[3]
-PLUGIN = Path(sys.executable).parent / "aws-plugin"
 STACK = "aws-example"
-
-
-def install_aws_plugin(home: Path) -> None:
-    target = home / "plugins" / "aws" / "v0.1.0" / "aws-plugin"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(PLUGIN, target)
-
-
-@pytest.fixture
-def start_agent(tmp_path: Path) -> Iterator[Any]:
-    agents: list[AgentProcess] = []
-
-    def start(**env: str) -> AgentProcess:
-        home = tmp_path / f"home{len(agents)}"
-        install_aws_plugin(home)
-        agent = AgentProcess(home, env={**CREDENTIALS, **env})
-        agents.append(agent)
-        agent.start()
-        agent.wait_for_log(r"Plugin registered namespace=AWS node=\S+", timeout=30)
-        return agent
-
-    yield start
-    for agent in agents:
-        agent.cleanup()
 
 
 def example_forma(endpoint: str) -> dict[str, Any]:
