@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from formae.cli.client import Rejected
 from formae.store import open_store, sqlite_url
 from tests.integration.harness import AgentUnderTest, install_fake_aws, network_forma
 from tests.postgres import POSTGRES_URL, create_schema, drop_schema, with_search_path
@@ -132,13 +133,11 @@ def post_apply(agent: AgentUnderTest, forma_text: str, simulate: bool = False) -
     """POST the forma as raw JSON, as any client may: nothing on this side parses or checks it."""
     body = f'{{"forma": {forma_text}, "mode": "reconcile", "simulate": {json.dumps(simulate)}}}'
     with agent.client() as client:
-        response = client._http.post(
-            "/commands/apply", content=body.encode("utf-8", "surrogatepass"), headers=_json
-        )
-    return response.status_code, response.json().get("problems", [])
-
-
-_json = {"content-type": "application/json"}
+        try:
+            client.request("POST", "/commands/apply", content=body.encode("utf-8", "surrogatepass"))
+        except Rejected as refused:
+            return refused.status, refused.problems
+    return 202, []
 
 
 def stored(agent: AgentUnderTest) -> dict[str, int]:

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from formae.cli import main
 from formae.cli.client import AgentClient
+from formae.cli.http import HttpRequest, HttpResponse, TransportFailure
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -55,6 +56,27 @@ def command(state: str = "Failed", error: str = "boom") -> dict[str, Any]:
     }
 
 
+class Scripted:
+    """The CLI's transport, answered by an httpx handler (the shape these tests are written in)."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+
+    def send(self, request: HttpRequest, *, stream: bool = False) -> HttpResponse:
+        body = request.body if isinstance(request.body, bytes | None) else b"".join(request.body)
+        asked = httpx.Request(
+            request.method, f"http://agent{request.target}", headers=dict(request.headers), content=body
+        )
+        try:
+            answer = self.handler(asked)
+        except httpx.TransportError as error:
+            raise TransportFailure(str(error)) from None
+        return HttpResponse(answer.status_code, answer.reason_phrase, answer.headers, answer.read())
+
+    def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 def agent(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Request]]:
     """Point the CLI at ``handler`` instead of an agent; the requests it received."""
@@ -67,11 +89,7 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> Callable[[Handler], list[httpx.Req
             return handler(request)
 
         def client(_: str | None) -> AgentClient:
-            client = AgentClient("http://agent")
-            client._http = httpx.Client(
-                base_url="http://agent/api/v1", transport=httpx.MockTransport(recording), timeout=30
-            )
-            return client
+            return AgentClient("http://agent", transport=Scripted(recording))
 
         monkeypatch.setattr(main, "_client", client)
         return seen

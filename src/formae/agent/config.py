@@ -21,6 +21,7 @@ from formae.environment import (
     parse_url,
     read_seconds,
 )
+from formae.home import default_home as default_home  # re-exported: the agent imports it from here
 
 DEFAULT_API_ADDRESS = "127.0.0.1:49684"
 DEFAULT_PLUGIN_ADDRESS = "127.0.0.1:49685"
@@ -28,10 +29,6 @@ DEFAULT_PLUGIN_ADDRESS = "127.0.0.1:49685"
 
 class ConfigError(Exception):
     pass
-
-
-def default_home(env: Mapping[str, str]) -> Path:
-    return Path(env.get("FORMAE_HOME") or Path.home() / ".pel" / "formae")
 
 
 @dataclass(frozen=True)

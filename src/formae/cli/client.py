@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import httpx
-
-from formae.agent.config import default_home
 from formae.auth import TOKEN_ENV, read_token_file
+from formae.home import default_home
+
+if TYPE_CHECKING:  # http.client is imported when a request is made, not when a command starts
+    from formae.cli.http import Headers, HttpResponse, Transport
 
 PAGE = 1000
 """Items per page when the CLI reads a long list (the agent serves at most 5000)."""
@@ -88,17 +89,22 @@ def api_ca(home: Path | None = None) -> Path | None:
 
 class AgentClient:
     def __init__(
-        self, base_url: str, timeout: float = 30.0, *, token: str | None = None, ca: Path | None = None
+        self,
+        base_url: str,
+        timeout: float = 30.0,
+        *,
+        token: str | None = None,
+        ca: Path | None = None,
+        transport: Transport | None = None,
     ) -> None:
-        """``token``: the bearer token sent with every call; ``ca``: what verifies an https agent."""
+        """``token``: the bearer token sent with every call; ``ca``: what verifies an https agent.
+
+        ``transport``: what carries the requests (a test's fake); by default a connection to ``base_url``.
+        """
         self.base_url = base_url.rstrip("/")
-        headers = {"authorization": f"Bearer {token}"} if token else {}
-        verify: ssl.SSLContext | bool = True
-        if ca is not None and self.base_url.startswith("https:"):
-            verify = ssl.create_default_context(cafile=str(ca))
-        self._http = httpx.Client(
-            base_url=f"{self.base_url}/api/v1", timeout=timeout, headers=headers, verify=verify
-        )
+        self.timeout = timeout
+        self._headers = {"authorization": f"Bearer {token}"} if token else {}
+        self._http: Transport = transport or _transport(self.base_url, timeout, ca)
 
     def close(self) -> None:
         self._http.close()
@@ -112,20 +118,47 @@ class AgentClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request_with_headers(method, path, **kwargs)[0]
 
-    def _request_with_headers(self, method: str, path: str, **kwargs: Any) -> tuple[Any, httpx.Headers]:
+    def _request_with_headers(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        timeout: float | None = None,
+    ) -> tuple[Any, Headers]:
+        response = self._send(method, path, params, _body(json, content), timeout)
         try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise AgentUnreachable(f"cannot reach the formae agent at {self.base_url}: {error}") from None
-        if response.status_code >= 400:
-            raise _rejection(response)
-        try:
-            return response.json(), response.headers
+            return _json_of(response), response.headers
         except ValueError:  # some other server on that port
             raise AgentUnreachable(
                 f"{self.base_url} answered {method} {path} with something other than JSON: "
                 "is it a formae agent?"
             ) from None
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout: float | None,
+        stream: bool = False,
+    ) -> HttpResponse:
+        from formae.cli.http import HttpRequest, TransportFailure, query_string
+
+        headers = {**self._headers, "accept": "application/json"}
+        if body is not None:
+            headers["content-type"] = "application/json"
+        request = HttpRequest(method, f"/api/v1{path}{query_string(params)}", headers, body, timeout)
+        try:
+            response = self._http.send(request, stream=stream)
+        except TransportFailure as error:
+            raise AgentUnreachable(f"cannot reach the formae agent at {self.base_url}: {error}") from None
+        if response.status >= 400:
+            raise _rejection(response)
+        return response
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Any route of the API (``path`` under /api/v1): what the CLI's area modules call."""
@@ -183,7 +216,7 @@ class AgentClient:
         params: dict[str, Any] = {"updates": updates, "wait": wait, "limit": PAGE}
         if states:
             params["state"] = states
-        timeout = httpx.Timeout(self._http.timeout.read + wait if self._http.timeout.read else None)
+        timeout = self.timeout + wait if self.timeout else None
         path = f"/commands/{command_id}"
         command: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)
         while command.get("next_after"):
@@ -241,19 +274,38 @@ _UNAUTHENTICATED_HINT = (
 )
 
 
-def _rejection(response: httpx.Response) -> Rejected:
+def _transport(base_url: str, timeout: float, ca: Path | None) -> Transport:
+    from formae.cli.http import HttpTransport, TransportFailure
+
+    try:
+        return HttpTransport(base_url, timeout=timeout, ca=ca if base_url.startswith("https:") else None)
+    except TransportFailure as error:
+        raise AgentUnreachable(str(error)) from None
+
+
+def _body(data: Any, content: bytes | None) -> bytes | None:
+    if content is not None:
+        return content
+    return None if data is None else json.dumps(data).encode()
+
+
+def _json_of(response: HttpResponse) -> Any:
+    return json.loads(response.body)
+
+
+def _rejection(response: HttpResponse) -> Rejected:
     rejected = _rejection_of(response)
-    if response.status_code == 401:
+    if response.status == 401:
         return Rejected(401, f"{rejected}{_UNAUTHENTICATED_HINT}", rejected.problems)
     return rejected
 
 
-def _rejection_of(response: httpx.Response) -> Rejected:
+def _rejection_of(response: HttpResponse) -> Rejected:
     try:
-        body = response.json()
+        body = _json_of(response)
     except ValueError:
-        return Rejected(response.status_code, response.text or response.reason_phrase, [])
+        return Rejected(response.status, response.text or response.reason, [])
     if isinstance(body, dict) and "problems" in body:
-        return Rejected(response.status_code, str(body.get("error", "rejected")), list(body["problems"]))
+        return Rejected(response.status, str(body.get("error", "rejected")), list(body["problems"]))
     detail = body.get("detail") if isinstance(body, dict) else body
-    return Rejected(response.status_code, str(detail), [])
+    return Rejected(response.status, str(detail), [])

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from formae.agent.config import default_home
-from formae.cli.doctor import Status, examine
 from formae.cli.output import Column, Output, emit_data, print_table
+from formae.home import default_home
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(app: typer.Typer, console: Console) -> None:
@@ -32,6 +33,8 @@ def register(app: typer.Typer, console: Console) -> None:
         answers, ports in use, plugins installed vs registered, crash-looping plugins, and the
         clock skew of joined plugins. Exits 1 when a check fails (warnings exit 0).
         """
+        from formae.cli.doctor import Status, examine
+
         findings = examine(home or default_home(os.environ), api)
         data = [
             {"check": f.check, "status": f.status.value, "detail": f.detail, "fix": f.fix} for f in findings

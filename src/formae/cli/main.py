@@ -7,17 +7,15 @@ Exit codes scripts can trust: 0 success; 1 the command ran and failed; 2 bad usa
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.text import Text
 
-from formae.agent.config import AgentConfig, ConfigError, default_home
 from formae.cli import (
-    agent_cmd,
     api_cmd,
     completion_cmd,
     doctor_cmd,
@@ -48,9 +46,8 @@ from formae.cli.output import (
     print_table,
     styled_state,
 )
-from formae.cli.plugins_view import print_plugins
-from formae.cli.watch import FINAL_STATES, watch_command
-from formae.forma import FormaError, load_forma
+from formae.cli.startup import prune
+from formae.home import default_home
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -105,6 +102,8 @@ QueueOption = Annotated[
 
 
 def main() -> None:
+    if not os.environ.get("_FORMAE_COMPLETE"):  # completion walks every command
+        prune(app, sys.argv[1:])
     app()
 
 
@@ -127,6 +126,8 @@ def _everywhere(
 
 
 def _fail(message: str, code: int) -> NoReturn:
+    from rich.text import Text
+
     errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
@@ -155,6 +156,8 @@ def _conventionally(talk: Callable[[], T]) -> T:
 
 
 def _load(path: Path) -> tuple[dict[str, Any], str]:
+    from formae.forma import FormaError, load_forma
+
     try:
         forma = load_forma(path)
     except FormaError as error:
@@ -253,6 +256,8 @@ def _submitted(
 
 def _finish(client: AgentClient, command_id: str, output: Output, quiet: bool = False) -> None:
     """Follow the command to its end (the agent may go away meanwhile); exit 1 unless it succeeded."""
+    from formae.cli.watch import watch_command
+
     if quiet:
         command = _conventionally(lambda: _wait_quietly(client, command_id))
         if command["state"] != "Success":
@@ -269,6 +274,8 @@ def _finish(client: AgentClient, command_id: str, output: Output, quiet: bool = 
 
 def _wait_quietly(client: AgentClient, command_id: str) -> dict[str, Any]:
     """Long-poll the counts, not the updates (10,000 of them for a big apply), then fetch it whole."""
+    from formae.cli.watch import FINAL_STATES
+
     while client.command(command_id, updates=False, wait=LONG_POLL)["state"] not in FINAL_STATES:
         time.sleep(0.25)  # answered early: the command runs in another agent that shares the store
     return client.command(command_id)
@@ -282,6 +289,8 @@ def cancel(
     api: ApiOption = None,
 ) -> None:
     """Cancel a command: nothing new starts; what is in flight finishes."""
+    from rich.text import Text
+
     with _client(api) as client:
         command = _call(client, "cancel", command_id)
     console.print(Text.assemble(f"command {command_id}: ", styled_state(command["state"])))
@@ -434,6 +443,8 @@ def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> N
     with _client(api) as client:
         plugins = _call(client, "plugins")
     if not emit_data(console, output, plugins):
+        from formae.cli.plugins_view import print_plugins
+
         print_plugins(console, plugins, wide=output is Output.WIDE)
 
 
@@ -524,6 +535,9 @@ def agent_start(
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Start the agent (in the foreground unless --background)."""
+    from formae.agent.config import AgentConfig, ConfigError
+    from formae.cli import agent_cmd
+
     try:
         config = AgentConfig.from_env(
             home=str(home) if home else None,
@@ -575,6 +589,8 @@ def agent_stop(
     home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
 ) -> None:
     """Stop the background agent (and its plugins)."""
+    from formae.cli import agent_cmd
+
     pid = agent_cmd.stop_agent(home or default_home(os.environ))
     console.print("no agent running" if pid is None else f"agent (pid {pid}) stopped")
 
@@ -585,6 +601,8 @@ def agent_status(
     output: OutputOption = Output.HUMAN,
 ) -> None:
     """Whether an agent is running, where, and how many plugins it has."""
+    from formae.cli import agent_cmd
+
     info = agent_cmd.alive_agent(home or default_home(os.environ))
     health = agent_cmd.agent_health(str(info["api_url"]), api_ca(home)) if info else None
     status = {"running": info is not None, **(info or {}), "health": health}

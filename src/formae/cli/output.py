@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import yaml
-from rich.console import Console, Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich is imported when something is printed, not when a command starts
+    from rich.console import Console, RenderableType
+    from rich.text import Text
 
 STATE_STYLES = {
     "Success": "green",
@@ -52,12 +51,67 @@ class Output(StrEnum):
 
 
 def make_console(*, stderr: bool = False) -> Console:
+    """A console made on first use, so that a module can hold one without importing rich.
+
+    See :func:`real_console` for what it is once made.
+    """
+    return cast("Console", _LazyConsole(lambda: real_console(stderr=stderr)))
+
+
+def plain_console(*, stderr: bool = False) -> Console:
+    """rich's own ``Console(stderr=stderr)``, made on first use like :func:`make_console`'s."""
+
+    def made() -> Console:
+        from rich.console import Console
+
+        return Console(stderr=stderr)
+
+    return cast("Console", _LazyConsole(made))
+
+
+class _LazyConsole:
+    """Stands for the rich ``Console`` that ``factory`` makes the first time anything of it is used."""
+
+    def __init__(self, factory: Callable[[], Console]) -> None:
+        object.__setattr__(self, "_factory", factory)
+        object.__setattr__(self, "_made", None)
+
+    def _console(self) -> Console:
+        made: Console | None = object.__getattribute__(self, "_made")
+        if made is None:
+            made = object.__getattribute__(self, "_factory")()
+            object.__setattr__(self, "_made", made)
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._console(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._console(), name, value)
+
+    def __enter__(self) -> Console:  # special methods are looked up on the type, not via __getattr__
+        return self._console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._console().__exit__(*exc)
+
+
+def unwrap(console: Console) -> Console:
+    """The real console behind one from :func:`make_console`, for rich's own machinery (``Live``)."""
+    if isinstance(console, _LazyConsole):
+        return console._console()
+    return console
+
+
+def real_console(*, stderr: bool = False) -> Console:
     """A console that honours ``NO_COLOR`` fully: no colour and no other styling escape codes.
 
     rich alone only drops colours under ``NO_COLOR`` and keeps bold and dim; the entry point sets
     ``NO_COLOR`` for ``--no-color`` before the consoles are made (see ``formae.cli.entry``). In a
     pipe, rich would also break long messages at 80 columns; soft wrap leaves lines whole.
     """
+    from rich.console import Console
+
     plain = bool(os.environ.get("NO_COLOR"))
     console = Console(stderr=stderr, color_system=None if plain else "auto", no_color=plain or None)
     console.soft_wrap = not console.is_terminal  # a pipe gets each message on one line, as it was said
@@ -91,6 +145,8 @@ def emit_data(console: Console, output: Output, data: Any) -> bool:
         console.print_json(json.dumps(data))
         return True
     if output is Output.YAML:
+        import yaml
+
         console.out(yaml.safe_dump(data, sort_keys=False), end="", highlight=False)
         return True
     return False
@@ -137,6 +193,8 @@ def print_table(
 def _print_plain(
     console: Console, title: str | Text | None, columns: list[Column], cells: list[list[Text]]
 ) -> None:
+    from rich.text import Text
+
     if title:
         console.out(title.plain if isinstance(title, Text) else title, highlight=False)
     texts = [[" ".join(cell.plain.splitlines()) for cell in row] for row in cells]
@@ -161,6 +219,8 @@ def _fitted(
     When even the columns that are never dropped do not fit, each row becomes a record of
     ``name: value`` lines (as ``psql``'s expanded display does) rather than cutting a value.
     """
+    from rich.table import Table
+
     natural = [max([len(c.name), *(row[i].cell_len for row in cells)]) for i, c in enumerate(columns)]
     keep = list(range(len(columns)))
 
@@ -187,6 +247,9 @@ def _fitted(
 
 
 def _records(title: str | Text | None, columns: list[Column], cells: list[list[Text]]) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     name_width = max(len(c.name) for c in columns) + 1
     lines: list[RenderableType] = [Text(title) if isinstance(title, str) else title] if title else []
     for number, row in enumerate(cells):
@@ -199,6 +262,8 @@ def _records(title: str | Text | None, columns: list[Column], cells: list[list[T
 
 
 def _cell(value: Any) -> Text:
+    from rich.text import Text
+
     if isinstance(value, Text):
         return value
     if isinstance(value, bool):
@@ -209,6 +274,8 @@ def _cell(value: Any) -> Text:
 
 
 def styled_state(state: str) -> Text:
+    from rich.text import Text
+
     return Text(state, style=STATE_STYLES.get(state, ""))
 
 
@@ -250,6 +317,8 @@ def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Tabl
 
 
 def command_title(command: dict[str, Any]) -> Text:
+    from rich.text import Text
+
     return Text.assemble(
         f"command {command['id']} ({command['kind']} {command['mode']}): ", styled_state(command["state"])
     )

@@ -11,14 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from rich.console import Console
-from rich.text import Text
 
-from formae.cli.output import Column, Output, emit_data, print_table
+from formae.cli.output import Column, Output, emit_data, plain_console, print_table
 
-console = Console()
-errors = Console(stderr=True)
+console = plain_console()
+errors = plain_console(stderr=True)
 
 OUTCOME_STYLES = {"pass": "green", "fail": "red", "skip": "dim"}
 LOG_TAIL = 40
@@ -62,6 +59,8 @@ def conformance(
     ]
     config = _properties(target_config) if target_config else {}
     report = run_conformance([str(executable.absolute())], scenarios, config)
+    from rich.text import Text
+
     if not emit_data(console, output, report.as_dict()):
         rows = [
             (r.name, Text(r.outcome.value, OUTCOME_STYLES[r.outcome.value]), Text(r.detail))
@@ -103,6 +102,8 @@ def init(
 
 
 def _properties(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         text = path.read_text(encoding="utf-8")
         value = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
@@ -114,5 +115,7 @@ def _properties(path: Path) -> dict[str, Any]:
 
 
 def _usage(message: str) -> Any:
+    from rich.text import Text
+
     errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(2)

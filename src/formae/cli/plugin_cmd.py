@@ -9,22 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.text import Text
 
-from formae.agent.config import default_home
 from formae.cli.client import AgentClient, AgentUnreachable, Rejected, api_ca, api_token, runtime_info
 from formae.cli.output import Column, Output, emit_data, make_console, print_table
-from formae.installer import (
-    InstalledVersion,
-    InstallError,
-    PipOptions,
-    install,
-    installed_versions,
-    uninstall,
-)
+from formae.home import default_home
+
+if TYPE_CHECKING:
+    from formae.installer import InstalledVersion
 
 EXIT_FAILED = 1
 
@@ -59,6 +53,8 @@ def plugin_install(
     A running agent starts it within a second; a newer version replaces the running one once it
     has registered, after the calls in flight on the old one are done.
     """
+    from formae.installer import InstallError, PipOptions, install
+
     options = PipOptions(index_url, tuple(find_links or ()), no_index)
     try:
         installed = install(source, _home(home), options, force=force)
@@ -76,6 +72,8 @@ def plugin_uninstall(
     home: HomeOption = None,
 ) -> None:
     """Remove a plugin (or one version of it); a running agent stops it, or falls back to the next version."""
+    from formae.installer import InstallError, uninstall
+
     try:
         removed = uninstall(_home(home), name, version)
     except InstallError as error:
@@ -91,6 +89,8 @@ def plugin_info(
     api: Annotated[str | None, typer.Option("--api-url", help="The agent's REST API")] = None,
 ) -> None:
     """A plugin's installed versions (the newest is the one the agent runs) and what the agent runs."""
+    from formae.installer import installed_versions
+
     versions = installed_versions(_home(home), name)
     if not versions:
         _fail(f"plugin {name} is not installed under {_home(home) / 'plugins'}")
@@ -165,6 +165,8 @@ def _home(home: Path | None) -> Path:
 
 
 def _fail(message: str) -> NoReturn:
+    from rich.text import Text
+
     errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(EXIT_FAILED)
 

@@ -10,16 +10,15 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.text import Text
 
-from formae.agent.config import default_home
-from formae.agent.plugin_manager import discover_plugins
 from formae.cli.output import make_console
-from formae.schema import BASE_MODULE, pkl_module
-from formae.wire.types import ResourceSchema
+from formae.home import default_home
+
+if TYPE_CHECKING:
+    from formae.wire.types import ResourceSchema
 
 DESCRIBE_TIMEOUT = 30.0
 
@@ -49,6 +48,8 @@ def schema_pkl(
     if not schemas:
         _fail(f"the plugin of {namespace} announces no schemas (is its formae SDK older than `schema pkl`?)")
     target = output.resolve() if output else None
+    from formae.schema import pkl_module
+
     text = pkl_module(
         namespace,
         schemas,
@@ -64,6 +65,8 @@ def schema_pkl(
 
 def _base_import(target: Path | None) -> str:
     """formae.pkl relative to where the module is written, or absolute when printed."""
+    from formae.schema import BASE_MODULE
+
     if target is None:
         return str(BASE_MODULE)
     return os.path.relpath(BASE_MODULE, target.parent)
@@ -71,6 +74,8 @@ def _base_import(target: Path | None) -> str:
 
 def _installed(namespace: str, home: Path) -> dict[str, Any]:
     """The description of the installed plugin serving ``namespace`` (the newest of each plugin is asked)."""
+    from formae.agent.plugin_manager import discover_plugins
+
     for installed in discover_plugins(home / "plugins"):
         recorded = _record(installed.executable.parent)
         if recorded.get("namespace") not in (None, namespace):
@@ -108,6 +113,8 @@ def _describe(executable: Path) -> dict[str, Any]:
 
 
 def _schema(data: dict[str, Any]) -> ResourceSchema:
+    from formae.wire.types import ResourceSchema
+
     return ResourceSchema(
         str(data["type"]),
         str(data.get("identifier", "")),
@@ -118,5 +125,7 @@ def _schema(data: dict[str, Any]) -> ResourceSchema:
 
 
 def _fail(message: str) -> NoReturn:
+    from rich.text import Text
+
     errors.print(Text.assemble(("error:", "red"), " ", message), highlight=False)
     raise typer.Exit(1)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from formae.cli.client import AgentClient
 from formae.cli.output import Column, ColumnSpec, Output, emit_data, patch_text, print_table
-from formae.forma.render import render
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 QueryOption = Annotated[str, typer.Option("--query", help="e.g. 'stack:net type:FakeAWS::*'")]
 FINAL_SYNC_STATES = ("Success", "Failed")
@@ -110,6 +111,8 @@ def register(
             raise typer.Exit(2)
         with connect(api) as client:
             forma = call(client, "request", "GET", "/extract", params={"query": query, "stack": stack})
+        from formae.forma.render import render
+
         text = render(forma, form)
         if file is None:
             console.out(text, end="", highlight=False)

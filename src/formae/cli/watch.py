@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from formae.cli.client import AgentClient
-from formae.cli.output import command_table, command_title, counts_table
+from formae.cli.output import command_table, command_title, counts_table, unwrap
 
 FINAL_STATES = {"Success", "Failed", "Canceled"}
 FINAL_UPDATE_STATES = {"Success", "Failed", "Canceled"}
@@ -29,6 +29,7 @@ def watch_command(
     client: AgentClient, command_id: str, console: Console, interval: float = 0.25
 ) -> dict[str, Any]:
     """Follow the command until it is final; the last full view of it."""
+    console = unwrap(console)
     command = client.command(command_id, updates=False)  # counts first: a big command is not listed
     if sum(command["summary"].values()) > LISTED_UPDATES:
         return _watch_counts(client, command, console, interval)
