@@ -184,3 +184,12 @@ def test_dot_text_needs_no_graphviz_and_a_missing_dot_says_how_to_install_it() -
     assert render("digraph {}", Format.DOT, program="no-such-dot") == b"digraph {}"
     with pytest.raises(RenderError, match="apt-get install graphviz"):
         render("digraph {}", Format.PNG, program="no-such-dot")
+
+
+def test_the_package_binds_the_view_function_not_the_module_of_that_name() -> None:
+    import types
+
+    import formae.graph
+
+    assert not isinstance(formae.graph.view, types.ModuleType)
+    assert not isinstance(formae.graph.render, types.ModuleType)

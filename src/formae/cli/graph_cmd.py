@@ -12,25 +12,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from formae.cli.client import AgentClient
-from formae.graph import (
-    COLLAPSE_ABOVE,
-    Format,
-    Graph,
-    Held,
-    RenderError,
-    Step,
-    inventory_graph,
-    plan_graph,
-    render,
-    to_dot,
-    view,
-)
-from formae.model import ResourceKey
+from formae.graph.options import COLLAPSE_ABOVE, Format
+
+if TYPE_CHECKING:
+    from formae.graph import Graph
+    from formae.model import ResourceKey
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -70,6 +61,8 @@ def register(
             fail("give a forma FILE or --query, not both and not neither", EXIT_USAGE)
         if output is Format.PNG and sys.stdout.isatty():
             fail("a PNG is not for a terminal: redirect it (formae graph ... -o png > graph.png)", EXIT_USAGE)
+        from formae.graph import RenderError, render, to_dot, view
+
         with connect(api) as client:
             if file is not None:
                 forma, source = load(file)
@@ -85,10 +78,14 @@ def register(
 
 
 def _key(item: dict[str, Any]) -> ResourceKey:
+    from formae.model import ResourceKey
+
     return ResourceKey(str(item["stack"]), str(item["type"]), str(item["label"]))
 
 
 def _plan(response: dict[str, Any], source: str) -> Graph:
+    from formae.graph import Step, plan_graph
+
     steps = [
         Step(
             id=c["id"],
@@ -105,6 +102,8 @@ def _plan(response: dict[str, Any], source: str) -> Graph:
 
 
 def _inventory(client: AgentClient, call: Callable[..., Any], query: str) -> Graph:
+    from formae.graph import Held, inventory_graph
+
     resources = call(client, "inventory", "resources", query)
     drift = {_key(d): d["change"] for d in call(client, "request", "GET", "/drift", params={"query": query})}
     held = [

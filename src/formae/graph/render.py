@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from enum import StrEnum
+
+from formae.graph.options import Format
 
 RENDER_TIMEOUT = 120.0
 """Seconds ``dot`` may take: a few for thousands of boxes; a hung one must not hang the CLI."""
-
-
-class Format(StrEnum):
-    DOT = "dot"
-    SVG = "svg"
-    PNG = "png"
 
 
 class RenderError(Exception):

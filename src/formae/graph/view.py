@@ -12,10 +12,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from formae.graph.model import Graph, Mark, Node
+from formae.graph.options import COLLAPSE_ABOVE
 from formae.model import ResourceKey
-
-COLLAPSE_ABOVE = 25
-"""More resources than this of one type in one stack are shown as one box."""
 
 
 @dataclass(frozen=True, slots=True)
