@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import uvicorn
@@ -44,6 +44,8 @@ from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
 from formae.api import AgentServices, build_app
 from formae.api.exposure import ApiExposure
+from formae.console import PREFIX as CONSOLE_PREFIX
+from formae.console import ConsoleServices, SessionBook, mount_console
 from formae.secrets import RedactingFilter, Redactor, SecretKeyring
 from formae.store import Datastore, open_store
 from formae.wire.transport import ServerTls, start_hub_server
@@ -150,7 +152,12 @@ class Agent:
             secrets=SecretIntake(keyring, redactor, store),
         )
         exposure = ApiExposure.prepare(config, store, AuditLog(config.audit_file))
-        api = _ApiServer(_api_config(build_app(services, exposure.access), config.api_address, exposure))
+        access = replace(exposure.access, self_guarded=(CONSOLE_PREFIX,))
+        app = build_app(services, access)
+        sessions = SessionBook(access.verifier)
+        console = ConsoleServices(store, runner, overview, sessions, access.audit, redact=redactor.redact)
+        mount_console(app, console, access.verifier)
+        api = _ApiServer(_api_config(app, config.api_address, exposure))
         try:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
@@ -262,6 +269,7 @@ def _api_config(app: object, address: str, exposure: ApiExposure) -> uvicorn.Con
         lifespan="off",
         ssl_certfile=exposure.certificate,
         ssl_keyfile=exposure.key,
+        timeout_graceful_shutdown=2,  # an open console event stream must not hold the agent's stop
     )
 
 

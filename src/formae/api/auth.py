@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from formae.agent.audit import AuditLog
@@ -59,6 +60,8 @@ class Principal:
 
     token_id: str
     role: Role
+    expires_at: datetime | None = None
+    """When the token stops being valid; None: never (the agent's own, or minted without a TTL)."""
 
 
 class TokenVerifier:
@@ -76,13 +79,20 @@ class TokenVerifier:
             token = ApiToken.parse(text)
         except TokenFormatError:
             return None
-        if token.id == self._own.id:
-            same = hmac.compare_digest(token.secret_sha256, self._own.secret_sha256)
-            return Principal(token.id, Role.ADMIN) if same else None
-        record = await self._store.get_api_token(token.id)
-        if record is None or not record.valid(token.secret_sha256, utc_now()):
+        return await self.verify_hash(token.id, token.secret_sha256)
+
+    async def verify_hash(self, token_id: str, secret_sha256: str) -> Principal | None:
+        """The principal of the token ``token_id`` whose secret hashes to ``secret_sha256``, while valid.
+
+        What a console session keeps instead of the token, so that a revoked token ends it at once.
+        """
+        if token_id == self._own.id:
+            same = hmac.compare_digest(secret_sha256, self._own.secret_sha256)
+            return Principal(token_id, Role.ADMIN) if same else None
+        record = await self._store.get_api_token(token_id)
+        if record is None or not record.valid(secret_sha256, utc_now()):
             return None
-        return Principal(record.id, Role(record.role))
+        return Principal(record.id, Role(record.role), record.expires_at)
 
 
 class FailureThrottle:
@@ -116,6 +126,9 @@ class ApiAccess:
     """Host header names accepted (without the port); ``*`` accepts any."""
     audit: AuditLog
     throttle: FailureThrottle
+    self_guarded: tuple[str, ...] = ()
+    """Path prefixes whose app authenticates its own requests (the web console's session cookie);
+    the Host check still applies to them."""
 
 
 class ApiGuard:
@@ -135,7 +148,7 @@ class ApiGuard:
             return
         method, path, peer = scope["method"], scope["path"], _peer(scope)
         needed = required_role(method, path)
-        if needed is None:
+        if needed is None or path.startswith(self._access.self_guarded):
             await self._app(scope, receive, send)
             return
         principal = await self._access.verifier.verify(headers.get("authorization"))

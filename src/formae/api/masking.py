@@ -33,6 +33,11 @@ class SecretMasking:
         async def buffered(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
+                if not _is_json(
+                    message
+                ):  # HTML, a stream of events: nothing of JSON to mask, sent as it comes
+                    await send(message)
+                    return
                 start = message
                 return
             if message["type"] != "http.response.body" or start is None:
@@ -53,9 +58,6 @@ class SecretMasking:
         await send({"type": "http.response.body", "body": body})
 
     def _needs_masking(self, start: Message, body: bytes) -> bool:
-        types = [v for k, v in start.get("headers", []) if k.lower() == b"content-type"]
-        if not types or b"json" not in types[0]:
-            return False
         return any(m in body for m in _MARKERS) or self._redactor.knows_any(body.decode(errors="replace"))
 
     def _masked(self, value: Any) -> Any:
@@ -67,3 +69,8 @@ class SecretMasking:
         if isinstance(value, list):
             return [self._redacted(v) for v in value]
         return self._redactor.redact(value) if isinstance(value, str) else value
+
+
+def _is_json(start: Message) -> bool:
+    types = [v for k, v in start.get("headers", []) if k.lower() == b"content-type"]
+    return bool(types) and b"json" in types[0]

@@ -33,12 +33,12 @@ def plugin_routes(overview: PluginOverview) -> APIRouter:
 
     @router.get("/plugins")
     async def plugins() -> list[PluginView]:
-        return [_plugin_view(row) for row in overview.rows()]
+        return [plugin_view(row) for row in overview.rows()]
 
     return router
 
 
-def _plugin_view(row: PluginRow) -> PluginView:
+def plugin_view(row: PluginRow) -> PluginView:
     process = _process_view(row.process) if row.process else None
     p = row.registered
     if p is None:
