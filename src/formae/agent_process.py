@@ -15,7 +15,7 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 
@@ -39,6 +39,7 @@ from formae.agent.policies import StackPolicies
 from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry
+from formae.agent.renewal import CertificateRenewer
 from formae.agent.schedules import AlwaysLeader, Schedule
 from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
@@ -104,6 +105,7 @@ class Agent:
             locate,
             require_certificate=security.tls is not None,
             gate=SecretGate(keyring, redactor),
+            renewer=security.renewer(config),
         )
         joins = security.join_service(store, config)
         server, port = await start_hub_server(
@@ -234,8 +236,18 @@ class _PluginSecurity:
         if self.authority is None:
             return None
         return JoinService(
-            store, self.authority, config.cookie, config.plugin_address, AuditLog(config.audit_file)
+            store,
+            self.authority,
+            config.cookie,
+            config.plugin_address,
+            AuditLog(config.audit_file),
+            timedelta(seconds=config.plugin_certificate_validity),
         )
+
+    def renewer(self, config: AgentConfig) -> CertificateRenewer | None:
+        if self.authority is None:
+            return None
+        return CertificateRenewer(self.authority, timedelta(seconds=config.plugin_certificate_validity))
 
 
 _ANY_HOST = frozenset({"0.0.0.0", "::", ""})

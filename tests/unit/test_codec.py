@@ -22,6 +22,7 @@ from formae.wire.frames import (
     AgentFrame,
     Announcement,
     AnnouncementAck,
+    CertificateRenewal,
     Challenge,
     Heartbeat,
     HeartbeatAck,
@@ -175,8 +176,10 @@ def test_announcement_with_schemas_round_trips() -> None:
         proof=b"\x00\xff" * 16,
         pid=4242,
         heartbeat_interval=0.5,
+        renews_certificate=True,
     )
     assert plugin_round_trip(announcement) == announcement
+    assert plugin_round_trip(announcement._replace(renews_certificate=False)).renews_certificate is False
 
 
 @pytest.mark.parametrize(
@@ -186,6 +189,7 @@ def test_announcement_with_schemas_round_trips() -> None:
         AnnouncementAck(accepted=True, protocol_version=1, proof=b"p" * 32),
         AnnouncementAck(accepted=False, reason="authentication failed: wrong network cookie"),
         HeartbeatAck(sequence=77),
+        CertificateRenewal(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"),
     ],
     ids=lambda f: type(f).__name__,
 )

@@ -24,7 +24,7 @@ from formae.plugin import (
     _runtime,
 )
 from formae.plugin._runtime import Outcome, _connect_once, _Session
-from formae.plugin.identity import Identity
+from formae.plugin.identity import Identity, IdentityKeeper
 from formae.plugin.settings import PluginSettings
 from formae.wire import auth
 from formae.wire.frames import Announcement, AnnouncementAck, Challenge, OperationCall, OperationReply
@@ -106,7 +106,7 @@ async def test_stopping_during_the_handshake_does_not_wait_for_its_timeout(pair:
     asyncio.get_running_loop().call_later(0.05, stop.set)
     started = time.monotonic()
 
-    outcome = await _connect_once(Mini(), SETTINGS, Identity(None, COOKIE), stop)
+    outcome = await _connect_once(Mini(), SETTINGS, IdentityKeeper(Identity(None, COOKIE)), stop)
 
     assert outcome is Outcome.STOPPED
     assert time.monotonic() - started < 1.0  # the handshake allows itself 10 s
@@ -119,7 +119,7 @@ async def test_an_ack_naming_a_version_this_plugin_does_not_speak_is_a_refusal(
         return AnnouncementAck(True, protocol_version=2, proof=proof(announcement, nonce))
 
     agent = asyncio.create_task(scripted_agent(pair.agent, ack))
-    outcome = await _connect_once(Mini(), SETTINGS, Identity(None, COOKIE), asyncio.Event())
+    outcome = await _connect_once(Mini(), SETTINGS, IdentityKeeper(Identity(None, COOKIE)), asyncio.Event())
     await agent
 
     assert outcome is Outcome.REFUSED

@@ -43,6 +43,8 @@ class AgentConfig:
     plugin_restart_max_delay: float = 60.0
     """The cap of the backoff between restarts of a crashing local plugin (it is restarted forever)."""
     command_lease: float = 30.0
+    plugin_certificate_validity: float = 90 * 86400.0
+    """Seconds a joined plugin's certificate is valid; renewed over its link when a third is left."""
     """Seconds a command's execution lease lasts unless renewed (every third of it) by its agent."""
     plugin_tls: bool = True
     """Mutual TLS with plugins (certificates from the agent's CA) on top of the cookie handshake."""
@@ -146,6 +148,9 @@ class AgentConfig:
             heartbeat_timeout=read_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", default=2.5),
             plugin_restart_max_delay=read_seconds(env, "FORMAE_PLUGIN_RESTART_MAX_DELAY", default=60.0),
             command_lease=read_seconds(env, "FORMAE_COMMAND_LEASE", default=30.0),
+            plugin_certificate_validity=read_seconds(
+                env, "FORMAE_PLUGIN_CERT_VALIDITY", default=90 * 86400.0
+            ),
             plugin_tls=parse_flag(*tls) if tls else True,
             advertised_plugin_address=parse_address(*advertised) if advertised else "",
             sync_interval=parse_interval(*sync) if sync else 300.0,

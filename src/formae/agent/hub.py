@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from formae.agent.node_claims import NodeClaimRefused, fingerprint
 from formae.agent.plugin_link import CallGate, PluginLink
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
+from formae.agent.renewal import CertificateRenewer
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.certificates import allows, namespaces_of
 from formae.wire.codec import ProtocolError
@@ -52,7 +53,10 @@ class PluginHub:
         handshake_timeout: float = 10.0,
         require_certificate: bool = False,
         gate: CallGate | None = None,
+        renewer: CertificateRenewer | None = None,
     ) -> None:
+        self._renewer = renewer
+        """With TLS on: renews the certificates of plugins that keep renewals, over their links."""
         self._gate = gate
         """Given to every link: secrets are revealed to plugins and concealed from their answers there."""
         self._require_certificate = require_certificate
@@ -66,19 +70,34 @@ class PluginHub:
     async def handle(self, stream: AgentSideStream) -> None:
         """Serve one plugin stream to its end; never raises, whatever the plugin sends."""
         try:
-            link = await asyncio.wait_for(self._accept(stream), self._handshake_timeout)
+            accepted = await asyncio.wait_for(self._accept(stream), self._handshake_timeout)
         except (StreamClosed, ProtocolError, TimeoutError) as error:
             log.warning("Plugin handshake failed peer=%s: %s", stream.peer, describe_error(error))
             return
-        if link is None:
+        if accepted is None:
             return
+        link, announcement = accepted
         reason = "the stream was cancelled (the plugin hung up, or the agent is stopping)"
         try:
-            reason = await self._pump(stream, link)
+            async with asyncio.TaskGroup() as tasks:
+                renewing = self._renew(tasks, stream, announcement)
+                reason = await self._pump(stream, link)
+                if renewing is not None:
+                    renewing.cancel()
         finally:
             self._registry.disconnected(link, reason)
 
-    async def _accept(self, stream: AgentSideStream) -> PluginLink | None:
+    def _renew(
+        self, tasks: asyncio.TaskGroup, stream: AgentSideStream, announcement: Announcement
+    ) -> asyncio.Task[None] | None:
+        """Renew the certificate of a plugin that keeps renewals, for as long as its link lasts."""
+        certificate = stream.peer_certificate
+        if self._renewer is None or certificate is None or not announcement.renews_certificate:
+            return None
+        work = self._renewer.serve(stream.send, certificate, announcement.node)
+        return tasks.create_task(work, name=f"renew {announcement.node}")
+
+    async def _accept(self, stream: AgentSideStream) -> tuple[PluginLink, Announcement] | None:
         nonce = auth.new_nonce()
         await stream.send(Challenge(nonce, PROTOCOL_VERSIONS, self._agent_node))
         announcement = await stream.receive()
@@ -106,7 +125,7 @@ class PluginHub:
             log.warning("Plugin refused node=%s peer=%s: %s", announcement.node, stream.peer, refused)
             link.close(str(refused))
             return None
-        return link
+        return link, announcement
 
     def _check(self, announcement: Announcement, nonce: bytes) -> Refusal | None:
         expected = auth.plugin_proof(self._cookie, nonce, announcement.plugin_nonce)

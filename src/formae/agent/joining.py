@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 
 from formae.agent.audit import AuditLog
-from formae.agent.pki import CertificateAuthority, PkiError, check_request
+from formae.agent.pki import PLUGIN_VALIDITY, CertificateAuthority, PkiError, check_request
 from formae.store import Datastore, JoinRefused, JoinTokenRecord, utc_now
 from formae.wire.join import JoinAsk, JoinGrant, JoinToken
 from formae.wire.transport import JoinDenied
@@ -36,7 +36,10 @@ class JoinService:
         cookie: str,
         agent_address: str,
         audit: AuditLog | None = None,
+        certificate_validity: timedelta = PLUGIN_VALIDITY,
     ) -> None:
+        self._certificate_validity = certificate_validity
+        """Of the certificate a join grants (renewed over the plugin's link: ``agent/renewal.py``)."""
         self._audit = audit
         """Every join and refusal goes there too: who (node, token id), from where (peer)."""
         self._store = store
@@ -81,7 +84,7 @@ class JoinService:
             check_request(ask.certificate_request)  # before the token is spent on a request we cannot sign
             record = await self._store.redeem_join_token(ask.token_id, _digest(ask.secret), ask.node)
             certificate = self._authority.sign_plugin_request(
-                ask.certificate_request, frozenset(record.namespaces)
+                ask.certificate_request, frozenset(record.namespaces), self._certificate_validity
             )
         except (JoinRefused, PkiError) as error:
             log.warning("Plugin join refused node=%s peer=%s: %s", ask.node, ask.peer, error)

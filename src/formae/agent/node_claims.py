@@ -8,9 +8,11 @@ bound to the identity that first registered it, and only the same identity may r
 
 - a name the PluginProcessManager gives to a plugin it spawns on this host belongs to that child:
   only a process the manager knows under that name (``Location.LOCAL``) may announce it;
-- any other name belongs to its first claimant: the same namespace, the same certificate (its
-  SHA-256 fingerprint, when plugins use TLS) and the same location may replace it; anyone else is
-  refused, and the entry stays. The binding ends when the registry forgets the entry.
+- any other name belongs to its first claimant: the same namespace, the same key (the SHA-256 of
+  its certificate's public key, when plugins use TLS) and the same location may replace it; anyone
+  else is refused, and the entry stays. The binding ends when the registry forgets the entry. The
+  key, not the certificate: a certificate the agent renewed (``agent/renewal.py``) keeps its key,
+  and its plugin keeps its name.
 """
 
 from __future__ import annotations
@@ -32,15 +34,25 @@ class Claimant:
     namespace: str
     location: Location
     certificate: str | None = None
-    """SHA-256 fingerprint of the client certificate; None when plugins run without TLS."""
+    """SHA-256 of the client certificate's public key (SubjectPublicKeyInfo, DER); None without TLS."""
 
     def describe(self) -> str:
-        certificate = f"certificate sha256:{self.certificate[:16]}" if self.certificate else "no certificate"
+        certificate = (
+            f"certificate key sha256:{self.certificate[:16]}" if self.certificate else "no certificate"
+        )
         return f"namespace {self.namespace}, {self.location}, {certificate}"
 
 
 def fingerprint(certificate_pem: bytes | None) -> str | None:
-    return hashlib.sha256(certificate_pem).hexdigest() if certificate_pem else None
+    """The SHA-256 of the certificate's public key: the same for every renewal of one certificate."""
+    if not certificate_pem:
+        return None
+    from cryptography import x509  # only with TLS on: cryptography is slow to import
+    from cryptography.hazmat.primitives import serialization
+
+    key = x509.load_pem_x509_certificate(certificate_pem).public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).hexdigest()
 
 
 class NodeClaimRefused(Exception):

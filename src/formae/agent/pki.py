@@ -17,16 +17,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from formae.wire.certificates import key_to_pem, new_private_key
+from formae.wire.certificates import key_to_pem, namespaces_of, new_private_key
 from formae.wire.tls import AGENT_SERVER_NAME, ANY_NAMESPACE, NAMESPACE_URI_PREFIX
 
 CA_VALIDITY = dt.timedelta(days=3650)
 SERVER_VALIDITY = dt.timedelta(days=365)
 PLUGIN_VALIDITY = dt.timedelta(days=90)
+"""Of the certificates of spawned plugins, and by default of joined ones (``FORMAE_PLUGIN_CERT_VALIDITY``)."""
 
 
 class PkiError(Exception):
@@ -108,23 +110,50 @@ class CertificateAuthority:
         certificate = self._sign(key.public_key(), name, [], ExtendedKeyUsageOID.CLIENT_AUTH, validity)
         return KeyPair(certificate.public_bytes(serialization.Encoding.PEM), key_to_pem(key))
 
-    def sign_plugin_request(self, csr_pem: bytes, namespaces: frozenset[str]) -> bytes:
+    def sign_plugin_request(
+        self, csr_pem: bytes, namespaces: frozenset[str], validity: dt.timedelta = PLUGIN_VALIDITY
+    ) -> bytes:
         """The certificate for a joining plugin's CSR, allowed ``namespaces`` and nothing else."""
         csr, public_key = check_request(csr_pem)
         names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         common_name = str(names[0].value) if names else "formae-plugin"
-        return self._plugin_certificate(public_key, common_name, namespaces).public_bytes(
-            serialization.Encoding.PEM
+        certificate = self._plugin_certificate(public_key, common_name, namespaces, validity)
+        return certificate.public_bytes(serialization.Encoding.PEM)
+
+    def renew_plugin_certificate(self, certificate_pem: bytes, validity: dt.timedelta) -> bytes:
+        """A fresh certificate for the key, subject and namespaces of one this CA issued to a plugin.
+
+        ``PkiError`` when this CA did not issue it or it holds no EC key: nothing else is renewed.
+        """
+        try:
+            old = x509.load_pem_x509_certificate(certificate_pem)
+            old.verify_directly_issued_by(self.certificate)
+        except (ValueError, TypeError, InvalidSignature) as error:
+            raise PkiError(
+                f"not a plugin certificate of this agent's CA: {error or type(error).__name__}"
+            ) from None
+        public_key = old.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise PkiError("the certificate to renew does not carry an EC key")
+        names = old.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        common_name = str(names[0].value) if names else "formae-plugin"
+        certificate = self._plugin_certificate(
+            public_key, common_name, namespaces_of(certificate_pem), validity
         )
+        return certificate.public_bytes(serialization.Encoding.PEM)
 
     def _plugin_certificate(
-        self, public_key: ec.EllipticCurvePublicKey, common_name: str, namespaces: frozenset[str]
+        self,
+        public_key: ec.EllipticCurvePublicKey,
+        common_name: str,
+        namespaces: frozenset[str],
+        validity: dt.timedelta = PLUGIN_VALIDITY,
     ) -> x509.Certificate:
         sans: list[x509.GeneralName] = [
             x509.UniformResourceIdentifier(f"{NAMESPACE_URI_PREFIX}{namespace}")
             for namespace in sorted(namespaces)
         ]
-        return self._sign(public_key, common_name, sans, ExtendedKeyUsageOID.CLIENT_AUTH, PLUGIN_VALIDITY)
+        return self._sign(public_key, common_name, sans, ExtendedKeyUsageOID.CLIENT_AUTH, validity)
 
     def _sign(
         self,

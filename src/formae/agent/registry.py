@@ -54,7 +54,7 @@ class RegisteredPlugin:
     healthy: bool = True
     status_reason: str = ""
     certificate: str | None = None
-    """SHA-256 fingerprint of the plugin's client certificate; None without plugin TLS."""
+    """SHA-256 of its certificate's public key (``node_claims.fingerprint``); None without TLS."""
     draining: bool = False
     """Being replaced by a newer version: finishes the calls it has, is given no new ones."""
     clock_skew: float | None = None

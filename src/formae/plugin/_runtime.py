@@ -20,13 +20,14 @@ from typing import TypeVar
 from formae.backoff import exponential_delay, jittered
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch
-from formae.plugin.identity import Identity, obtain_identity
+from formae.plugin.identity import Identity, IdentityKeeper, obtain_identity
 from formae.plugin.settings import PluginSettings
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import ProtocolError
 from formae.wire.frames import (
     Announcement,
     AnnouncementAck,
+    CertificateRenewal,
     Challenge,
     Heartbeat,
     HeartbeatAck,
@@ -86,11 +87,12 @@ async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, st
     identity = await _identity(settings, stop)
     if identity is None:
         return 0 if stop.is_set() else EX_CONFIG
+    keeper = IdentityKeeper(identity)  # each dial presents the latest certificate the agent renewed
     backoff = Backoff()
     attempt = 0
     while not stop.is_set():
         attempt += 1
-        outcome = await _connect_once(plugin, settings, identity, stop, attempt)
+        outcome = await _connect_once(plugin, settings, keeper, stop, attempt)
         if outcome is not Outcome.UNREACHABLE:
             attempt = 0
         if outcome is Outcome.STOPPED:
@@ -135,14 +137,15 @@ def _worth_saying(attempt: int) -> bool:
 async def _connect_once(
     plugin: ResourcePlugin,
     settings: PluginSettings,
-    identity: Identity,
+    keeper: IdentityKeeper,
     stop: asyncio.Event,
     attempt: int = 1,
 ) -> Outcome:
+    identity = keeper.current
     connection = PluginConnection(settings.agent_address, identity.credentials)
     try:
         try:
-            handshake = _handshake(connection.stream, plugin, settings, identity.cookie)
+            handshake = _handshake(connection.stream, plugin, settings, identity.cookie, keeper.renews)
             protocol = await _unless_stopped(asyncio.wait_for(handshake, HANDSHAKE_TIMEOUT), stop)
         except (StreamClosed, TimeoutError) as error:
             _log_unreachable(settings.agent_address, identity, attempt, error)
@@ -159,7 +162,7 @@ async def _connect_once(
             plugin.namespace,
             protocol,
         )
-        session = _Session(plugin, connection.stream, settings)
+        session = _Session(plugin, connection.stream, settings, keeper)
         return Outcome.STOPPED if await session.run(stop) else Outcome.AGENT_GONE
     finally:
         await connection.close()
@@ -195,13 +198,13 @@ async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
 
 
 async def _handshake(
-    stream: PluginSideStream, plugin: ResourcePlugin, settings: PluginSettings, cookie: str
+    stream: PluginSideStream, plugin: ResourcePlugin, settings: PluginSettings, cookie: str, renews: bool
 ) -> int:
     challenge = await stream.receive()
     if not isinstance(challenge, Challenge):
         raise StreamClosed("agent closed the stream before its challenge")
     plugin_nonce = auth.new_nonce()
-    await stream.send(_announcement(plugin, settings, challenge, plugin_nonce, cookie))
+    await stream.send(_announcement(plugin, settings, challenge, plugin_nonce, cookie, renews))
     ack = await stream.receive()
     if not isinstance(ack, AnnouncementAck):
         raise StreamClosed("agent closed the stream before acknowledging the announcement")
@@ -219,7 +222,12 @@ async def _handshake(
 
 
 def _announcement(
-    plugin: ResourcePlugin, settings: PluginSettings, challenge: Challenge, plugin_nonce: bytes, cookie: str
+    plugin: ResourcePlugin,
+    settings: PluginSettings,
+    challenge: Challenge,
+    plugin_nonce: bytes,
+    cookie: str,
+    renews: bool = False,
 ) -> Announcement:
     return Announcement(
         namespace=plugin.namespace,
@@ -234,13 +242,22 @@ def _announcement(
         proof=auth.plugin_proof(cookie, challenge.agent_nonce, plugin_nonce),
         pid=os.getpid(),
         heartbeat_interval=settings.heartbeat_interval,
+        renews_certificate=renews,
     )
 
 
 class _Session:
     """One accepted stream: calls are served concurrently while heartbeats keep the link honest."""
 
-    def __init__(self, plugin: ResourcePlugin, stream: PluginSideStream, settings: PluginSettings) -> None:
+    def __init__(
+        self,
+        plugin: ResourcePlugin,
+        stream: PluginSideStream,
+        settings: PluginSettings,
+        keeper: IdentityKeeper | None = None,
+    ) -> None:
+        self._keeper = keeper
+        """Keeps the certificates the agent renews, for the next dial."""
         self._plugin = plugin
         self._stream = stream
         self._interval = settings.heartbeat_interval
@@ -275,6 +292,8 @@ class _Session:
                     task.add_done_callback(self._calls.discard)
                 elif isinstance(frame, HeartbeatAck):
                     self._last_ack = time.monotonic()
+                elif isinstance(frame, CertificateRenewal) and self._keeper is not None:
+                    await asyncio.to_thread(self._keeper.renew, frame.certificate)
         except (StreamClosed, ProtocolError) as error:
             log.warning("stream from agent ended: %s", error)
 

@@ -2,14 +2,17 @@
 
 A plugin with a join token joins once and keeps what it was granted in its state directory
 (key and cookie mode 0600), recording which token it came from: a restart reuses it, and a new
-token (the operator re-joining the plugin, say to another agent) replaces it.
+token (the operator re-joining the plugin, say to another agent) replaces it. The agent renews the
+certificate over the live link before it expires (``agent/renewal.py``); the renewed one replaces
+``plugin.crt`` and is presented at the next dial.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from formae.plugin.settings import STATE_DIR, PluginSettings, SettingsError
@@ -17,15 +20,48 @@ from formae.wire.join import JoinGrant
 from formae.wire.tls import ClientCredentials
 from formae.wire.transport import join
 
+log = logging.getLogger("formae.plugin")
+
 
 @dataclass(frozen=True)
 class Identity:
     credentials: ClientCredentials | None
     """None means plain gRPC: an agent running without TLS."""
     cookie: str
+    grants: GrantStore | None = None
+    """Where a joined plugin keeps its grant, and so the certificates the agent renews; None otherwise."""
 
     def __repr__(self) -> str:
         return f"Identity(tls={self.credentials is not None})"
+
+
+class IdentityKeeper:
+    """The identity to dial with, kept up to date with the certificates the agent renews."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.current = identity
+
+    @property
+    def renews(self) -> bool:
+        """True for a joined plugin: it can keep a renewed certificate (said in its announcement)."""
+        return self.current.grants is not None and self.current.credentials is not None
+
+    def renew(self, certificate_pem: bytes) -> None:
+        """Keep a renewed certificate for the next dial; a bad one is logged and the old one kept."""
+        grants, credentials = self.current.grants, self.current.credentials
+        if grants is None or credentials is None:
+            log.warning("the agent sent a certificate renewal this plugin did not ask for; ignored")
+            return
+        from formae.wire import certificates  # only now: cryptography is slow to import, and rarely needed
+
+        try:
+            expires = certificates.check_renewal(certificate_pem, credentials.key, credentials.ca_certificate)
+            grants.keep_certificate(certificate_pem)
+        except (ValueError, OSError) as error:
+            log.error("renewed certificate not kept (the current one stays): %s", error)
+            return
+        self.current = replace(self.current, credentials=replace(credentials, certificate=certificate_pem))
+        log.info("certificate renewed by the agent; valid until %s", expires.isoformat())
 
 
 class GrantStore:
@@ -46,7 +82,7 @@ class GrantStore:
             cookie = (self._directory / "cookie").read_text(encoding="utf-8").strip()
         except (OSError, ValueError):
             return None
-        return Identity(credentials, cookie)
+        return Identity(credentials, cookie, self)
 
     def prepare(self) -> None:
         """Make sure the grant can be kept, before a join spends the token on it."""
@@ -69,7 +105,12 @@ class GrantStore:
         _write(self._directory / "ca.crt", grant.ca_certificate)
         meta = {"token_id": token_id, "namespaces": list(grant.namespaces)}
         _write(self._directory / "grant.json", json.dumps(meta).encode())
-        return Identity(ClientCredentials(grant.certificate, key_pem, grant.ca_certificate), grant.cookie)
+        credentials = ClientCredentials(grant.certificate, key_pem, grant.ca_certificate)
+        return Identity(credentials, grant.cookie, self)
+
+    def keep_certificate(self, certificate_pem: bytes) -> None:
+        """Replace the certificate (renewed for the same key): whole, never half-written."""
+        _write(self._directory / "plugin.crt", certificate_pem)
 
 
 async def obtain_identity(settings: PluginSettings) -> Identity:
@@ -93,7 +134,7 @@ async def obtain_identity(settings: PluginSettings) -> Identity:
         )
         identity = grants.save(token.token_id, certificates.key_to_pem(key), grant)
     # an explicit FORMAE_NETWORK_COOKIE wins over the granted one: the operator said so
-    return Identity(identity.credentials, settings.cookie or identity.cookie)
+    return Identity(identity.credentials, settings.cookie or identity.cookie, identity.grants)
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:

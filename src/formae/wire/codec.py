@@ -15,6 +15,7 @@ from formae.wire.frames import (
     AgentFrame,
     Announcement,
     AnnouncementAck,
+    CertificateRenewal,
     Challenge,
     Heartbeat,
     HeartbeatAck,
@@ -312,6 +313,7 @@ def _announcement_to_pb(a: Announcement) -> pb.Announcement:
         proof=a.proof,
         pid=a.pid,
         heartbeat_interval_ms=round(a.heartbeat_interval * 1000),
+        renews_certificate=a.renews_certificate,
     )
 
 
@@ -329,6 +331,7 @@ def _announcement_from_pb(m: pb.Announcement) -> Announcement:
         proof=m.proof,
         pid=m.pid,
         heartbeat_interval=m.heartbeat_interval_ms / 1000,
+        renews_certificate=m.renews_certificate,
     )
 
 
@@ -405,6 +408,8 @@ def encode_agent_frame(frame: AgentFrame) -> pb.AgentFrame:
                 proof=frame.proof,
             )
             return pb.AgentFrame(ack=ack)
+        case CertificateRenewal():
+            return pb.AgentFrame(certificate_renewal=pb.CertificateRenewal(certificate=frame.certificate))
         case _:
             assert_never(frame)
 
@@ -422,4 +427,6 @@ def decode_agent_frame(message: pb.AgentFrame) -> AgentFrame:
     if kind == "ack":
         a = message.ack
         return AnnouncementAck(a.accepted, a.reason, a.protocol_version, a.proof)
+    if kind == "certificate_renewal":
+        return CertificateRenewal(message.certificate_renewal.certificate)
     raise ProtocolError("empty agent frame")

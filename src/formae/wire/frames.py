@@ -33,6 +33,8 @@ class Announcement(NamedTuple):
     proof: bytes
     pid: int
     heartbeat_interval: float
+    renews_certificate: bool = False
+    """The plugin keeps the ``CertificateRenewal`` frames it is sent; only such a plugin is sent any."""
 
 
 class AnnouncementAck(NamedTuple):
@@ -51,6 +53,12 @@ class Heartbeat(NamedTuple):
 
 class HeartbeatAck(NamedTuple):
     sequence: int
+
+
+class CertificateRenewal(NamedTuple):
+    """A fresh certificate (PEM) for the plugin's own key, same subject and namespaces, for its next dial."""
+
+    certificate: bytes
 
 
 class OperationCall(NamedTuple):
@@ -76,4 +84,4 @@ class MalformedReply(NamedTuple):
 
 
 PluginFrame = Announcement | Heartbeat | OperationReply | MalformedReply
-AgentFrame = Challenge | AnnouncementAck | HeartbeatAck | OperationCall
+AgentFrame = Challenge | AnnouncementAck | HeartbeatAck | OperationCall | CertificateRenewal

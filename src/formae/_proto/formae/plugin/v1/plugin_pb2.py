@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66ormae/plugin/v1/plugin.proto\x12\x10\x66ormae.plugin.v1\"Z\n\x0bJoinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x1b\n\x13\x63\x65rtificate_request\x18\x03 \x01(\x0c\x12\x0c\n\x04node\x18\x04 \x01(\t\"_\n\x0cJoinResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63ookie\x18\x03 \x01(\t\x12\x12\n\nnamespaces\x18\x04 \x03(\t\"\xb2\x01\n\x0bPluginFrame\x12\x36\n\x0c\x61nnouncement\x18\x01 \x01(\x0b\x32\x1e.formae.plugin.v1.AnnouncementH\x00\x12\x30\n\theartbeat\x18\x02 \x01(\x0b\x32\x1b.formae.plugin.v1.HeartbeatH\x00\x12\x31\n\x05reply\x18\x03 \x01(\x0b\x32 .formae.plugin.v1.OperationReplyH\x00\x42\x06\n\x04\x62ody\"\xe2\x01\n\nAgentFrame\x12\x30\n\tchallenge\x18\x01 \x01(\x0b\x32\x1b.formae.plugin.v1.ChallengeH\x00\x12\x30\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32!.formae.plugin.v1.AnnouncementAckH\x00\x12\x37\n\rheartbeat_ack\x18\x03 \x01(\x0b\x32\x1e.formae.plugin.v1.HeartbeatAckH\x00\x12/\n\x04\x63\x61ll\x18\x04 \x01(\x0b\x32\x1f.formae.plugin.v1.OperationCallH\x00\x42\x06\n\x04\x62ody\"O\n\tChallenge\x12\x13\n\x0b\x61gent_nonce\x18\x01 \x01(\x0c\x12\x19\n\x11protocol_versions\x18\x02 \x03(\r\x12\x12\n\nagent_node\x18\x03 \x01(\t\"s\n\x12ResourceTypeSchema\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\x13\n\x0b\x63reate_only\x18\x03 \x03(\t\x12\x11\n\tread_only\x18\x04 \x03(\t\x12\x13\n\x0bjson_schema\x18\x05 \x01(\x0c\"\xb3\x02\n\x0c\x41nnouncement\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0bplugin_name\x18\x02 \x01(\t\x12\x16\n\x0eplugin_version\x18\x03 \x01(\t\x12\x19\n\x11protocol_versions\x18\x04 \x03(\r\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x12\n\nrate_limit\x18\x06 \x01(\x01\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\r\x12<\n\x0eresource_types\x18\x08 \x03(\x0b\x32$.formae.plugin.v1.ResourceTypeSchema\x12\x14\n\x0cplugin_nonce\x18\t \x01(\x0c\x12\r\n\x05proof\x18\n \x01(\x0c\x12\x0b\n\x03pid\x18\x0b \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x0c \x01(\r\"\\\n\x0f\x41nnouncementAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\r\x12\r\n\x05proof\x18\x04 \x01(\x0c\"F\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tin_flight\x18\x02 \x01(\r\x12\x14\n\x0cwall_time_ms\x18\x03 \x01(\x04\" \n\x0cHeartbeatAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"=\n\tTargetRef\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"\x8f\x01\n\rCreateRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\nproperties\x18\x03 \x01(\x0c\x12+\n\x06target\x18\x04 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"d\n\x0bReadRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"\xab\x01\n\rUpdateRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12\x18\n\x10prior_properties\x18\x03 \x01(\x0c\x12\x1a\n\x12\x64\x65sired_properties\x18\x04 \x01(\x0c\x12\r\n\x05patch\x18\x05 \x01(\x0c\x12+\n\x06target\x18\x06 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"f\n\rDeleteRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"\x97\x01\n\rStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rresource_type\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12.\n\toperation\x18\x04 \x01(\x0e\x32\x1b.formae.plugin.v1.Operation\"x\n\x0bListRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12+\n\x06target\x18\x02 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\r\"\xea\x02\n\rOperationCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x02 \x01(\r\x12\x31\n\x06\x63reate\x18\n \x01(\x0b\x32\x1f.formae.plugin.v1.CreateRequestH\x00\x12-\n\x04read\x18\x0b \x01(\x0b\x32\x1d.formae.plugin.v1.ReadRequestH\x00\x12\x31\n\x06update\x18\x0c \x01(\x0b\x32\x1f.formae.plugin.v1.UpdateRequestH\x00\x12\x31\n\x06\x64\x65lete\x18\r \x01(\x0b\x32\x1f.formae.plugin.v1.DeleteRequestH\x00\x12\x31\n\x06status\x18\x0e \x01(\x0b\x32\x1f.formae.plugin.v1.StatusRequestH\x00\x12-\n\x04list\x18\x0f \x01(\x0b\x32\x1d.formae.plugin.v1.ListRequestH\x00\x42\t\n\x07request\"\xa6\x02\n\x0eProgressResult\x12.\n\toperation\x18\x01 \x01(\x0e\x32\x1b.formae.plugin.v1.Operation\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.formae.plugin.v1.OperationStatus\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x11\n\tnative_id\x18\x04 \x01(\t\x12\x15\n\rresource_type\x18\x05 \x01(\t\x12\x12\n\nproperties\x18\x06 \x01(\x0c\x12/\n\nerror_code\x18\x07 \x01(\x0e\x32\x1b.formae.plugin.v1.ErrorCode\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\t \x01(\r\"7\n\x0eListedResource\x12\x11\n\tnative_id\x18\x01 \x01(\t\x12\x12\n\nproperties\x18\x02 \x01(\x0c\"Z\n\nListResult\x12\x33\n\tresources\x18\x01 \x03(\x0b\x32 .formae.plugin.v1.ListedResource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8f\x01\n\x0eOperationReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x34\n\x08progress\x18\n \x01(\x0b\x32 .formae.plugin.v1.ProgressResultH\x00\x12,\n\x04list\x18\x0b \x01(\x0b\x32\x1c.formae.plugin.v1.ListResultH\x00\x42\x08\n\x06result*\x90\x01\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n\x10OPERATION_CREATE\x10\x01\x12\x12\n\x0eOPERATION_READ\x10\x02\x12\x14\n\x10OPERATION_UPDATE\x10\x03\x12\x14\n\x10OPERATION_DELETE\x10\x04\x12\x12\n\x0eOPERATION_LIST\x10\x05*\x91\x01\n\x0fOperationStatus\x12 \n\x1cOPERATION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18OPERATION_STATUS_SUCCESS\x10\x01\x12\x1c\n\x18OPERATION_STATUS_FAILURE\x10\x02\x12 \n\x1cOPERATION_STATUS_IN_PROGRESS\x10\x03*\xf4\x03\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x01\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x02\x12\x19\n\x15\x45RROR_CODE_THROTTLING\x10\x03\x12\x1d\n\x19\x45RROR_CODE_NOT_STABILIZED\x10\x04\x12\x1e\n\x1a\x45RROR_CODE_INVALID_REQUEST\x10\x05\x12\x1c\n\x18\x45RROR_CODE_ACCESS_DENIED\x10\x06\x12%\n!ERROR_CODE_SERVICE_INTERNAL_ERROR\x10\x07\x12\x1e\n\x1a\x45RROR_CODE_NETWORK_FAILURE\x10\x08\x12%\n!ERROR_CODE_SERVICE_LIMIT_EXCEEDED\x10\t\x12 \n\x1c\x45RROR_CODE_RESOURCE_CONFLICT\x10\n\x12\"\n\x1e\x45RROR_CODE_INVALID_CREDENTIALS\x10\x0b\x12(\n$ERROR_CODE_GENERAL_SERVICE_EXCEPTION\x10\x0c\x12\x1f\n\x1b\x45RROR_CODE_UNSUPPORTED_TYPE\x10\r\x12\x1b\n\x17\x45RROR_CODE_PLUGIN_ERROR\x10\x0e\x32\x9e\x01\n\tPluginHub\x12J\n\x07\x43onnect\x12\x1d.formae.plugin.v1.PluginFrame\x1a\x1c.formae.plugin.v1.AgentFrame(\x01\x30\x01\x12\x45\n\x04Join\x12\x1d.formae.plugin.v1.JoinRequest\x1a\x1e.formae.plugin.v1.JoinResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x66ormae/plugin/v1/plugin.proto\x12\x10\x66ormae.plugin.v1\"Z\n\x0bJoinRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\t\x12\x1b\n\x13\x63\x65rtificate_request\x18\x03 \x01(\x0c\x12\x0c\n\x04node\x18\x04 \x01(\t\"_\n\x0cJoinResponse\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\x12\x16\n\x0e\x63\x61_certificate\x18\x02 \x01(\x0c\x12\x0e\n\x06\x63ookie\x18\x03 \x01(\t\x12\x12\n\nnamespaces\x18\x04 \x03(\t\"\xb2\x01\n\x0bPluginFrame\x12\x36\n\x0c\x61nnouncement\x18\x01 \x01(\x0b\x32\x1e.formae.plugin.v1.AnnouncementH\x00\x12\x30\n\theartbeat\x18\x02 \x01(\x0b\x32\x1b.formae.plugin.v1.HeartbeatH\x00\x12\x31\n\x05reply\x18\x03 \x01(\x0b\x32 .formae.plugin.v1.OperationReplyH\x00\x42\x06\n\x04\x62ody\"\xa7\x02\n\nAgentFrame\x12\x30\n\tchallenge\x18\x01 \x01(\x0b\x32\x1b.formae.plugin.v1.ChallengeH\x00\x12\x30\n\x03\x61\x63k\x18\x02 \x01(\x0b\x32!.formae.plugin.v1.AnnouncementAckH\x00\x12\x37\n\rheartbeat_ack\x18\x03 \x01(\x0b\x32\x1e.formae.plugin.v1.HeartbeatAckH\x00\x12/\n\x04\x63\x61ll\x18\x04 \x01(\x0b\x32\x1f.formae.plugin.v1.OperationCallH\x00\x12\x43\n\x13\x63\x65rtificate_renewal\x18\x05 \x01(\x0b\x32$.formae.plugin.v1.CertificateRenewalH\x00\x42\x06\n\x04\x62ody\"O\n\tChallenge\x12\x13\n\x0b\x61gent_nonce\x18\x01 \x01(\x0c\x12\x19\n\x11protocol_versions\x18\x02 \x03(\r\x12\x12\n\nagent_node\x18\x03 \x01(\t\"s\n\x12ResourceTypeSchema\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x12\n\nidentifier\x18\x02 \x01(\t\x12\x13\n\x0b\x63reate_only\x18\x03 \x03(\t\x12\x11\n\tread_only\x18\x04 \x03(\t\x12\x13\n\x0bjson_schema\x18\x05 \x01(\x0c\"\xcf\x02\n\x0c\x41nnouncement\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x13\n\x0bplugin_name\x18\x02 \x01(\t\x12\x16\n\x0eplugin_version\x18\x03 \x01(\t\x12\x19\n\x11protocol_versions\x18\x04 \x03(\r\x12\x0c\n\x04node\x18\x05 \x01(\t\x12\x12\n\nrate_limit\x18\x06 \x01(\x01\x12\x17\n\x0fmax_concurrency\x18\x07 \x01(\r\x12<\n\x0eresource_types\x18\x08 \x03(\x0b\x32$.formae.plugin.v1.ResourceTypeSchema\x12\x14\n\x0cplugin_nonce\x18\t \x01(\x0c\x12\r\n\x05proof\x18\n \x01(\x0c\x12\x0b\n\x03pid\x18\x0b \x01(\r\x12\x1d\n\x15heartbeat_interval_ms\x18\x0c \x01(\r\x12\x1a\n\x12renews_certificate\x18\r \x01(\x08\"\\\n\x0f\x41nnouncementAck\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x18\n\x10protocol_version\x18\x03 \x01(\r\x12\r\n\x05proof\x18\x04 \x01(\x0c\")\n\x12\x43\x65rtificateRenewal\x12\x13\n\x0b\x63\x65rtificate\x18\x01 \x01(\x0c\"F\n\tHeartbeat\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x11\n\tin_flight\x18\x02 \x01(\r\x12\x14\n\x0cwall_time_ms\x18\x03 \x01(\x04\" \n\x0cHeartbeatAck\x12\x10\n\x08sequence\x18\x01 \x01(\x04\"=\n\tTargetRef\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tnamespace\x18\x02 \x01(\t\x12\x0e\n\x06\x63onfig\x18\x03 \x01(\x0c\"\x8f\x01\n\rCreateRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x12\n\nproperties\x18\x03 \x01(\x0c\x12+\n\x06target\x18\x04 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"d\n\x0bReadRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"\xab\x01\n\rUpdateRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12\x18\n\x10prior_properties\x18\x03 \x01(\x0c\x12\x1a\n\x12\x64\x65sired_properties\x18\x04 \x01(\x0c\x12\r\n\x05patch\x18\x05 \x01(\x0c\x12+\n\x06target\x18\x06 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"f\n\rDeleteRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12\x11\n\tnative_id\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\"\x97\x01\n\rStatusRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x15\n\rresource_type\x18\x02 \x01(\t\x12+\n\x06target\x18\x03 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12.\n\toperation\x18\x04 \x01(\x0e\x32\x1b.formae.plugin.v1.Operation\"x\n\x0bListRequest\x12\x15\n\rresource_type\x18\x01 \x01(\t\x12+\n\x06target\x18\x02 \x01(\x0b\x32\x1b.formae.plugin.v1.TargetRef\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\r\"\xea\x02\n\rOperationCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\x02 \x01(\r\x12\x31\n\x06\x63reate\x18\n \x01(\x0b\x32\x1f.formae.plugin.v1.CreateRequestH\x00\x12-\n\x04read\x18\x0b \x01(\x0b\x32\x1d.formae.plugin.v1.ReadRequestH\x00\x12\x31\n\x06update\x18\x0c \x01(\x0b\x32\x1f.formae.plugin.v1.UpdateRequestH\x00\x12\x31\n\x06\x64\x65lete\x18\r \x01(\x0b\x32\x1f.formae.plugin.v1.DeleteRequestH\x00\x12\x31\n\x06status\x18\x0e \x01(\x0b\x32\x1f.formae.plugin.v1.StatusRequestH\x00\x12-\n\x04list\x18\x0f \x01(\x0b\x32\x1d.formae.plugin.v1.ListRequestH\x00\x42\t\n\x07request\"\xa6\x02\n\x0eProgressResult\x12.\n\toperation\x18\x01 \x01(\x0e\x32\x1b.formae.plugin.v1.Operation\x12\x31\n\x06status\x18\x02 \x01(\x0e\x32!.formae.plugin.v1.OperationStatus\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x11\n\tnative_id\x18\x04 \x01(\t\x12\x15\n\rresource_type\x18\x05 \x01(\t\x12\x12\n\nproperties\x18\x06 \x01(\x0c\x12/\n\nerror_code\x18\x07 \x01(\x0e\x32\x1b.formae.plugin.v1.ErrorCode\x12\x16\n\x0estatus_message\x18\x08 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\t \x01(\r\"7\n\x0eListedResource\x12\x11\n\tnative_id\x18\x01 \x01(\t\x12\x12\n\nproperties\x18\x02 \x01(\x0c\"Z\n\nListResult\x12\x33\n\tresources\x18\x01 \x03(\x0b\x32 .formae.plugin.v1.ListedResource\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x8f\x01\n\x0eOperationReply\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\x04\x12\x34\n\x08progress\x18\n \x01(\x0b\x32 .formae.plugin.v1.ProgressResultH\x00\x12,\n\x04list\x18\x0b \x01(\x0b\x32\x1c.formae.plugin.v1.ListResultH\x00\x42\x08\n\x06result*\x90\x01\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x14\n\x10OPERATION_CREATE\x10\x01\x12\x12\n\x0eOPERATION_READ\x10\x02\x12\x14\n\x10OPERATION_UPDATE\x10\x03\x12\x14\n\x10OPERATION_DELETE\x10\x04\x12\x12\n\x0eOPERATION_LIST\x10\x05*\x91\x01\n\x0fOperationStatus\x12 \n\x1cOPERATION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18OPERATION_STATUS_SUCCESS\x10\x01\x12\x1c\n\x18OPERATION_STATUS_FAILURE\x10\x02\x12 \n\x1cOPERATION_STATUS_IN_PROGRESS\x10\x03*\xf4\x03\n\tErrorCode\x12\x1a\n\x16\x45RROR_CODE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x45RROR_CODE_NOT_FOUND\x10\x01\x12\x1d\n\x19\x45RROR_CODE_ALREADY_EXISTS\x10\x02\x12\x19\n\x15\x45RROR_CODE_THROTTLING\x10\x03\x12\x1d\n\x19\x45RROR_CODE_NOT_STABILIZED\x10\x04\x12\x1e\n\x1a\x45RROR_CODE_INVALID_REQUEST\x10\x05\x12\x1c\n\x18\x45RROR_CODE_ACCESS_DENIED\x10\x06\x12%\n!ERROR_CODE_SERVICE_INTERNAL_ERROR\x10\x07\x12\x1e\n\x1a\x45RROR_CODE_NETWORK_FAILURE\x10\x08\x12%\n!ERROR_CODE_SERVICE_LIMIT_EXCEEDED\x10\t\x12 \n\x1c\x45RROR_CODE_RESOURCE_CONFLICT\x10\n\x12\"\n\x1e\x45RROR_CODE_INVALID_CREDENTIALS\x10\x0b\x12(\n$ERROR_CODE_GENERAL_SERVICE_EXCEPTION\x10\x0c\x12\x1f\n\x1b\x45RROR_CODE_UNSUPPORTED_TYPE\x10\r\x12\x1b\n\x17\x45RROR_CODE_PLUGIN_ERROR\x10\x0e\x32\x9e\x01\n\tPluginHub\x12J\n\x07\x43onnect\x12\x1d.formae.plugin.v1.PluginFrame\x1a\x1c.formae.plugin.v1.AgentFrame(\x01\x30\x01\x12\x45\n\x04Join\x12\x1d.formae.plugin.v1.JoinRequest\x1a\x1e.formae.plugin.v1.JoinResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'formae.plugin.v1.plugin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OPERATION']._serialized_start=3181
-  _globals['_OPERATION']._serialized_end=3325
-  _globals['_OPERATIONSTATUS']._serialized_start=3328
-  _globals['_OPERATIONSTATUS']._serialized_end=3473
-  _globals['_ERRORCODE']._serialized_start=3476
-  _globals['_ERRORCODE']._serialized_end=3976
+  _globals['_OPERATION']._serialized_start=3321
+  _globals['_OPERATION']._serialized_end=3465
+  _globals['_OPERATIONSTATUS']._serialized_start=3468
+  _globals['_OPERATIONSTATUS']._serialized_end=3613
+  _globals['_ERRORCODE']._serialized_start=3616
+  _globals['_ERRORCODE']._serialized_end=4116
   _globals['_JOINREQUEST']._serialized_start=51
   _globals['_JOINREQUEST']._serialized_end=141
   _globals['_JOINRESPONSE']._serialized_start=143
@@ -44,43 +44,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PLUGINFRAME']._serialized_start=241
   _globals['_PLUGINFRAME']._serialized_end=419
   _globals['_AGENTFRAME']._serialized_start=422
-  _globals['_AGENTFRAME']._serialized_end=648
-  _globals['_CHALLENGE']._serialized_start=650
-  _globals['_CHALLENGE']._serialized_end=729
-  _globals['_RESOURCETYPESCHEMA']._serialized_start=731
-  _globals['_RESOURCETYPESCHEMA']._serialized_end=846
-  _globals['_ANNOUNCEMENT']._serialized_start=849
-  _globals['_ANNOUNCEMENT']._serialized_end=1156
-  _globals['_ANNOUNCEMENTACK']._serialized_start=1158
-  _globals['_ANNOUNCEMENTACK']._serialized_end=1250
-  _globals['_HEARTBEAT']._serialized_start=1252
-  _globals['_HEARTBEAT']._serialized_end=1322
-  _globals['_HEARTBEATACK']._serialized_start=1324
-  _globals['_HEARTBEATACK']._serialized_end=1356
-  _globals['_TARGETREF']._serialized_start=1358
-  _globals['_TARGETREF']._serialized_end=1419
-  _globals['_CREATEREQUEST']._serialized_start=1422
-  _globals['_CREATEREQUEST']._serialized_end=1565
-  _globals['_READREQUEST']._serialized_start=1567
-  _globals['_READREQUEST']._serialized_end=1667
-  _globals['_UPDATEREQUEST']._serialized_start=1670
-  _globals['_UPDATEREQUEST']._serialized_end=1841
-  _globals['_DELETEREQUEST']._serialized_start=1843
-  _globals['_DELETEREQUEST']._serialized_end=1945
-  _globals['_STATUSREQUEST']._serialized_start=1948
-  _globals['_STATUSREQUEST']._serialized_end=2099
-  _globals['_LISTREQUEST']._serialized_start=2101
-  _globals['_LISTREQUEST']._serialized_end=2221
-  _globals['_OPERATIONCALL']._serialized_start=2224
-  _globals['_OPERATIONCALL']._serialized_end=2586
-  _globals['_PROGRESSRESULT']._serialized_start=2589
-  _globals['_PROGRESSRESULT']._serialized_end=2883
-  _globals['_LISTEDRESOURCE']._serialized_start=2885
-  _globals['_LISTEDRESOURCE']._serialized_end=2940
-  _globals['_LISTRESULT']._serialized_start=2942
-  _globals['_LISTRESULT']._serialized_end=3032
-  _globals['_OPERATIONREPLY']._serialized_start=3035
-  _globals['_OPERATIONREPLY']._serialized_end=3178
-  _globals['_PLUGINHUB']._serialized_start=3979
-  _globals['_PLUGINHUB']._serialized_end=4137
+  _globals['_AGENTFRAME']._serialized_end=717
+  _globals['_CHALLENGE']._serialized_start=719
+  _globals['_CHALLENGE']._serialized_end=798
+  _globals['_RESOURCETYPESCHEMA']._serialized_start=800
+  _globals['_RESOURCETYPESCHEMA']._serialized_end=915
+  _globals['_ANNOUNCEMENT']._serialized_start=918
+  _globals['_ANNOUNCEMENT']._serialized_end=1253
+  _globals['_ANNOUNCEMENTACK']._serialized_start=1255
+  _globals['_ANNOUNCEMENTACK']._serialized_end=1347
+  _globals['_CERTIFICATERENEWAL']._serialized_start=1349
+  _globals['_CERTIFICATERENEWAL']._serialized_end=1390
+  _globals['_HEARTBEAT']._serialized_start=1392
+  _globals['_HEARTBEAT']._serialized_end=1462
+  _globals['_HEARTBEATACK']._serialized_start=1464
+  _globals['_HEARTBEATACK']._serialized_end=1496
+  _globals['_TARGETREF']._serialized_start=1498
+  _globals['_TARGETREF']._serialized_end=1559
+  _globals['_CREATEREQUEST']._serialized_start=1562
+  _globals['_CREATEREQUEST']._serialized_end=1705
+  _globals['_READREQUEST']._serialized_start=1707
+  _globals['_READREQUEST']._serialized_end=1807
+  _globals['_UPDATEREQUEST']._serialized_start=1810
+  _globals['_UPDATEREQUEST']._serialized_end=1981
+  _globals['_DELETEREQUEST']._serialized_start=1983
+  _globals['_DELETEREQUEST']._serialized_end=2085
+  _globals['_STATUSREQUEST']._serialized_start=2088
+  _globals['_STATUSREQUEST']._serialized_end=2239
+  _globals['_LISTREQUEST']._serialized_start=2241
+  _globals['_LISTREQUEST']._serialized_end=2361
+  _globals['_OPERATIONCALL']._serialized_start=2364
+  _globals['_OPERATIONCALL']._serialized_end=2726
+  _globals['_PROGRESSRESULT']._serialized_start=2729
+  _globals['_PROGRESSRESULT']._serialized_end=3023
+  _globals['_LISTEDRESOURCE']._serialized_start=3025
+  _globals['_LISTEDRESOURCE']._serialized_end=3080
+  _globals['_LISTRESULT']._serialized_start=3082
+  _globals['_LISTRESULT']._serialized_end=3172
+  _globals['_OPERATIONREPLY']._serialized_start=3175
+  _globals['_OPERATIONREPLY']._serialized_end=3318
+  _globals['_PLUGINHUB']._serialized_start=4119
+  _globals['_PLUGINHUB']._serialized_end=4277
 # @@protoc_insertion_point(module_scope)

@@ -214,6 +214,7 @@ class AgentFrame(_message.Message):
     ACK_FIELD_NUMBER: _builtins.int
     HEARTBEAT_ACK_FIELD_NUMBER: _builtins.int
     CALL_FIELD_NUMBER: _builtins.int
+    CERTIFICATE_RENEWAL_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def challenge(self) -> Global___Challenge: ...
     @_builtins.property
@@ -222,6 +223,10 @@ class AgentFrame(_message.Message):
     def heartbeat_ack(self) -> Global___HeartbeatAck: ...
     @_builtins.property
     def call(self) -> Global___OperationCall: ...
+    @_builtins.property
+    def certificate_renewal(self) -> Global___CertificateRenewal:
+        """only to a plugin whose Announcement set renews_certificate"""
+
     def __init__(
         self,
         *,
@@ -229,12 +234,13 @@ class AgentFrame(_message.Message):
         ack: Global___AnnouncementAck | None = ...,
         heartbeat_ack: Global___HeartbeatAck | None = ...,
         call: Global___OperationCall | None = ...,
+        certificate_renewal: Global___CertificateRenewal | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "call", b"call", "challenge", b"challenge", "heartbeat_ack", b"heartbeat_ack"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "call", b"call", "certificate_renewal", b"certificate_renewal", "challenge", b"challenge", "heartbeat_ack", b"heartbeat_ack"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "call", b"call", "challenge", b"challenge", "heartbeat_ack", b"heartbeat_ack"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ack", b"ack", "body", b"body", "call", b"call", "certificate_renewal", b"certificate_renewal", "challenge", b"challenge", "heartbeat_ack", b"heartbeat_ack"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["challenge", "ack", "heartbeat_ack", "call"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["challenge", "ack", "heartbeat_ack", "call", "certificate_renewal"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 
@@ -327,6 +333,7 @@ class Announcement(_message.Message):
     PROOF_FIELD_NUMBER: _builtins.int
     PID_FIELD_NUMBER: _builtins.int
     HEARTBEAT_INTERVAL_MS_FIELD_NUMBER: _builtins.int
+    RENEWS_CERTIFICATE_FIELD_NUMBER: _builtins.int
     namespace: _builtins.str
     """e.g. "FakeAWS": the first segment of every type it serves"""
     plugin_name: _builtins.str
@@ -346,6 +353,11 @@ class Announcement(_message.Message):
     pid: _builtins.int
     """the plugin's process id, for operators"""
     heartbeat_interval_ms: _builtins.int
+    renews_certificate: _builtins.bool
+    """The plugin keeps a CertificateRenewal the agent sends on this stream and presents it at its next
+    Connect. Set it only if you do: the agent sends renewals to no other plugin (older plugins would
+    not know the frame).
+    """
     @_builtins.property
     def protocol_versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
@@ -365,10 +377,11 @@ class Announcement(_message.Message):
         proof: _builtins.bytes = ...,
         pid: _builtins.int = ...,
         heartbeat_interval_ms: _builtins.int = ...,
+        renews_certificate: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval_ms", b"heartbeat_interval_ms", "max_concurrency", b"max_concurrency", "namespace", b"namespace", "node", b"node", "pid", b"pid", "plugin_name", b"plugin_name", "plugin_nonce", b"plugin_nonce", "plugin_version", b"plugin_version", "proof", b"proof", "protocol_versions", b"protocol_versions", "rate_limit", b"rate_limit", "resource_types", b"resource_types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["heartbeat_interval_ms", b"heartbeat_interval_ms", "max_concurrency", b"max_concurrency", "namespace", b"namespace", "node", b"node", "pid", b"pid", "plugin_name", b"plugin_name", "plugin_nonce", b"plugin_nonce", "plugin_version", b"plugin_version", "proof", b"proof", "protocol_versions", b"protocol_versions", "rate_limit", b"rate_limit", "renews_certificate", b"renews_certificate", "resource_types", b"resource_types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -404,6 +417,35 @@ class AnnouncementAck(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AnnouncementAck: _TypeAlias = AnnouncementAck  # noqa: Y015
+
+@_typing.final
+class CertificateRenewal(_message.Message):
+    """---------------------------------------------------------------- certificate renewal
+
+    A new certificate for the key the plugin already holds, sent by the agent when the certificate the
+    plugin connected with (or the last renewal) has less than a third of the agent's certificate
+    validity left: two thirds into its life, 30 days before it expires by default. It
+    names the same subject and the same namespaces; it is signed by the same CA (ca.crt is unchanged).
+    The stream goes on with the certificate it was opened with; the next Connect presents this one.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    certificate: _builtins.bytes
+    """PEM"""
+    def __init__(
+        self,
+        *,
+        certificate: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CertificateRenewal: _TypeAlias = CertificateRenewal  # noqa: Y015
 
 @_typing.final
 class Heartbeat(_message.Message):
