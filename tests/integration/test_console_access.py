@@ -18,8 +18,11 @@ def test_a_read_token_logs_in_and_its_cookie_opens_the_console_but_never_the_api
     url = agent.runtime["api_url"]
     with agent.client() as client:
         read = client.create_api_token("read", None, "console")["token"]
-    browser = httpx.Client(base_url=url, timeout=10)
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        _read_token_session(agent, browser, read)
 
+
+def _read_token_session(agent: AgentUnderTest, browser: httpx.Client, read: str) -> None:
     refused = browser.post("/ui/login", data={"token": read + "x"})
     login = browser.post("/ui/login", data={"token": read, "next": "/ui/plugins"})
 
@@ -40,13 +43,11 @@ def test_console_pages_show_no_secret(agent: AgentUnderTest) -> None:
     forma = network_forma(bucket={"Tags": {"token": {"$value": SECRET, "$visibility": "Opaque"}}})
     command = agent.apply_and_wait(forma)
     assert command["state"] == "Success"
-    browser = httpx.Client(
-        base_url=agent.runtime["api_url"], headers={"authorization": f"Bearer {agent.api_token}"}, timeout=10
-    )
-
     pages = ["/ui/", "/ui/stacks", "/ui/stacks/net", "/ui/commands", f"/ui/commands/{command['id']}"]
-    bodies = {p: browser.get(p) for p in pages}
-    events = browser.get(f"/ui/commands/{command['id']}/events")
+    bearer = {"authorization": f"Bearer {agent.api_token}"}
+    with httpx.Client(base_url=agent.runtime["api_url"], headers=bearer, timeout=10) as browser:
+        bodies = {p: browser.get(p) for p in pages}
+        events = browser.get(f"/ui/commands/{command['id']}/events")
 
     assert {p: r.status_code for p, r in bodies.items()} == dict.fromkeys(pages, 200)
     assert all(SECRET not in r.text for r in bodies.values())
