@@ -80,7 +80,8 @@ class Submission:
 
 Start = Callable[[Command, Claim, CommandPlan | None], None]
 """Hands a stored command to the runner: planned (a CommandPlan) or queued (None)."""
-Planner = Callable[[Command, Claim], Awaitable[Changeset]]
+Planner = Callable[[Command, Claim, Forma | None], Awaitable[Changeset]]
+"""Plans a command under its claim, from its forma when the caller parsed it already (else the stored one)."""
 
 
 class Submissions:
@@ -119,7 +120,7 @@ class Submissions:
         if simulate:
             return Submission(None, _checked(await self._plan_apply(forma, mode, skip_drift=True)))
         command = Command.new(CommandKind.APPLY, mode, _as_object(forma_json), force=force)
-        return await self._admit(command, forma_scope(forma), queue)
+        return await self._admit(command, forma_scope(forma), queue, forma)
 
     async def destroy(
         self,
@@ -130,18 +131,18 @@ class Submissions:
         source: str = "forma",
         queue: bool = False,
     ) -> Submission:
-        forma = _parse(forma_json, source) if forma_json is not None else None
+        forma = await asyncio.to_thread(_parse, forma_json, source) if forma_json is not None else None
         selected = None if forma is not None else _query(query)
         if simulate:
             return Submission(None, _checked(await self._plan_destroy(forma, selected)))
         command = Command.new(CommandKind.DESTROY, Mode.PATCH, forma_json or {"query": query})
         scope = forma_scope(forma) if forma is not None else await self._query_scope(selected)
-        return await self._admit(command, scope, queue)
+        return await self._admit(command, scope, queue, forma)
 
     async def plan_queued(self, command: Command, claim: Claim) -> CommandPlan:
         """The plan of a queued command whose claim was just granted; Rejected if it is now refused."""
-        planned = self._plan_of(command, await self._planner(command)(command, claim))
-        await self._upsert_stacks_and_targets(command)
+        planned = self._plan_of(command, await self._planner(command)(command, claim, None))
+        await self._upsert_stacks_and_targets(_stored_forma(command))
         return planned
 
     async def scope_of(self, command: Command, updates: Iterable[ResourceUpdateRecord]) -> Scope:
@@ -157,7 +158,8 @@ class Submissions:
 
     # ------------------------------------------------------------ claiming and storing
 
-    async def _admit(self, command: Command, scope: Scope, queue: bool) -> Submission:
+    async def _admit(self, command: Command, scope: Scope, queue: bool, forma: Forma | None) -> Submission:
+        """Claim, plan and store ``command``; ``forma`` is its forma, parsed once at submission."""
         await self._ready.wait()
         claimant = Claimant.command(command.id)
         try:
@@ -169,9 +171,9 @@ class Submissions:
                 ) from None
             return await self._queue(command, scope)
         try:
-            changeset = await self._planner(command)(command, claim)
+            changeset = await self._planner(command)(command, claim, forma)
             planned = self._plan_of(command, changeset)
-            await self._store_planned(planned, changeset)
+            await self._store_planned(planned, changeset, forma or Forma())
         except BaseException:
             claim.release()
             raise
@@ -198,15 +200,14 @@ class Submissions:
         self._start(queued, claim, None)
         return Submission(queued, Changeset(()), queued_behind=behind)
 
-    async def _upsert_stacks_and_targets(self, command: Command) -> None:
-        forma = _stored_forma(command)
+    async def _upsert_stacks_and_targets(self, forma: Forma) -> None:
         for stack in forma.stacks:
             await self._store.upsert_stack(StackRecord.from_model(stack))
         for target in forma.targets:
             await self._store.upsert_target(TargetRecord.from_model(target))
 
-    async def _store_planned(self, planned: CommandPlan, changeset: Changeset) -> None:
-        await self._upsert_stacks_and_targets(planned.command)
+    async def _store_planned(self, planned: CommandPlan, changeset: Changeset, forma: Forma) -> None:
+        await self._upsert_stacks_and_targets(forma)
         await self._store.create_command(planned.command, list(planned.records.values()))
         command = planned.command
         log.info("command %s accepted: %s %s %s", command.id, command.kind, command.mode, changeset.summary())
@@ -220,11 +221,11 @@ class Submissions:
     def _planner(self, command: Command) -> Planner:
         return self._planned_apply if command.kind is CommandKind.APPLY else self._planned_destroy
 
-    async def _planned_apply(self, command: Command, claim: Claim) -> Changeset:
-        forma = _stored_forma(command)
+    async def _planned_apply(self, command: Command, claim: Claim, forma: Forma | None) -> Changeset:
+        forma = forma if forma is not None else _stored_forma(command)
         return await self._plan_apply(forma, command.mode, skip_drift=command.force)
 
-    async def _planned_destroy(self, command: Command, claim: Claim) -> Changeset:
+    async def _planned_destroy(self, command: Command, claim: Claim, forma: Forma | None) -> Changeset:
         stored = command.forma or {}
         if "query" in stored:
             changeset = await self._plan_destroy(None, _query(stored.get("query")))
@@ -233,11 +234,14 @@ class Submissions:
             except ConflictError as conflict:
                 raise Rejected([f"{conflict}; wait for it to end"], conflict=True) from None
             return changeset
-        return await self._plan_destroy(_stored_forma(command), None)
+        return await self._plan_destroy(forma if forma is not None else _stored_forma(command), None)
 
     async def _plan_apply(self, forma: Forma, mode: Mode, *, skip_drift: bool) -> Changeset:
-        current = await self._managed()
-        changeset = await self._changeset(forma, current, mode)
+        records = await self._store.current_resources()  # read once: 100,000 rows take a second
+        current = {r.key: _managed(r) for r in records if r.managed}
+        unmanaged = [_managed(r) for r in records if not r.managed]  # discovery's; a forma adopts them
+        del records
+        changeset = await self._changeset(forma, current, unmanaged, mode)
         if mode is Mode.RECONCILE and not skip_drift:
             drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
             if drift:
@@ -245,12 +249,15 @@ class Submissions:
         return changeset
 
     async def _changeset(
-        self, forma: Forma, current: dict[ResourceKey, ManagedResource], mode: Mode
+        self,
+        forma: Forma,
+        current: dict[ResourceKey, ManagedResource],
+        unmanaged: list[ManagedResource],
+        mode: Mode,
     ) -> Changeset:
         """The changeset, or every problem at once: unknown types, schemas, references (``validation.py``)."""
         problems = type_problems(forma, self._served())
         schemas, targets = self._schemas(forma, current), await self._targets()
-        unmanaged = await self._unmanaged()
         try:  # pure, and seconds of JSON Schema checks for 10,000 resources: off the loop that heartbeats
             changeset = await asyncio.to_thread(
                 plan, forma, current, schemas, mode, targets=targets, unmanaged=unmanaged
@@ -327,10 +334,6 @@ class Submissions:
     async def _managed(self) -> dict[ResourceKey, ManagedResource]:
         """What commands plan from: discovery's unmanaged resources are never planned over."""
         return {r.key: _managed(r) for r in await self._store.current_resources() if r.managed}
-
-    async def _unmanaged(self) -> list[ManagedResource]:
-        """What discovery found: a forma that lists one of them adopts it instead of creating it."""
-        return [_managed(r) for r in await self._store.current_resources() if not r.managed]
 
     async def _targets(self) -> dict[str, Target]:
         return await stored_targets(self._store)
