@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from formae.forma import forma_from_json
 from formae.model import Forma, Mode
 from formae.plan import ManagedResource, PlanError, TypeSchema, plan
-from formae.plan.validation import property_problems, type_problems
+from formae.plan.validation import _Checker, _validator, property_problems, type_problems
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -162,3 +164,77 @@ def test_a_sealed_secret_or_one_the_agent_resolves_satisfies_any_schema() -> Non
     subnet = {"VpcId": {"$secret": {"env": "VPC_ID"}}, "Secret": sealed}
 
     assert property_problems(forma(("subnet", SUBNET, subnet)), SCHEMAS, {}) == []
+
+
+# ---------------------------------------------------- the compiled fast path agrees with the full one
+
+FAST_PATH_SCHEMAS: list[dict[str, Any]] = [
+    SUBNET_SCHEMA,
+    {  # like fake-aws's: capitalised names, a oneOf inside one property, a required reference
+        "type": "object",
+        "properties": {
+            "VpcId": {"type": "string"},
+            "Tags": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "string"}}]},
+        },
+        "required": ["VpcId"],
+        "propertyNames": {"pattern": "^[A-Z][A-Za-z]*$"},
+        "maxProperties": 3,
+    },
+    {"type": "object", "not": {"properties": {"VpcId": {"type": "integer"}}, "required": ["VpcId"]}},
+    {"type": "object", "patternProperties": {"^V": {"type": "integer"}}, "additionalProperties": False},
+    {
+        "type": "object",
+        "properties": {"VpcId": {"type": "string"}},
+        "oneOf": [{"properties": {"VpcId": {"type": "integer"}}}, {"required": ["Ports"]}],
+    },
+    {"const": {"VpcId": ""}},
+    {"properties": {"VpcId": {"enum": ["a", "b"]}, "Ports": {"type": ["array", "null"]}}},
+]
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.sampled_from(["", "vpc-12345", "x"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["Key", "a"]), inner, max_size=2)
+    ),
+    max_leaves=4,
+)
+_markers = st.sampled_from(
+    [ref("VpcId"), {"$value": "s3cret", "$visibility": "Opaque"}, {"$value": 7}, {"$secret": {"env": "X"}}]
+)
+_properties = st.dictionaries(
+    st.sampled_from(["VpcId", "Ports", "Secret", "Tags", "lower", "Vx"]), _values | _markers, max_size=4
+)
+
+
+@given(schema=st.sampled_from(FAST_PATH_SCHEMAS), properties=_properties)
+@example(schema=FAST_PATH_SCHEMAS[2], properties={"VpcId": ref("VpcId")})  # under not
+@example(schema=FAST_PATH_SCHEMAS[4], properties={"VpcId": ref("VpcId"), "Ports": 1})  # under oneOf
+@example(schema=FAST_PATH_SCHEMAS[5], properties={"VpcId": ref("VpcId")})  # a const
+@example(
+    schema=FAST_PATH_SCHEMAS[3], properties={"Vx": {"$value": "s"}}
+)  # a clear secret, checked as its value
+@settings(max_examples=400, deadline=None)
+def test_the_compiled_fast_path_never_accepts_what_the_full_validator_refuses(
+    schema: dict[str, Any], properties: dict[str, Any]
+) -> None:
+    checker = _validator(TypeSchema(VPC, "VpcId", json_schema=schema))
+    assert isinstance(checker, _Checker)
+    assert checker.fast is not None
+
+    fast = checker.problems(properties) is None
+    full = not list(checker.full.iter_errors(properties))
+
+    assert fast == full
+
+
+def test_a_top_level_reference_is_judged_by_the_fast_path_with_a_stand_in() -> None:
+    checker = _validator(TypeSchema(SUBNET, "SubnetId", json_schema=SUBNET_SCHEMA))
+    assert isinstance(checker, _Checker)
+
+    assert checker.stand_ins.without_markers({"VpcId": ref("VpcId")}) is None  # minLength: no stand-in
+    typed = _validator(TypeSchema(VPC, "VpcId", json_schema=VPC_SCHEMA))
+    assert isinstance(typed, _Checker)
+    assert typed.stand_ins.without_markers({"CidrBlock": "x", "VpcId": ref("VpcId")}) == {
+        "CidrBlock": "x",
+        "VpcId": "",
+    }

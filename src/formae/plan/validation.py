@@ -14,17 +14,23 @@ resource (``stack/type/label``) and the property path:
   resource). A secret in clear (``{"$value": …, "$visibility": "Opaque"}``) is checked as the
   value it wraps; a sealed one, or a ``{"$secret": …}`` the agent resolves, satisfies any schema.
 
-Both are pure: schemas and current state in, problems (strings) out.
+Both are pure: schemas and current state in, problems (strings) out. Checking 10,000 resources
+in Python took seconds, so each schema is compiled once per agent, and also by jsonschema-rs:
+properties holding no marker that it finds valid are valid; everything else, and every message,
+comes from python-jsonschema (``_Checker``).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, SchemaError, ValidationError
 from jsonschema.protocols import Validator
 from jsonschema.validators import extend, validator_for
@@ -60,7 +66,7 @@ def property_problems(
     forma: Forma, schemas: Mapping[str, TypeSchema], current: Mapping[ResourceKey, ManagedResource]
 ) -> list[str]:
     """Every property that breaks its type's JSON Schema, and every reference to a missing property."""
-    validators: dict[str, Validator | str | None] = {}
+    validators: dict[str, _Checker | str | None] = {}
     wanted = {resource.key: resource for resource in forma.resources}
     problems = []
     for resource in forma.resources:
@@ -69,8 +75,129 @@ def property_problems(
     return problems
 
 
+@dataclass(frozen=True)
+class _Checker:
+    """One type's JSON Schema, compiled twice.
+
+    ``fast`` (jsonschema-rs, compiled Rust, ≈ 0.3 µs a resource against ≈ 40 µs) only ever says
+    *valid*, and only where it provably agrees with ``full``: whatever it refuses is checked again
+    by ``full`` (python-jsonschema), whose messages the user sees and which knows that a marker (a
+    reference, a secret) satisfies any keyword. ``fast`` sees properties without markers as they
+    are; a marker as a top-level property is replaced by its clear value or by a stand-in that
+    satisfies every subschema applying to that property (``_StandIns``), when there is one.
+    """
+
+    full: Validator
+    fast: Any | None
+    """None when jsonschema-rs cannot compile the schema; then every resource goes to ``full``."""
+    stand_ins: _StandIns
+
+    def problems(self, properties: Mapping[str, Any]) -> list[ValidationError] | None:
+        """The schema's errors, sorted by path; None when it is satisfied."""
+        if self.fast is not None:
+            candidate = self.stand_ins.without_markers(properties)
+            if candidate is not None and _fast_valid(self.fast, candidate):
+                return None
+        errors = sorted(self.full.iter_errors(properties), key=lambda e: list(map(str, e.path)))
+        return errors or None
+
+
+_UNSAFE_AT_ROOT = frozenset(
+    {"not", "oneOf", "anyOf", "allOf", "if", "then", "else", "dependentSchemas", "unevaluatedProperties"}
+    | {"$ref", "$dynamicRef", "enum", "const"}
+)
+"""Root keywords under which a stand-in could change the verdict on the other properties."""
+_ANNOTATIONS = frozenset({"title", "description", "$comment", "examples", "default", "deprecated"})
+_TYPED_STAND_INS: dict[str, Any] = {
+    "string": "",
+    "integer": 0,
+    "number": 0,
+    "boolean": False,
+    "null": None,
+    "object": {},
+    "array": [],
+}
+_NO_STAND_IN = object()
+
+
+class _StandIns:
+    """Stand-ins for markers at the top level of a type's properties (``VpcId: {"$res": …}``).
+
+    A marker satisfies every keyword, so the properties are valid exactly when they are with the
+    marker replaced by a value satisfying every subschema that applies to its property — found
+    only where those subschemas say nothing but ``type`` — and the root holds no keyword that
+    relates one property's value to the others' verdict (``not``, ``oneOf``, ``enum`` …).
+    """
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self._root = root
+        self._safe = not (set(root) & _UNSAFE_AT_ROOT)
+        self._known: dict[str, Any] = {}
+
+    def without_markers(self, properties: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """``properties`` as ``fast`` may judge them, or None when only ``full`` can."""
+        replaced: dict[str, Any] | None = None
+        for key, value in properties.items():
+            if not _holds_marker(value):
+                continue
+            stand_in = self._for(key, value) if self._safe and _is_marker(value) else _NO_STAND_IN
+            if stand_in is _NO_STAND_IN:
+                return None
+            replaced = replaced if replaced is not None else dict(properties)
+            replaced[key] = stand_in
+        return properties if replaced is None else replaced
+
+    def _for(self, key: str, marker: Mapping[str, Any]) -> Any:
+        if "$value" in marker:  # a secret in clear is checked as the value it wraps
+            value = marker["$value"]
+            return _NO_STAND_IN if _holds_marker(value) else value
+        if key not in self._known:
+            self._known[key] = _typed_stand_in(_applying(self._root, key))
+        return self._known[key]
+
+
+def _applying(root: Mapping[str, Any], key: str) -> list[Any]:
+    """The subschemas that apply to property ``key`` of an object validated against ``root``."""
+    declared = root.get("properties")
+    patterns = root.get("patternProperties")
+    found = [declared[key]] if isinstance(declared, Mapping) and key in declared else []
+    if isinstance(patterns, Mapping):
+        found += [sub for pattern, sub in patterns.items() if re.search(pattern, key)]
+    if not found and "additionalProperties" in root:
+        found.append(root["additionalProperties"])
+    return found
+
+
+def _typed_stand_in(subschemas: list[Any]) -> Any:
+    allowed = set(_TYPED_STAND_INS)
+    for sub in subschemas:
+        if sub is True:
+            continue
+        if not isinstance(sub, Mapping) or set(sub) - _ANNOTATIONS - {"type"}:
+            return _NO_STAND_IN
+        named = sub.get("type", list(_TYPED_STAND_INS))
+        allowed &= {named} if isinstance(named, str) else set(named)
+    chosen = next((name for name in _TYPED_STAND_INS if name in allowed), None)
+    return _NO_STAND_IN if chosen is None else _TYPED_STAND_INS[chosen]
+
+
+def _fast_valid(fast: Any, properties: Mapping[str, Any]) -> bool:
+    try:
+        return bool(fast.is_valid(properties))
+    except Exception:  # a value Rust cannot take (an integer beyond 64 bits, say): let ``full`` decide
+        return False
+
+
+def _holds_marker(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return _is_marker(value) or any(_holds_marker(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_marker(item) for item in value)
+    return False
+
+
 def _schema_problems(
-    resource: Resource, schemas: Mapping[str, TypeSchema], validators: dict[str, Validator | str | None]
+    resource: Resource, schemas: Mapping[str, TypeSchema], validators: dict[str, _Checker | str | None]
 ) -> list[str]:
     if resource.type not in validators:
         validators[resource.type] = _validator(schemas.get(resource.type))
@@ -80,23 +207,33 @@ def _schema_problems(
     if isinstance(validator, str):  # the plugin's schema itself is broken: say so for each resource
         return [f"resource {resource.key}: {validator}"]
     try:
-        errors = sorted(validator.iter_errors(resource.properties), key=lambda e: list(map(str, e.path)))
+        errors = validator.problems(resource.properties) or []
     except (Unresolvable, re.error) as error:
         return [f"resource {resource.key}: the plugin's JSON Schema for {resource.type} fails: {error}"]
     return [f"resource {resource.key}: {_path(error)}: {_short(error.message)}" for error in errors]
 
 
-def _validator(schema: TypeSchema | None) -> Validator | str | None:
+def _validator(schema: TypeSchema | None) -> _Checker | str | None:
     """A validator for the type's JSON Schema; None without one; a message when the schema is invalid."""
     if schema is None or not schema.json_schema:
         return None
-    document = dict(schema.json_schema)
+    return _compiled(schema.type, json.dumps(schema.json_schema, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _compiled(resource_type: str, text: str) -> _Checker | str:
+    """Compiled once per schema an agent sees, not once per plan: checking a schema costs milliseconds."""
+    document = json.loads(text)
     base = validator_for(document, default=Draft202012Validator)
     try:
         base.check_schema(document)
     except SchemaError as error:
-        return f"the plugin announced an invalid JSON Schema for {schema.type}: {_short(error.message)}"
-    return _ignoring_references(base)(document)
+        return f"the plugin announced an invalid JSON Schema for {resource_type}: {_short(error.message)}"
+    try:
+        fast = jsonschema_rs.validator_for(document)
+    except Exception:  # a keyword or a regex it does not support: the full validator alone
+        fast = None
+    return _Checker(_ignoring_references(base)(document), fast, _StandIns(document))
 
 
 @cache
