@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,15 +29,17 @@ from formae.agent.file_modes import secure_home
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
 from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
+from formae.agent.live_config import LiveConfig, LiveTargets, restart_policy, retry_policy
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_env import GrantFiles
 from formae.agent.plugin_manager import discover_plugins
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.plugin_secrets import SecretGate
+from formae.agent.plugin_sections import PluginSections
 from formae.agent.plugin_watch import PluginWatcher
 from formae.agent.policies import StackPolicies
-from formae.agent.process_manager import PluginEnvironment, PluginProcessManager, RestartPolicy
-from formae.agent.rate_limiter import RateLimiter
+from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
+from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import Location, PluginRegistry
 from formae.agent.renewal import CertificateRenewer
 from formae.agent.schedules import AlwaysLeader, Schedule
@@ -63,8 +65,16 @@ class _ApiServer(uvicorn.Server):
 
 
 class Agent:
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, reread: Callable[[], AgentConfig] | None = None) -> None:
         self.config = config
+        self._reread = reread or (lambda: config)
+        """Reads the configuration again as the start did: what a reload (SIGHUP) applies."""
+        self._live: LiveConfig | None = None
+
+    def reload_soon(self) -> None:
+        """SIGHUP: reload the configuration (ignored until the agent has started its actors)."""
+        if self._live is not None:
+            self._live.request()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; raises if an actor dies, after stopping the others.
@@ -82,7 +92,14 @@ class Agent:
 
     async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
         config = self.config
-        limiter = RateLimiter()
+        registry: PluginRegistry | None = None
+        sections = PluginSections(
+            config.file.plugins,
+            restart_policy(config),
+            GrantFiles(config.home / "grants"),
+            announced=lambda: [(p.name, p.namespace) for p in registry.plugins()] if registry else [],
+        )
+        limiter = RateLimiter(override=sections.rate_limit)
         processes: PluginProcessManager | None = None
 
         def locate(node: str, pid: int) -> Location:
@@ -123,26 +140,38 @@ class Agent:
             config.heartbeat_interval,
             {},
             credentials=security.local.environment if security.local else None,
-            grants=GrantFiles(config.home / "grants"),
+            grants=sections,
         )
         processes = PluginProcessManager(
             discover_plugins(config.plugins_dir),
             environment,
-            RestartPolicy(max_delay=config.plugin_restart_max_delay),
             stay_open=True,
+            policy_for=sections.restart_policy,
         )
         overview = PluginOverview(registry, processes)
         claims = Claims()
         leases = CommandLeases(store, AgentIdentity.of_home(config.home), duration=config.command_lease)
-        runner = CommandRunner(store, registry, limiter, plugins=overview, claims=claims, leases=leases)
+        runner = CommandRunner(
+            store,
+            registry,
+            limiter,
+            retry_policy(config),
+            InFlightLimits(override=sections.max_in_flight),
+            plugins=overview,
+            claims=claims,
+            leases=leases,
+        )
         synchronizer = Synchronizer(store, registry, limiter, claims, commands_running=runner.busy)
         discovery = Discovery(store, registry, limiter, claims)
         policies = StackPolicies(store, runner, synchronizer)
-        schedules = [
-            Schedule("sync", config.sync_interval, synchronizer.sync),
-            Schedule("discovery", config.discovery_interval, discovery.discover),
-            Schedule("stack policies", config.policy_interval, policies.check),
-        ]
+        schedules = {
+            "sync.interval": Schedule("sync", config.sync_interval, synchronizer.sync),
+            "discovery.interval": Schedule("discovery", config.discovery_interval, discovery.discover),
+            "policies.interval": Schedule("stack policies", config.policy_interval, policies.check),
+        }
+        self._live = live = LiveConfig(
+            config, self._reread, LiveTargets(limiter, sections, runner, schedules)
+        )
         services = AgentServices(
             runner,
             store,
@@ -152,6 +181,7 @@ class Agent:
             discovery=discovery,
             overview=overview,
             secrets=SecretIntake(keyring, redactor, store),
+            live_config=live,
         )
         exposure = ApiExposure.prepare(config, store, AuditLog(config.audit_file))
         access = replace(exposure.access, self_guarded=(CONSOLE_PREFIX,))
@@ -169,8 +199,9 @@ class Agent:
                 actors.create_task(runner.run(), name="command runner")
                 actors.create_task(synchronizer.run(), name="synchronizer")
                 actors.create_task(discovery.run(), name="discovery")
-                for schedule in schedules:
+                for schedule in schedules.values():
                     actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
+                actors.create_task(live.run(), name="configuration reloads")
                 serving = actors.create_task(api.serve(), name="api")
                 await _wait_started(api, serving)
                 self._write_runtime_file(plugin_address, _bound_address(api, config.api_address), exposure)

@@ -35,6 +35,7 @@ from formae.agent.submission import (
     stored_targets,
 )
 from formae.agent.updater import RetryPolicy
+from formae.logs import bound
 from formae.model import Mode
 from formae.plan import Changeset
 from formae.plan.dag import Dag
@@ -82,7 +83,7 @@ class CommandRunner:
         self._store = store
         self._registry = registry
         self._limiter = limiter
-        self._policy = policy or RetryPolicy()
+        self.policy = policy or RetryPolicy()
         self._in_flight = in_flight or InFlightLimits()
         """Shared by every command, so two applies together still keep 256 calls per namespace waiting."""
         self.claims = claims or Claims()
@@ -229,7 +230,8 @@ class CommandRunner:
         running = self._running[command.id]
         running.task = asyncio.current_task()
         try:
-            await self._execute_claimed(start, running)
+            with bound(command_id=command.id):  # every line of the command, its updates and calls
+                await self._execute_claimed(start, running)
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
             await self._record_failure(running, f"agent error: {_reason(error)}")
@@ -266,7 +268,7 @@ class CommandRunner:
             store=self._store,
             registry=self._registry,
             limiter=self._limiter,
-            policy=self._policy,
+            policy=self.policy,
             inventory=inventory,
             cancel=lifecycle.canceled,
             in_flight=self._in_flight,

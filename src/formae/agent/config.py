@@ -1,4 +1,8 @@
-"""Where the agent lives and listens, read once from the environment (and CLI flags) at start."""
+"""The agent's settings as one typed value, resolved at start from flags, environment, file and defaults.
+
+Which layer wins and where each value came from is :mod:`formae.config`'s business; this is the
+agent's view of the answer, with the paths derived from its home.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,22 @@ import ipaddress
 import os
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from formae.agent.schedules import parse_interval
-from formae.environment import (
-    SettingError,
-    parse_address,
-    parse_flag,
-    parse_headers,
-    parse_ratio,
-    parse_url,
-    read_seconds,
+from formae.config import (
+    BY_ATTRIBUTE,
+    SETTINGS,
+    ConfigFileError,
+    ConfigFileModel,
+    Resolved,
+    home_defaults,
+    locate,
+    read_config,
+    resolve,
 )
+from formae.environment import SettingError
 from formae.home import default_home as default_home  # re-exported: the agent imports it from here
 
 DEFAULT_API_ADDRESS = "127.0.0.1:49684"
@@ -43,9 +48,9 @@ class AgentConfig:
     plugin_restart_max_delay: float = 60.0
     """The cap of the backoff between restarts of a crashing local plugin (it is restarted forever)."""
     command_lease: float = 30.0
+    """Seconds a command's execution lease lasts unless renewed (every third of it) by its agent."""
     plugin_certificate_validity: float = 90 * 86400.0
     """Seconds a joined plugin's certificate is valid; renewed over its link when a third is left."""
-    """Seconds a command's execution lease lasts unless renewed (every third of it) by its agent."""
     plugin_tls: bool = True
     """Mutual TLS with plugins (certificates from the agent's CA) on top of the cookie handshake."""
     advertised_plugin_address: str = ""
@@ -63,6 +68,15 @@ class AgentConfig:
     """Serve plain HTTP beyond loopback (warned about at every start)."""
     api_names: tuple[str, ...] = ()
     """Names the REST API is reached by: accepted Host headers, and names in its TLS certificate."""
+    retry_max_attempts: int = 8
+    retry_initial_delay: float = 0.05
+    retry_max_delay: float = 5.0
+    log_level: str = "info"
+    log_format: str = "text"
+    """``text`` (``key=value`` lines) or ``json`` (one object per line)."""
+    log_max_bytes: int = 10 * 2**20
+    """The background agent's ``logs/agent.log`` is rotated beyond this size."""
+    log_backups: int = 5
     metrics_enabled: bool = True
     """Prometheus ``GET /metrics`` and ``GET /api/v1/stats`` (``formae.telemetry``); off: both 404."""
     tracing_enabled: bool = False
@@ -74,6 +88,10 @@ class AgentConfig:
     """The share of commands traced (0 to 1); a plugin follows the agent's decision for each call."""
     tracing_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     """Sent with every export (an API key): a secret, never shown or logged."""
+    plugin_restart_initial_delay: float = 0.1
+    plugin_restart_stable_after: float = 30.0
+    settings: Resolved | None = field(default=None, repr=False, compare=False)
+    """Every setting with where its value came from, and the file's structured sections."""
 
     @property
     def api_on_loopback(self) -> bool:
@@ -110,57 +128,60 @@ class AgentConfig:
         return self.home / "logs" / "audit.log"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: str | None) -> AgentConfig:
-        """Flags (``overrides``) win over the environment, which wins over the defaults."""
-        env = os.environ if env is None else env
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, config: str | None = None, **overrides: str | None
+    ) -> AgentConfig:
+        """Flags (``overrides``, by attribute) win over the environment, the file, then the defaults.
+
+        ``config`` is ``--config FILE``; without it ``$FORMAE_CONFIG`` or ``{home}/formae.pkl`` (see
+        :mod:`formae.config`). The home itself comes from ``--home`` or ``FORMAE_HOME`` only.
+        """
+        home = overrides.pop("home", None)
+        return cls.load(os.environ if env is None else env, home, config, overrides)
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str],
+        home: str | None,
+        config: str | None,
+        flags: Mapping[str, str | None],
+        *,
+        make_cookie: bool = True,
+    ) -> AgentConfig:
+        """``from_env`` with the flags (by attribute) as a mapping: what ``agent start`` hands in.
+
+        Without ``make_cookie`` nothing is written to the home (``agent config show``).
+        """
+        where = Path(home or default_home(env))
         try:
-            return cls._read(env, overrides)
-        except SettingError as error:
+            file = read_config(locate(where, config, env))
+            given = {BY_ATTRIBUTE[name]: raw for name, raw in flags.items() if raw is not None}
+            return cls.of(where, resolve(given, env, file, home_defaults(where)), env, make_cookie)
+        except (SettingError, ConfigFileError) as error:
             raise ConfigError(str(error)) from None
 
     @classmethod
-    def _read(cls, env: Mapping[str, str], overrides: Mapping[str, str | None]) -> AgentConfig:
-        def setting(key: str, variable: str) -> tuple[str, str] | None:
-            """The winning raw value and the name to blame for it."""
-            if overrides.get(key):
-                return f"--{key.replace('_', '-')}", str(overrides[key])
-            if env.get(variable, "").strip():
-                return variable, env[variable]
-            return None
-
-        home = Path(overrides.get("home") or default_home(env))
-        api = setting("api_address", "FORMAE_API_ADDRESS")
-        plugin = setting("plugin_address", "FORMAE_PLUGIN_ADDRESS")
-        tls = setting("plugin_tls", "FORMAE_PLUGIN_TLS")
-        advertised = setting("advertised_plugin_address", "FORMAE_PLUGIN_ADVERTISE")
-        sync = setting("sync_interval", "FORMAE_SYNC_INTERVAL")
-        discovery = setting("discovery_interval", "FORMAE_DISCOVERY_INTERVAL")
-        policies = setting("policy_interval", "FORMAE_POLICY_INTERVAL")
+    def of(
+        cls, home: Path, settings: Resolved, env: Mapping[str, str], make_cookie: bool = True
+    ) -> AgentConfig:
+        values = {setting.attribute: settings[setting.key] for setting in SETTINGS}
+        node = values.pop("node") or f"agent@{socket.gethostname()}"
+        cookie = env.get("FORMAE_NETWORK_COOKIE") or (load_or_create_cookie(home) if make_cookie else "")
         config = cls(
             home=home,
-            api_address=parse_address(*api, listen=True) if api else DEFAULT_API_ADDRESS,
-            plugin_address=parse_address(*plugin, listen=True) if plugin else DEFAULT_PLUGIN_ADDRESS,
-            store_url=overrides.get("store_url")
-            or env.get("FORMAE_STORE_URL")
-            or f"sqlite:///{home / 'data' / 'formae.db'}",
-            cookie=env.get("FORMAE_NETWORK_COOKIE") or load_or_create_cookie(home),
-            heartbeat_interval=read_seconds(env, "FORMAE_HEARTBEAT_INTERVAL", default=0.5),
-            heartbeat_timeout=read_seconds(env, "FORMAE_HEARTBEAT_TIMEOUT", default=2.5),
-            plugin_restart_max_delay=read_seconds(env, "FORMAE_PLUGIN_RESTART_MAX_DELAY", default=60.0),
-            command_lease=read_seconds(env, "FORMAE_COMMAND_LEASE", default=30.0),
-            plugin_certificate_validity=read_seconds(
-                env, "FORMAE_PLUGIN_CERT_VALIDITY", default=90 * 86400.0
-            ),
-            plugin_tls=parse_flag(*tls) if tls else True,
-            advertised_plugin_address=parse_address(*advertised) if advertised else "",
-            sync_interval=parse_interval(*sync) if sync else 300.0,
-            discovery_interval=parse_interval(*discovery) if discovery else 0.0,
-            policy_interval=parse_interval(*policies) if policies else 5.0,
-            **_api_security(setting),
-            **_telemetry(setting, env),
+            cookie=cookie,
+            node=node,
+            settings=settings,
+            **values,
         )
         config.check()
         return config
+
+    @property
+    def file(self) -> ConfigFileModel:
+        """The configuration file's sections (empty ones when there is no file)."""
+        return self.settings.file.model if self.settings else ConfigFileModel()
 
     def check(self) -> None:
         """Refuse a combination that would expose the API in clear to the network by accident."""
@@ -169,40 +190,6 @@ class AgentConfig:
                 f"the REST API would listen on {self.api_address}, beyond loopback, without TLS; "
                 "drop --no-api-tls, or pass --insecure-api to accept that tokens cross the network in clear"
             )
-
-
-def _api_security(setting: Callable[[str, str], tuple[str, str] | None]) -> dict[str, Any]:
-    tls = setting("api_tls", "FORMAE_API_TLS")
-    insecure = setting("insecure_api", "FORMAE_INSECURE_API")
-    names = setting("api_names", "FORMAE_API_NAMES")
-    return {
-        "api_tls": parse_flag(*tls) if tls else None,
-        "insecure_api": parse_flag(*insecure) if insecure else False,
-        "api_names": tuple(n.strip() for n in names[1].split(",") if n.strip()) if names else (),
-    }
-
-
-_HEADERS = "OTEL_EXPORTER_OTLP_HEADERS"
-
-
-def _telemetry(
-    setting: Callable[[str, str], tuple[str, str] | None], env: Mapping[str, str]
-) -> dict[str, Any]:
-    """Metrics and tracing; the tracing variables are OpenTelemetry's own where it has one."""
-    metrics = setting("metrics_enabled", "FORMAE_METRICS")
-    tracing = setting("tracing_enabled", "FORMAE_TRACING")
-    endpoint = setting("tracing_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT")
-    ratio = setting("tracing_sample_ratio", "FORMAE_TRACING_SAMPLE_RATIO")
-    return {
-        "metrics_enabled": parse_flag(*metrics) if metrics else True,
-        "tracing_enabled": parse_flag(*tracing) if tracing else False,
-        "tracing_endpoint": parse_url(*endpoint) if endpoint else "",
-        "tracing_service_name": env.get("OTEL_SERVICE_NAME", "").strip() or "formae-agent",
-        "tracing_sample_ratio": parse_ratio(*ratio) if ratio else 1.0,
-        "tracing_headers": parse_headers(
-            "OTEL_EXPORTER_OTLP_HEADERS", env.get("OTEL_EXPORTER_OTLP_HEADERS", "")
-        ),
-    }
 
 
 def is_loopback(host: str) -> bool:

@@ -32,6 +32,8 @@ class PluginRow:
 
     registered: RegisteredPlugin | None
     process: ProcessStatus | None
+    rate_limit: float | None = None
+    """Operations per second in force for its namespace (the configuration may override the announced)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,10 @@ class PluginOverview:
 
     def rows(self) -> list[PluginRow]:
         statuses = {s.node: s for s in self._statuses()}
-        rows = [PluginRow(p, statuses.pop(p.node, None)) for p in self._registry.plugins()]
+        rows = [
+            PluginRow(p, statuses.pop(p.node, None), self._registry.rate_limit(p.namespace))
+            for p in self._registry.plugins()
+        ]
         return rows + [PluginRow(None, s) for s in statuses.values()]
 
     def problems(self) -> list[str]:

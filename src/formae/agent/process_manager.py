@@ -26,6 +26,7 @@ from formae.agent.plugin_manager import InstalledPlugin
 from formae.agent.process_status import ProcessStatus
 from formae.agent.registry import Location
 from formae.backoff import exponential_delay
+from formae.logs import bound
 
 log = logging.getLogger("formae.agent.processes")
 
@@ -107,12 +108,15 @@ class PluginProcessManager:
         stop_grace: float = 3.0,
         *,
         stay_open: bool = False,
+        policy_for: Callable[[str], RestartPolicy] | None = None,
     ) -> None:
         self._stay_open = stay_open
         """Keep ``run`` going until ``stop``, even with nothing to supervise: ``start`` may add plugins."""
         self._plugins = plugins
         self._environment = environment
         self._policy = policy or RestartPolicy()
+        self._policy_for = policy_for or (lambda _name: self._policy)
+        """A plugin's restart policy by name, asked at each exit: a reload applies to the next restart."""
         self._stop_grace = stop_grace
         self._children: dict[int, tuple[str, asyncio.subprocess.Process]] = {}
         self._stopping = False
@@ -244,14 +248,15 @@ class PluginProcessManager:
                 code = await self._run_once(plugin, node, status)
                 if self._stopping or self._retiring(node):
                     return
-                failures = 1 if time.monotonic() - started > self._policy.stable_after else failures + 1
+                policy = self._policy_for(plugin.name)
+                failures = 1 if time.monotonic() - started > policy.stable_after else failures + 1
                 if code == EXIT_REFUSED:
                     status.exited(code, failures, None)
                     log.error(
                         "plugin %s was refused by this agent (see above); not restarting it", plugin.name
                     )
                     return
-                delay = self._policy.delay(failures)
+                delay = policy.delay(failures)
                 status.exited(code, failures, delay)
                 log.warning(
                     "Plugin process exited name=%s code=%s; restarting in %.2fs%s",
@@ -291,8 +296,8 @@ class PluginProcessManager:
             _signal(process, signal.SIGTERM)
         try:
             async with asyncio.TaskGroup() as output:
-                output.create_task(_forward(process.stdout, plugin.name, process.pid))
-                output.create_task(_forward(process.stderr, plugin.name, process.pid, status.wrote))
+                output.create_task(_forward(process.stdout, plugin.name, node, process.pid))
+                output.create_task(_forward(process.stderr, plugin.name, node, process.pid, status.wrote))
             return await process.wait()
         except asyncio.CancelledError:
             _signal(process, signal.SIGTERM)
@@ -302,17 +307,26 @@ class PluginProcessManager:
 
 
 async def _forward(
-    stream: asyncio.StreamReader | None, name: str, pid: int, keep: Callable[[str], None] | None = None
+    stream: asyncio.StreamReader | None,
+    name: str,
+    node: str,
+    pid: int,
+    keep: Callable[[str], None] | None = None,
 ) -> None:
-    """Copy a child's output into the agent's log, one record per line, tagged with the plugin."""
+    """Copy a child's output into the agent's log, one record per line, tagged with the plugin.
+
+    The text keeps its ``[name pid=N]`` prefix; the record carries ``plugin``, ``node`` and ``pid``
+    as fields too, so a JSON line says whose it is without parsing the message.
+    """
     if stream is None:
         return
     plugin_log = logging.getLogger(f"formae.plugin.{name}")
-    while line := await _next_line(stream):
-        text = line.decode(errors="replace").rstrip()
-        plugin_log.info("[%s pid=%d] %s", name, pid, text)
-        if keep is not None:
-            keep(text)
+    with bound(plugin=name, node=node, pid=pid):
+        while line := await _next_line(stream):
+            text = line.decode(errors="replace").rstrip()
+            plugin_log.info("[%s pid=%d] %s", name, pid, text)
+            if keep is not None:
+                keep(text)
 
 
 async def _next_line(stream: asyncio.StreamReader) -> bytes:

@@ -36,27 +36,60 @@ class TokenBucket:
 
 
 class InFlightLimits:
-    """How many calls may wait on a namespace's plugins at once, across every running command."""
+    """How many calls may wait on a namespace's plugins at once, across every running command.
 
-    def __init__(self, per_namespace: int = 256) -> None:
+    ``override`` answers a namespace's configured bound (None: ``per_namespace``); it is asked once
+    per namespace, when its first call comes, so a changed one applies after a restart.
+    """
+
+    def __init__(
+        self, per_namespace: int = 256, override: Callable[[str], int | None] = lambda _namespace: None
+    ) -> None:
         self._per_namespace = per_namespace
+        self._override = override
         self._slots: dict[str, asyncio.Semaphore] = {}
 
     def of(self, namespace: str) -> asyncio.Semaphore:
         if namespace not in self._slots:
-            self._slots[namespace] = asyncio.Semaphore(self._per_namespace)
+            configured = self._override(namespace)
+            self._slots[namespace] = asyncio.Semaphore(configured or self._per_namespace)
         return self._slots[namespace]
 
 
 class RateLimiter:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    """Token buckets by namespace, at the rate each plugin announced unless the configuration overrides it.
+
+    ``override`` answers a namespace's configured rate (None: keep the announced one); ``refresh``
+    applies a changed one at once (a reload), to every namespace announced so far.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        override: Callable[[str], float | None] = lambda _namespace: None,
+    ) -> None:
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
+        self._announced: dict[str, float] = {}
+        self.override = override
 
     def configure(self, namespace: str, rate: float, burst: float | None = None) -> None:
-        """Set a namespace's rate (operations per second); ``burst`` defaults to one second's worth."""
-        size = burst if burst is not None else max(1.0, rate)
-        self._buckets[namespace] = TokenBucket(rate, size, size, self._clock())
+        """Set a namespace's announced rate (operations per second); ``burst``: one second's worth."""
+        self._announced[namespace] = rate
+        configured = self.override(namespace)
+        effective = configured if configured is not None else rate
+        size = burst if burst is not None else max(1.0, effective)
+        self._buckets[namespace] = TokenBucket(effective, size, size, self._clock())
+
+    def announced(self, namespace: str) -> float | None:
+        return self._announced.get(namespace)
+
+    def refresh(self) -> None:
+        """Apply ``override`` again to every namespace whose effective rate it changes."""
+        for namespace, announced in self._announced.items():
+            configured = self.override(namespace)
+            if (configured if configured is not None else announced) != self.rate(namespace):
+                self.configure(namespace, announced)
 
     def rate(self, namespace: str) -> float:
         bucket = self._buckets.get(namespace)

@@ -111,7 +111,7 @@ class PluginRegistry:
             previous.link.close("replaced by a new announcement from the same node")
         plugin.last_heartbeat = self._clock()
         self._plugins[plugin.node] = plugin
-        if self._rate_limiter.rate(plugin.namespace) != plugin.rate_limit or previous is None:
+        if self._rate_limiter.announced(plugin.namespace) != plugin.rate_limit or previous is None:
             self._rate_limiter.configure(plugin.namespace, plugin.rate_limit)
         log.info(
             "Plugin registered namespace=%s node=%s version=%s location=%s pid=%d",
@@ -197,6 +197,10 @@ class PluginRegistry:
 
     def namespaces(self) -> list[str]:
         return sorted({p.namespace for p in self._plugins.values()})
+
+    def rate_limit(self, namespace: str) -> float:
+        """The namespace's rate in force: the announced one, or the configuration's override."""
+        return self._rate_limiter.rate(namespace)
 
     def plugins(self) -> list[RegisteredPlugin]:
         return sorted(self._plugins.values(), key=lambda p: (p.namespace, p.node))

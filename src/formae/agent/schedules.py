@@ -15,7 +15,6 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from formae.environment import SettingError
@@ -34,27 +33,47 @@ class AlwaysLeader:
         return True
 
 
-@dataclass(frozen=True)
 class Schedule:
-    name: str
-    interval: float
-    """Seconds between runs; 0 is off."""
-    job: Callable[[], Awaitable[object]]
+    """A periodic job; ``retime`` changes its interval while it runs (a reload), 0 switching it off."""
+
+    def __init__(self, name: str, interval: float, job: Callable[[], Awaitable[object]]) -> None:
+        self.name = name
+        self.interval = interval
+        """Seconds between runs; 0 is off."""
+        self.job = job
+        self._retimed = asyncio.Event()
+
+    def retime(self, interval: float) -> None:
+        if interval != self.interval:
+            log.info("%s interval changed from %gs to %gs", self.name, self.interval, interval)
+            self.interval = interval
+            self._retimed.set()
 
     async def run(self, leadership: Leadership) -> None:
-        """Forever: wait, then run the job if this agent leads. Returns at once when off."""
-        if self.interval <= 0:
-            log.info("%s is off", self.name)
-            return
-        log.info("%s every %gs", self.name, self.interval)
+        """Forever: wait, then run the job if this agent leads; while off, wait to be retimed."""
+        if self.interval > 0:
+            log.info("%s every %gs", self.name, self.interval)
+        else:
+            log.info("%s is off until a reload gives it an interval", self.name)
         while True:
-            await asyncio.sleep(self.interval)
+            if not await self._wait_interval():
+                continue
             if not leadership.leads():
                 continue
             try:
                 await self.job()
             except Exception:
                 log.exception("%s failed; the next run is in %gs", self.name, self.interval)
+
+    async def _wait_interval(self) -> bool:
+        """True when a whole interval passed; False when retimed meanwhile (the wait starts again)."""
+        self._retimed.clear()
+        timeout = self.interval if self.interval > 0 else None
+        try:
+            await asyncio.wait_for(self._retimed.wait(), timeout)
+        except TimeoutError:
+            return True
+        return False
 
 
 def parse_interval(name: str, raw: str) -> float:

@@ -25,6 +25,7 @@ from formae.agent.drift import out_of_band_changes
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.forma import FormaError, forma_from_json
+from formae.logs import bound
 from formae.model import Forma, Mode, ResourceKey, Target, find_references
 from formae.model.query import Query
 from formae.model.resource_type import namespace_of
@@ -210,7 +211,10 @@ class Submissions:
         await self._upsert_stacks_and_targets(forma)
         await self._store.create_command(planned.command, list(planned.records.values()))
         command = planned.command
-        log.info("command %s accepted: %s %s %s", command.id, command.kind, command.mode, changeset.summary())
+        with bound(command_id=command.id):
+            log.info(
+                "command %s accepted: %s %s %s", command.id, command.kind, command.mode, changeset.summary()
+            )
 
     def _plan_of(self, command: Command, changeset: Changeset) -> CommandPlan:
         dag = _dag(changeset)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
 from formae.backoff import exponential_delay, jittered
+from formae.logs import bound
 from formae.model import Operation
 from formae.model.resource_type import namespace_of
 from formae.store.records import PluginProgress, ResourceUpdateRecord, UpdateState, utc_now
@@ -66,6 +68,14 @@ class UpdateSink(Protocol):
 
 
 @dataclass(frozen=True)
+class CodeRule:
+    """The configuration's word on one error code (``retry.codes`` in the file); None: the default."""
+
+    retry: bool | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 8
     initial_delay: float = 0.05
@@ -82,6 +92,18 @@ class RetryPolicy:
     not fail it); the bound only stops a request that kills every plugin it reaches."""
     stabilize_timeout: float = 3600.0
     """How long an operation may stay InProgress (counted from when this agent began polling it)."""
+
+    codes: Mapping[str, CodeRule] = field(default_factory=dict)
+    """By error code (``Throttling``, ``PluginUnavailable`` …): whether it is retried, and how often."""
+
+    def retries(self, code: str, default: bool) -> bool:
+        """Whether an update failing with ``code`` is tried again; ``default`` unless configured."""
+        rule = self.codes.get(code)
+        return default if rule is None or rule.retry is None else rule.retry
+
+    def attempts_for(self, code: str) -> int:
+        rule = self.codes.get(code)
+        return self.max_attempts if rule is None or rule.max_attempts is None else rule.max_attempts
 
     def backoff(self, attempt: int, hint: float = 0.0) -> float:
         """The wait before retry ``attempt``: the plugin's hint (Retry-After) if that is longer."""
@@ -115,6 +137,11 @@ class ResourceUpdater:
         """Desired properties with references resolved: what the plugin is sent."""
 
     async def run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
+        """Drive ``update`` to SUCCESS or FAILED (see ``_run``); its log lines carry the resource."""
+        with bound(resource=update.key, namespace=namespace_of(update.type)):
+            return await self._run(update)
+
+    async def _run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
         """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given.
 
         ``attempts`` counts the requests a plugin answered (Status polls aside): waiting for a
@@ -154,7 +181,8 @@ class ResourceUpdater:
         async with self._in_flight:
             await self._limiter.acquire(namespace)
             try:
-                result = await link.call(request, self._policy.call_timeout)
+                with bound(node=link.node):
+                    result = await link.call(request, self._policy.call_timeout)
             except PluginUnavailable as error:
                 return _PluginLost(str(error))
         if not isinstance(result, ProgressResult):
@@ -214,7 +242,7 @@ class ResourceUpdater:
                 progress=progress,
             )
         code = result.error_code or ErrorCode.SERVICE_INTERNAL_ERROR
-        if code.recoverable:  # the operation itself failed: send it again rather than poll it
+        if self._policy.retries(code.wire_name, code.recoverable):  # send it again rather than poll it
             update = replace(update, request_id=None, progress=progress)
             return await self._retry_or_fail(update, code.wire_name, result.message, result.retry_after)
         return await self._move(
@@ -225,7 +253,10 @@ class ResourceUpdater:
         self, update: ResourceUpdateRecord, code: str, message: str, hint: float
     ) -> ResourceUpdateRecord:
         tries = max(update.attempts, self._unanswered)
-        if tries >= self._policy.max_attempts or self._lost >= self._policy.max_lost_calls:
+        if not self._policy.retries(code, True):
+            error = f"{message} (not retried: the configuration's retry.codes.{code}.retry is off)"
+            return await self._move(update, S.FAILED, error_code=code, error=error)
+        if tries >= self._policy.attempts_for(code) or self._lost >= self._policy.max_lost_calls:
             lost = f", {self._lost} calls lost with their plugin" if self._lost else ""
             error = f"{message} (gave up after {tries} attempts{lost})"
             return await self._move(update, S.FAILED, error_code=code, error=error)
@@ -244,6 +275,7 @@ class ResourceUpdater:
             raise IllegalTransition(f"{update.key}: {update.state} -> {state}")
         moved = replace(update, state=state, updated_at=utc_now(), **changes)
         await self._sink.save(moved)
+        log.debug("%s %s: %s -> %s", update.operation, update.key, update.state, state)
         return moved
 
     # ------------------------------------------------------------ requests

@@ -16,6 +16,7 @@ from formae import __version__
 from formae.agent.commands import CommandRunner, Rejected, Submission
 from formae.agent.discovery import Discovery
 from formae.agent.joining import JoinService
+from formae.agent.live_config import LiveConfig
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
 from formae.agent.secret_intake import SecretIntake
@@ -23,6 +24,7 @@ from formae.agent.synchronizer import Synchronizer
 from formae.api import openapi
 from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
+from formae.api.config_routes import config_routes
 from formae.api.masking import SecretMasking
 from formae.api.paging import (
     DEFAULT_PAGE,
@@ -87,6 +89,8 @@ class AgentServices:
     discovery: Discovery | None = None
     secrets: SecretIntake | None = None
     """Seals the secrets of submitted formas; None: formas are taken as they come (tests only)."""
+    live_config: LiveConfig | None = None
+    """The running configuration and its reload; None: no ``/agent`` routes (tests only)."""
 
 
 def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastAPI:
@@ -103,6 +107,8 @@ def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastA
     overview = services.overview or PluginOverview(services.registry)
     app.include_router(plugin_routes(overview), prefix="/api/v1")
     app.include_router(auth_routes(services.store), prefix="/api/v1")
+    if services.live_config is not None:
+        app.include_router(config_routes(services.live_config), prefix="/api/v1")
     if services.secrets is not None:
         app.include_router(secrets_routes(services.secrets.keyring), prefix="/api/v1")
         app.add_middleware(SecretMasking, redactor=services.secrets.redactor)

@@ -45,8 +45,8 @@ def required_role(method: str, path: str) -> Role | None:
     """The least role a request needs; None for the open paths."""
     if path in OPEN_PATHS:
         return None
-    if path.startswith("/api/v1/auth"):
-        return Role.ADMIN  # even listing tokens tells an attacker which ids to aim at
+    if path.startswith(("/api/v1/auth", "/api/v1/agent")):
+        return Role.ADMIN  # even listing tokens tells an attacker which ids to aim at; so does the config
     if method in _READ_METHODS:
         return Role.READ
     if path.startswith(_ADMIN_PREFIXES):

@@ -54,7 +54,7 @@ def plugin_view(row: PluginRow) -> PluginView:
         healthy=p.healthy,
         status=p.status_reason or "ok",
         protocol_version=p.protocol_version,
-        rate_limit=p.rate_limit,
+        rate_limit=p.rate_limit if row.rate_limit is None else row.rate_limit,
         max_concurrency=p.max_concurrency,
         in_flight=p.link.in_flight,
         types=[s.type for s in p.schemas],

@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from formae.agent.config import AgentConfig
 from formae.agent.file_modes import make_private_by_default
-from formae.agent.logs import configure_logging
 from formae.cli.client import AgentClient, AgentUnreachable, runtime_info
+from formae.config import BY_ATTRIBUTE, BY_KEY
+from formae.logs import configure_logging
 
 START_TIMEOUT = 30.0
 EXIT_HOME_LOCKED = 3
@@ -21,13 +23,47 @@ EXIT_HOME_LOCKED = 3
 STOP_TIMEOUT = 15.0
 
 
-def run_foreground(config: AgentConfig, log_file: Path | None = None) -> int:
+def run_foreground(
+    config: AgentConfig, log_file: Path | None = None, reread: Callable[[], AgentConfig] | None = None
+) -> int:
+    """Serve until SIGTERM/SIGINT; SIGHUP reloads the configuration through ``reread``."""
     make_private_by_default()
-    configure_logging(os.environ.get("FORMAE_LOG_LEVEL", "INFO"), log_file)
-    return asyncio.run(_serve(config))
+    configure_logging(
+        config.log_level,
+        log_file,
+        format=config.log_format,
+        max_bytes=config.log_max_bytes,
+        backups=config.log_backups,
+        follow_stdio=log_file is not None,  # only the background agent is given its log file
+    )
+    return asyncio.run(_serve(config, reread or (lambda: config)))
 
 
-async def _serve(config: AgentConfig) -> int:
+def passed_on(config: AgentConfig, config_file: Path | None, flags: Mapping[str, str | None]) -> list[str]:
+    """The flags a background agent is started with: the ones the user gave, nothing the file said.
+
+    Passing the resolved values instead would turn every file value into a flag in the child, and a
+    reload could never change them. The store URL travels in the environment (see start_background).
+    """
+    argv = [f"--home={config.home}"]
+    if config_file is not None:
+        argv.append(f"--config={config_file.resolve()}")
+    for attribute, raw in flags.items():
+        if raw is None or attribute == "store_url":
+            continue
+        flag = str(BY_KEY[BY_ATTRIBUTE[attribute]].flag)
+        if attribute in ("plugin_tls", "api_tls", "metrics_enabled", "tracing_enabled"):
+            argv.append(flag if raw == "True" else f"--no-{flag.removeprefix('--')}")
+        elif attribute == "insecure_api":
+            argv.append(str(flag))
+        elif attribute == "api_names":
+            argv.extend(f"{flag}={name}" for name in raw.split(","))
+        else:
+            argv.append(f"{flag}={raw}")
+    return argv
+
+
+async def _serve(config: AgentConfig, reread: Callable[[], AgentConfig]) -> int:
     # Imported here, not at the top: the agent pulls in gRPC, FastAPI and the datastore drivers
     # (~0.4 s), and every other formae command only needs an HTTP client.
     from formae.agent.leases import HomeLocked
@@ -37,15 +73,17 @@ async def _serve(config: AgentConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    agent = Agent(config, reread)
+    loop.add_signal_handler(signal.SIGHUP, agent.reload_soon)
     try:
-        await Agent(config).run(stop)
+        await agent.run(stop)
     except HomeLocked as locked:
         print(f"error: {locked}", file=sys.stderr)
         return EXIT_HOME_LOCKED
     return 0
 
 
-def start_background(config: AgentConfig, argv: list[str]) -> dict[str, object]:
+def start_background(config: AgentConfig, argv: list[str], store_url: str | None = None) -> dict[str, object]:
     """Start ``formae agent start`` detached, logging to the agent's log file; its runtime info once up.
 
     The store URL travels in the child's environment, never on its command line: a PostgreSQL
@@ -62,7 +100,7 @@ def start_background(config: AgentConfig, argv: list[str]) -> dict[str, object]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "FORMAE_STORE_URL": config.store_url},
+            env={**os.environ, **({"FORMAE_STORE_URL": store_url} if store_url else {})},
         )
     return _wait_until_up(config, process)
 

@@ -18,6 +18,7 @@ import typer
 from formae.cli import (
     api_cmd,
     completion_cmd,
+    config_cmd,
     doctor_cmd,
     graph_cmd,
     plugin_author_cmd,
@@ -74,6 +75,8 @@ app.add_typer(plugin_app, name="plugin")
 plugin_author_cmd.register(plugin_app)
 plugin_cmd.register(plugin_app)
 app.add_typer(api_cmd.app, name="api")
+agent_app.add_typer(config_cmd.app, name="config")
+agent_app.command("reload")(config_cmd.reload)
 app.add_typer(schema_cmd.schema_app, name="schema")
 
 console = make_console()
@@ -532,51 +535,64 @@ def agent_start(
             help="OTLP/HTTP base URL [env OTEL_EXPORTER_OTLP_ENDPOINT; http://localhost:4318]", metavar="URL"
         ),
     ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Configuration file [env FORMAE_CONFIG; {home}/formae.pkl]", metavar="FILE"
+        ),
+    ] = None,
+    policy_interval: Annotated[
+        str | None,
+        typer.Option(help="Seconds between checks of stack policies, 0 off [env FORMAE_POLICY_INTERVAL; 5]"),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(help="debug, info, warning, error [env FORMAE_LOG_LEVEL; info]")
+    ] = None,
+    log_format: Annotated[
+        str | None, typer.Option(help="text or json (one object per line) [env FORMAE_LOG_FORMAT; text]")
+    ] = None,
     log_file: Annotated[Path | None, typer.Option(hidden=True)] = None,
 ) -> None:
-    """Start the agent (in the foreground unless --background)."""
+    """Start the agent (in the foreground unless --background).
+
+    Settings come from flags, then the environment, then the configuration file, then the defaults
+    (docs/operations.md); ``formae agent config show`` prints what won and why.
+    """
     from formae.agent.config import AgentConfig, ConfigError
     from formae.cli import agent_cmd
 
+    flags = {
+        "api_address": api_address,
+        "plugin_address": plugin_address,
+        "store_url": store_url,
+        "plugin_tls": None if plugin_tls is None else str(plugin_tls),
+        "advertised_plugin_address": advertise,
+        "sync_interval": sync_interval,
+        "discovery_interval": discovery_interval,
+        "policy_interval": policy_interval,
+        "api_tls": None if api_tls is None else str(api_tls),
+        "insecure_api": str(insecure_api) if insecure_api else None,
+        "api_names": ",".join(api_name) if api_name else None,
+        "log_level": log_level,
+        "log_format": log_format,
+        "metrics_enabled": None if metrics is None else str(metrics),
+        "tracing_enabled": None if tracing is None else str(tracing),
+        "tracing_endpoint": tracing_endpoint,
+    }
+
+    def read() -> AgentConfig:
+        where = str(home) if home else None
+        return AgentConfig.load(os.environ, where, str(config_file) if config_file else None, flags)
+
     try:
-        config = AgentConfig.from_env(
-            home=str(home) if home else None,
-            api_address=api_address,
-            plugin_address=plugin_address,
-            store_url=store_url,
-            plugin_tls=None if plugin_tls is None else str(plugin_tls),
-            advertised_plugin_address=advertise,
-            sync_interval=sync_interval,
-            discovery_interval=discovery_interval,
-            api_tls=None if api_tls is None else str(api_tls),
-            insecure_api=str(insecure_api) if insecure_api else None,
-            api_names=",".join(api_name) if api_name else None,
-            metrics_enabled=None if metrics is None else str(metrics),
-            tracing_enabled=None if tracing is None else str(tracing),
-            tracing_endpoint=tracing_endpoint,
-        )
+        config = read()
     except ConfigError as error:
         _fail(str(error), EXIT_USAGE)
     if not background:
-        raise typer.Exit(agent_cmd.run_foreground(config, log_file))
-    argv = [
-        f"--home={config.home}",
-        f"--api-address={config.api_address}",
-        f"--plugin-address={config.plugin_address}",
-        "--plugin-tls" if config.plugin_tls else "--no-plugin-tls",
-        f"--sync-interval={config.sync_interval:g}",
-        f"--discovery-interval={config.discovery_interval:g}",
-        *([] if config.api_tls is None else ["--api-tls" if config.api_tls else "--no-api-tls"]),
-        *(["--insecure-api"] if config.insecure_api else []),
-        *(f"--api-name={name}" for name in config.api_names),
-        "--metrics" if config.metrics_enabled else "--no-metrics",
-        "--tracing" if config.tracing_enabled else "--no-tracing",
-        *([f"--tracing-endpoint={config.tracing_endpoint}"] if config.tracing_endpoint else []),
-    ]
-    if config.advertised_plugin_address:
-        argv.append(f"--advertise={config.advertised_plugin_address}")
+        raise typer.Exit(agent_cmd.run_foreground(config, log_file, read))
     try:
-        info = agent_cmd.start_background(config, argv)
+        argv = agent_cmd.passed_on(config, config_file, flags)
+        info = agent_cmd.start_background(config, argv, store_url)
     except RuntimeError as error:
         _fail(str(error), EXIT_FAILED)
     console.print(

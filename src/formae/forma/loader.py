@@ -73,13 +73,14 @@ def _read(path: Path, pkl_timeout: float) -> Any:
     if suffix == ".pkl":
         return evaluate_pkl(path, timeout=pkl_timeout)
     if suffix == ".json":
-        return _parse_json(source, _read_text(path))
+        return _parse_json(source, read_text(path))
     if suffix in (".yaml", ".yml"):
-        return parse_yaml(source, _read_text(path))
+        return parse_yaml(source, read_text(path))
     raise FormaError.single(source, f"unsupported forma file type {suffix!r}: use .pkl, .json, .yaml or .yml")
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text, refused beyond :data:`MAX_TEXT_BYTES` (formas, the agent's configuration)."""
     try:
         with path.open("rb") as file:
             raw = file.read(MAX_TEXT_BYTES + 1)
