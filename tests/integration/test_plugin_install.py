@@ -1,15 +1,20 @@
 """`formae plugin install|uninstall|info` against a running agent: no restart, graceful upgrades.
 
 The executable tests are quick; the package test (directory, wheel, sdist, requirement) runs pip
-against a wheelhouse built once, with ``--no-index``, so it needs no index and no network.
+with ``--no-index`` against a wheelhouse of the dependencies fetched once and kept in the user's
+cache, so it needs no index and no network, and pays only for building and filling virtualenvs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,7 @@ from tests.integration.harness import FAKE_AWS, network_forma
 from tests.integration.tiny_plugin import build_sdist, build_wheel, tiny_executable, tiny_package
 
 REPO = Path(__file__).resolve().parents[2]
+POSTGRES = REPO / "plugins" / "postgres"
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -141,21 +147,48 @@ def test_a_newer_version_drains_the_old_one_before_stopping_it(
     assert [version for version, _ in plugins_of(bare_agent, "Tiny")] == ["1.1.0"]
 
 
-@pytest.fixture(scope="module")
+def wheelhouse_requirements() -> list[str]:
+    """What the installs below need from an index: formae's and postgres's dependencies, and what
+    builds a package (formae itself, and the packages installed, are built from their sources)."""
+    needed = {"wheel"}
+    for path in (REPO / "pyproject.toml", POSTGRES / "pyproject.toml"):
+        project = tomllib.loads(path.read_text())
+        needed.update(project["project"]["dependencies"], project["build-system"]["requires"])
+    return sorted(needed - {"formae"})
+
+
+@pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """formae's and the plugins' wheels and every dependency, so that installs need no index."""
-    out = tmp_path_factory.mktemp("wheelhouse")
-    sources = [str(REPO), str(REPO / "plugins" / "postgres"), "setuptools", "wheel"]
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(out), *sources],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    """Wheels of everything the installs need, so that they run with ``--no-index``.
+
+    Fetched once and kept between runs in the user's cache, under a name that changes with the
+    requirements: what is in it never depends on this tree's own code, which is always built anew.
+    """
+    requirements = wheelhouse_requirements()
+    digest = hashlib.sha256("\n".join(requirements).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "formae-tests"
+    kept = cache / f"wheelhouse-{digest}"
+    if not kept.is_dir():
+        building = Path(
+            tempfile.mkdtemp(prefix="wheelhouse-", dir=cache.mkdir(parents=True, exist_ok=True) or cache)
+        )
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(building), *requirements],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        try:
+            building.rename(kept)  # whole or not at all: a run cut short leaves no half wheelhouse
+        except OSError:  # another run kept one first
+            shutil.rmtree(building, ignore_errors=True)
+    out = tmp_path_factory.mktemp("wheelhouse")  # the test adds tiny's wheel: a copy of its own
+    for wheel in kept.glob("*.whl"):
+        os.link(wheel, out / wheel.name)
     return out
 
 
-@pytest.mark.timeout(1800)  # four pip installs; minutes each on a machine shared by a team
+@pytest.mark.timeout(600)  # four virtualenvs filled by pip; a minute each on a machine shared by a team
 def test_packages_install_into_virtualenvs_of_their_own(
     bare_agent: AgentProcess, wheelhouse: Path, tmp_path: Path
 ) -> None:

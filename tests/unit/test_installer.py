@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from formae.agent.plugin_manager import discover_plugins
 from formae.installer import InstallError, install, installed_versions, uninstall
 from formae.installer.install import Source, SourceKind
 from formae.installer.layout import publish, semantic_version
-from formae.installer.packages import Distribution, PipOptions, formae_requirement
+from formae.installer.packages import Distribution, PipOptions, distribution_of, formae_requirement
 from tests.integration.harness import FAKE_AWS
 
 pytestmark = pytest.mark.timeout(30)
@@ -33,6 +34,25 @@ def test_a_spec_is_classified_by_what_it_names(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InstallError, match=r"without pyproject\.toml"):
         Source.of(str(tmp_path / "empty"))
+
+
+def test_a_wheel_is_named_by_its_metadata_not_its_file_name(tmp_path: Path) -> None:
+    wheel = tmp_path / "formae_tiny-1.2.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("formae_tiny/__init__.py", "")
+        archive.writestr(
+            "formae_tiny-1.2.0.dist-info/METADATA",
+            "Metadata-Version: 2.1\nName: formae-tiny\nVersion: 1.2.0\n",
+        )
+    assert distribution_of(wheel) == Distribution("formae-tiny", "1.2.0")
+    nameless = tmp_path / "x-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(nameless, "w") as archive:
+        archive.writestr("x-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nVersion: 1.0\n")
+    with pytest.raises(InstallError, match="no Name or Version"):
+        distribution_of(nameless)
+    (tmp_path / "broken.whl").write_text("not a zip")
+    with pytest.raises(InstallError, match="is not a wheel"):
+        distribution_of(tmp_path / "broken.whl")
 
 
 def test_the_plugin_name_is_the_package_name_without_formae() -> None:

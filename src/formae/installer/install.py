@@ -82,13 +82,24 @@ def install(
 
 
 def _install_package(source: Source, home: Path, options: PipOptions, force: bool) -> InstalledVersion:
-    distribution = packages.identify(source.spec, options)
+    with packages.as_wheel(source.spec, options) as (wheel, distribution):
+        return _install_wheel(source, wheel, distribution, home, options, force)
+
+
+def _install_wheel(
+    source: Source,
+    wheel: Path,
+    distribution: packages.Distribution,
+    home: Path,
+    options: PipOptions,
+    force: bool,
+) -> InstalledVersion:
     name = distribution.plugin_name
     version = semantic_version(distribution.version, distribution.name)
     directory = _fresh_directory(home, name, version, force)
     try:
         python = packages.make_virtualenv(directory / "venv")
-        packages.install_into(python, source.spec, options)
+        packages.install_into(python, str(wheel), options)
         script = packages.plugin_script(python, distribution)
         description = _describe(script, name)
         record = _record(source, name, version, description, distribution=distribution.name)

@@ -1,10 +1,11 @@
 """Python packages: each plugin version in a virtualenv of its own, filled by pip.
 
 pip does the work we would otherwise get wrong (building sdists and source trees, resolving
-dependencies, indexes and find-links): first ``pip install --dry-run --report`` to learn the
-package's name and version without installing anything (the virtualenv's path depends on them, and a
-virtualenv cannot be moved once made), then a virtualenv at its final place, then ``pip --python``
-to install formae and the plugin into it.
+dependencies, indexes and find-links). First the package becomes one wheel (``pip wheel
+--no-deps``: a source tree or sdist is built once, a requirement fetched; a wheel is taken as it
+is), whose metadata names the package and its version before anything is installed (the
+virtualenv's path depends on them, and a virtualenv cannot be moved once made); then a virtualenv at
+its final place, and ``pip --python`` installs formae and that wheel into it.
 
 formae itself comes from where the running formae came from: the same source tree when it was
 installed from one (editable or not), else ``formae==<its version>`` from the index.
@@ -17,7 +18,11 @@ import subprocess
 import sys
 import tempfile
 import venv
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import HeaderParser
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -58,24 +63,33 @@ class Distribution:
         return name.removeprefix(PLUGIN_PREFIX).removesuffix(SCRIPT_SUFFIX)
 
 
-def identify(spec: str, options: PipOptions) -> Distribution:
-    """The name and version ``spec`` would install, from pip's report of a dry run."""
+@contextmanager
+def as_wheel(spec: str, options: PipOptions) -> Iterator[tuple[Path, Distribution]]:
+    """``spec`` as one wheel file, and the name and version its metadata gives; kept while in use."""
+    if spec.lower().endswith(".whl") and Path(spec).is_file():
+        yield Path(spec), distribution_of(Path(spec))
+        return
     with tempfile.TemporaryDirectory(prefix="formae-install-") as scratch:
-        report = Path(scratch) / "report.json"
-        _pip(
-            ["install", "--dry-run", "--no-deps", "--ignore-installed", "--report", str(report)],
-            options,
-            [spec],
-            f"cannot find out what {spec} is",
-        )
-        try:
-            found = json.loads(report.read_text(encoding="utf-8"))["install"]
-            data = next(item for item in found if item.get("requested")) if found else None
-        except (OSError, ValueError, KeyError, StopIteration):
-            data = None
-    if data is None:
-        raise InstallError(f"pip did not report a package for {spec}")
-    return Distribution(str(data["metadata"]["name"]), str(data["metadata"]["version"]))
+        _pip(["wheel", "--no-deps", "--wheel-dir", scratch], options, [spec], f"cannot build {spec}")
+        wheels = sorted(Path(scratch).glob("*.whl"))
+        if len(wheels) != 1:
+            raise InstallError(f"pip made {len(wheels)} wheels of {spec}, not one")
+        yield wheels[0], distribution_of(wheels[0])
+
+
+def distribution_of(wheel: Path) -> Distribution:
+    """The ``Name`` and ``Version`` of a wheel's ``*.dist-info/METADATA``."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            [member] = [
+                n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
+            ]
+            headers = HeaderParser().parsestr(archive.read(member).decode("utf-8"))
+    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise InstallError(f"{wheel.name} is not a wheel with one METADATA: {error}") from None
+    if not headers["Name"] or not headers["Version"]:
+        raise InstallError(f"{wheel.name}: its METADATA gives no Name or Version")
+    return Distribution(str(headers["Name"]), str(headers["Version"]))
 
 
 def make_virtualenv(directory: Path) -> Path:
@@ -85,9 +99,13 @@ def make_virtualenv(directory: Path) -> Path:
 
 
 def install_into(python: Path, spec: str, options: PipOptions) -> None:
-    _pip(
-        ["--python", str(python), "install"], options, [*formae_requirement(), spec], f"cannot install {spec}"
-    )
+    """formae and ``spec`` into the virtualenv of ``python``.
+
+    Without byte-compiling: that is half of what pip spends on a virtualenv of formae's size, and
+    Python writes the bytecode of the modules the plugin imports when it first starts (as uv does).
+    """
+    command = ["--python", str(python), "install", "--no-compile"]
+    _pip(command, options, [*formae_requirement(), spec], f"cannot install {spec}")
 
 
 def formae_requirement() -> list[str]:
