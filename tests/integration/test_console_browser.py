@@ -3,8 +3,10 @@
 One flow, so the browser and the agent start once: log in through the form; follow a running
 apply on its command page until Success without a reload, its graph showing every resource; see
 drift on the stack page after an out-of-band change and a sync; the plugins page and the
-overview; keyboard order and landmarks. Each page's screenshot goes to the test's directory, or
-to ``FORMAE_CONSOLE_SCREENSHOTS`` (how ``docs/console/*.png`` are made).
+overview; keyboard order and landmarks. A second test opens a command still queued behind another:
+its page gets its graph and updates in place once the command is planned. Each page's screenshot
+goes to the test's directory, or to ``FORMAE_CONSOLE_SCREENSHOTS`` (how ``docs/console/*.png`` are
+made).
 """
 
 from __future__ import annotations
@@ -146,3 +148,39 @@ def _keyboard_and_landmarks(driver: Any) -> None:
         assert driver.find_elements(By.TAG_NAME, landmark), landmark
     for chart in driver.find_elements(By.CSS_SELECTOR, "svg.spark"):
         assert chart.get_attribute("aria-label")
+
+
+def test_a_queued_commands_page_fills_in_its_graph_when_it_is_planned(
+    agent: AgentUnderTest, tmp_path: Path
+) -> None:
+    browser_paths()
+    from selenium.webdriver.common.by import By
+
+    with chromium(tmp_path / "profile") as driver:
+        driver.get(f"{agent.runtime['api_url']}/ui/")
+        _log_in(driver, agent)
+        first = agent.apply(network_forma(vpc=SLOW, subnet=SLOW, bucket=SLOW))["command_id"]
+        with agent.client() as client:
+            queued = client.apply(_slow_forma(), "reconcile", False, False, "queued", queue=True)
+        assert queued["queued_behind"] == [first]
+        driver.get(f"{agent.runtime['api_url']}/ui/commands/{queued['command_id']}")
+        assert driver.find_element(By.ID, "state").text == "Queued"
+        assert _boxes(driver) == {}
+        driver.execute_script("window.__notReloaded = true")
+
+        _wait(driver, lambda d: d.find_element(By.ID, "state").text == "Success", timeout=60)
+
+        assert driver.execute_script("return window.__notReloaded") is True
+        # the first command made the network; planned after it, this one only adds the two buckets
+        assert set(_boxes(driver)) == {"net/FakeAWS::S3::Bucket/logs-0", "net/FakeAWS::S3::Bucket/logs-1"}
+        _wait(driver, lambda d: set(_boxes(d).values()) == {"box m-success"}, timeout=10)
+
+
+def _log_in(driver: Any, agent: AgentUnderTest) -> None:
+    """Log in through the form, as a person does (the login page is where the redirect left us)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _wait(driver, lambda d: "/ui/login" in d.current_url)
+    driver.find_element(By.ID, "token").send_keys(agent.api_token, Keys.ENTER)
+    _wait(driver, lambda d: "/ui/login" not in d.current_url)

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from formae.agent.audit import AuditLog
-from formae.api.auth import TokenVerifier
+from formae.api.auth import ApiAccess, ApiGuard, FailureThrottle, TokenVerifier, allowed_hosts
 from formae.auth import ApiToken, Role
 from formae.console import session as session_module
 from formae.console.charts import Series, sparkline
@@ -205,3 +205,29 @@ def test_a_sparkline_says_what_it_shows() -> None:
     assert len(line.get("points", "").split()) == 3
     empty = ET.fromstring(sparkline(Series("Failed updates per command", "failed", ())))
     assert empty.get("aria-label") == "Failed updates per command: no data yet"
+
+
+async def test_the_api_guard_leaves_the_console_to_itself_but_checks_its_host(tmp_path: Path) -> None:
+    store = await open_store(sqlite_url(tmp_path / "formae.db"))
+    access = ApiAccess(
+        TokenVerifier(store, ApiToken.new("local")),
+        allowed_hosts("127.0.0.1", []),
+        AuditLog(tmp_path / "audit.log"),
+        FailureThrottle(),
+        self_guarded=("/ui",),
+    )
+
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b"{}"})  # type: ignore[operator]
+
+    transport = httpx.ASGITransport(app=ApiGuard(app, access))  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            assert (await client.get("/ui")).status_code == 200
+            assert (await client.get("/ui/stacks")).status_code == 200
+            assert (await client.get("/uix")).status_code == 401  # a prefix of a path is not the console
+            assert (await client.get("/api/v1/stacks")).status_code == 401
+            assert (await client.get("/ui/stacks", headers={"host": "evil.example"})).status_code == 400
+    finally:
+        await store.close()

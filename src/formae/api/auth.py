@@ -148,7 +148,7 @@ class ApiGuard:
             return
         method, path, peer = scope["method"], scope["path"], _peer(scope)
         needed = required_role(method, path)
-        if needed is None or path.startswith(self._access.self_guarded):
+        if needed is None or _under(path, self._access.self_guarded):
             await self._app(scope, receive, send)
             return
         principal = await self._access.verifier.verify(headers.get("authorization"))
@@ -200,6 +200,11 @@ def allowed_hosts(bind_host: str, names: Iterable[str]) -> frozenset[str]:
     host = bind_host.strip("[]")
     bound = {host} if host not in ("0.0.0.0", "::", "") else set()
     return frozenset(LOOPBACK_NAMES | bound | {n.strip("[]") for n in names})
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prefixes`` or below one (``/ui``, ``/ui/x``; not ``/uix``)."""
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def _host_name(host: str) -> str:

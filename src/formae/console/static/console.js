@@ -7,9 +7,21 @@
   const setText = (id, text) => { const el = document.getElementById(id); if (el) el.textContent = text; };
   const counts = (c) => Object.entries(c).map(([s, n]) => n + " " + s).join(", ") || "none";
   const events = new EventSource(command.dataset.events);
+  let reshaping = null;
 
-  events.addEventListener("progress", (event) => {
-    const p = JSON.parse(event.data);
+  // A queued command gets its updates only once planned: fetch the page's new content in place.
+  function reshape() {
+    reshaping = reshaping || fetch(location.href, { headers: { accept: "text/html" } })
+      .then((r) => (r.ok ? r.text() : null))
+      .then((html) => {
+        const fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("main");
+        if (fresh) document.getElementById("main").replaceChildren(...fresh.childNodes);
+      })
+      .finally(() => { reshaping = null; });
+    return reshaping;
+  }
+
+  function apply(p) {
     const state = document.getElementById("state");
     state.textContent = p.state;
     state.className = stateClass(p.state);
@@ -32,12 +44,20 @@
       row.querySelector(".u-native code").textContent = u[2];
       row.querySelector(".u-error").textContent = u[3];
     }
-    if (p.final) finish("This command has ended.");
+    if (p.final) finish();
+  }
+
+  events.addEventListener("progress", (event) => {
+    const p = JSON.parse(event.data);
+    const rows = document.querySelectorAll("#updates tr[data-update]").length;
+    if (rows < Object.keys(p.updates).length) reshape().then(() => apply(p));
+    else apply(p);
   });
-  events.addEventListener("end", () => finish("This command has ended."));
-  function finish(text) {
+  events.addEventListener("end", () => finish());
+  function finish() {
     events.close();
-    command.dataset.final = "true";
-    setText("live", text);
+    const current = document.getElementById("command");
+    if (current) current.dataset.final = "true";
+    setText("live", "This command has ended.");
   }
 })();
