@@ -23,17 +23,31 @@ def _only_json_numbers(forma: dict[str, Any]) -> dict[str, Any]:
     """Refuse NaN and Infinity, which Python's JSON parser lets in and nothing after it can store or send.
 
     Walks with a stack, not recursion: the body parser already accepts nesting near the recursion limit.
+    The path is spelled only for a forma that has such a number (a second walk).
     """
+    pending: list[Any] = [forma]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{value} is not a JSON number (at {_path_of_non_finite(forma)})")
+    return forma
+
+
+def _path_of_non_finite(forma: dict[str, Any]) -> str:
     pending: list[tuple[str, Any]] = [("", forma)]
     while pending:
         path, value = pending.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{value} is not a JSON number (at {path.lstrip('.')})")
+            return path.lstrip(".")
         if isinstance(value, dict):
             pending.extend((f"{path}.{key}", item) for key, item in value.items())
         elif isinstance(value, list):
             pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
-    return forma
+    return ""
 
 
 def _bounded(forma: dict[str, Any]) -> dict[str, Any]:

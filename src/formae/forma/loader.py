@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -166,7 +167,7 @@ class _FormaReader:
 
     def _normalise(self, item: Mapping[Any, Any], fields: tuple[str, ...], where: _Where) -> dict[str, Any]:
         """Map Go-style ``Label`` to ``label``; report keys that are not fields at all."""
-        canonical = {name.lower(): name for name in fields}
+        canonical = _canonical(fields)
         normalised: dict[str, Any] = {}
         for key, value in item.items():
             name = canonical.get(key.lower()) if isinstance(key, str) else None
@@ -284,6 +285,12 @@ class _FormaReader:
             return
         if reference.target_key == tuple(owner):
             self._add(where, path, "a resource cannot refer to itself")
+
+
+@cache
+def _canonical(fields: tuple[str, ...]) -> dict[str, str]:
+    """Each field by its lower-case spelling (``Label`` and ``label`` are one field)."""
+    return {name.lower(): name for name in fields}
 
 
 def _where_of(section: str, index: int, item: Any) -> _Where:

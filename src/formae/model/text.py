@@ -24,6 +24,8 @@ _ALLOWED_CONTROLS_IN_TEXT = frozenset("\t\n\r")
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` cannot be a label or a key, or None if it can."""
+    if name.isascii() and name.isprintable():  # the usual name, checked in C: no control character
+        return None
     for char in name:
         category = unicodedata.category(char)
         if category in _FORBIDDEN_IN_NAMES:
@@ -33,6 +35,8 @@ def name_problem(name: str) -> str | None:
 
 def text_problem(text: str) -> str | None:
     """Why ``text`` cannot be stored as a value, or None if it can."""
+    if text.isascii() and "\x00" not in text:  # the usual value, checked in C: no surrogate can be ASCII
+        return None
     for char in text:
         if char == "\x00" or unicodedata.category(char) == "Cs":
             return f"contains {_describe(char, unicodedata.category(char))}, which cannot be stored"
