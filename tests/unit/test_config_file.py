@@ -12,6 +12,7 @@ from formae.agent.config import AgentConfig, ConfigError
 from formae.config import SETTINGS, effective_rows, mask_url, read_config, resolve
 from formae.config.changes import after_reload, running
 from formae.config.layers import BY_KEY
+from formae.config.starter import write_starter
 from formae.schema import BASE_MODULE
 
 pytestmark = pytest.mark.timeout(30)
@@ -300,3 +301,14 @@ def test_every_setting_has_a_flag_or_variable_and_a_documented_row() -> None:
         assert setting.env or setting.flag, setting.key
         assert f"`{setting.key}`" in operations, f"{setting.key} is not in docs/operations.md"
     assert BY_KEY["logging.level"].live
+
+
+def test_the_starter_file_amends_the_module_and_validates_and_is_written_once(tmp_path: Path) -> None:
+    path = write_starter(tmp_path)
+
+    assert path == tmp_path / "formae.pkl"
+    assert path.stat().st_mode & 0o777 == 0o600
+    config = _load(tmp_path)
+    assert config.settings is not None
+    assert config.settings.file.path == path
+    assert write_starter(tmp_path) is None

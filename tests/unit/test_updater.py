@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from memory_stream import connected
 
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import PluginRegistry
-from formae.agent.updater import TRANSITIONS, ResourceUpdater, RetryPolicy
+from formae.agent.updater import TRANSITIONS, CodeRule, ResourceUpdater, RetryPolicy
 from formae.plugin import (
     CreateRequest,
     DeleteRequest,
@@ -362,3 +363,50 @@ async def test_an_operation_that_never_stabilizes_fails_instead_of_running_forev
     assert final.error is not None
     assert final.error.startswith("still InProgress after 0.05s of polling request")
     assert plugin.sent(CreateRequest) == 1  # given up on, never sent again
+
+
+# ------------------------------------------------ retry per error code (the configuration's retry.codes)
+
+
+async def test_a_code_configured_not_to_be_retried_fails_at_once() -> None:
+    plugin = RecordingFake()
+    properties = {"BucketName": "busy", "FakeFailWith": "Throttling", "FakeFailTimes": 1}
+    policy = replace(POLICY, codes={"Throttling": CodeRule(retry=False)})
+
+    final, sink = await run(plugin, a_record(), properties, policy)
+
+    assert sink.states == [S.DISPATCHING, S.FAILED]
+    assert final.error_code == "Throttling"
+    assert "retry.codes.Throttling.retry is off" in str(final.error)
+    assert plugin.sent(CreateRequest) == 1
+
+
+async def test_a_code_may_take_more_attempts_than_the_others() -> None:
+    plugin = RecordingFake()
+    properties = {"BucketName": "busy", "FakeFailWith": "Throttling", "FakeFailTimes": 6}
+    policy = replace(POLICY, max_attempts=2, codes={"Throttling": CodeRule(max_attempts=7)})
+
+    final, _ = await run(plugin, a_record(), properties, policy)
+
+    assert (final.state, final.attempts) == (S.SUCCESS, 7)
+
+
+async def test_a_code_that_is_not_retried_by_default_may_be() -> None:
+    plugin = RecordingFake()
+    await PluginHarness(plugin).create(BUCKET, {"BucketName": "taken"})
+    policy = replace(POLICY, codes={"AlreadyExists": CodeRule(retry=True, max_attempts=3)})
+
+    final, sink = await run(plugin, a_record(), {"BucketName": "taken"}, policy)
+
+    assert (final.state, final.error_code, final.attempts) == (S.FAILED, "AlreadyExists", 3)
+    assert sink.states.count(S.WAITING_RETRY) == 2
+    assert "gave up after 3 attempts" in str(final.error)
+
+
+def test_the_policy_answers_the_default_unless_a_code_is_configured() -> None:
+    policy = RetryPolicy(max_attempts=4, codes={"NotFound": CodeRule(retry=True), "Throttling": CodeRule()})
+
+    assert policy.retries("NotFound", False)
+    assert policy.retries("Throttling", True)
+    assert not policy.retries("InvalidRequest", False)
+    assert (policy.attempts_for("NotFound"), policy.attempts_for("Throttling")) == (4, 4)

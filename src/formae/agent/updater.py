@@ -59,6 +59,9 @@ STABILIZE_TIMEOUT = "StabilizeTimeout"
 PLUGIN_ERROR = ErrorCode.PLUGIN_ERROR.wire_name
 
 
+_NOT_RETRIED = " (not retried: the configuration's retry.codes.{}.retry is off)"
+
+
 class IllegalTransition(RuntimeError):
     pass
 
@@ -245,16 +248,15 @@ class ResourceUpdater:
         if self._policy.retries(code.wire_name, code.recoverable):  # send it again rather than poll it
             update = replace(update, request_id=None, progress=progress)
             return await self._retry_or_fail(update, code.wire_name, result.message, result.retry_after)
-        return await self._move(
-            update, S.FAILED, progress=progress, error_code=code.wire_name, error=result.message
-        )
+        error = result.message + (_NOT_RETRIED.format(code.wire_name) if code.recoverable else "")
+        return await self._move(update, S.FAILED, progress=progress, error_code=code.wire_name, error=error)
 
     async def _retry_or_fail(
         self, update: ResourceUpdateRecord, code: str, message: str, hint: float
     ) -> ResourceUpdateRecord:
         tries = max(update.attempts, self._unanswered)
         if not self._policy.retries(code, True):
-            error = f"{message} (not retried: the configuration's retry.codes.{code}.retry is off)"
+            error = message + _NOT_RETRIED.format(code)
             return await self._move(update, S.FAILED, error_code=code, error=error)
         if tries >= self._policy.attempts_for(code) or self._lost >= self._policy.max_lost_calls:
             lost = f", {self._lost} calls lost with their plugin" if self._lost else ""

@@ -68,6 +68,19 @@ def show(
     print_table(console, None, columns, rows)
 
 
+@app.command("init")
+def init(
+    home: Annotated[Path | None, typer.Option(help="Agent home [env FORMAE_HOME]")] = None,
+) -> None:
+    """Write {home}/formae.pkl: it amends formae's configuration module, so pkl checks every field."""
+    from formae.config.starter import write_starter
+
+    path = write_starter(home or default_home(os.environ))
+    if path is None:
+        _cli()._fail(f"{(home or default_home(os.environ))} already has a configuration file", 3)
+    make_console().print(f"wrote {path}; edit it, then `formae agent config show`", markup=False)
+
+
 def reload(
     api: Annotated[str | None, typer.Option("--api-url", help="The agent's REST API")] = None,
     output: Annotated[Output, typer.Option("--output", "-o", help="human, json or yaml")] = Output.HUMAN,

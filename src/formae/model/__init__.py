@@ -39,6 +39,7 @@ def __getattr__(name: str) -> Any:
         return getattr(forma, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "AutoReconcilePolicy",
     "Forma",
