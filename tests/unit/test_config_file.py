@@ -312,3 +312,11 @@ def test_the_starter_file_amends_the_module_and_validates_and_is_written_once(tm
     assert config.settings is not None
     assert config.settings.file.path == path
     assert write_starter(tmp_path) is None
+
+
+def test_a_file_others_may_write_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, "formae.yaml", "plugins: {aws: {env: ['*']}}\n")
+    path.chmod(0o664)
+
+    with pytest.raises(ConfigError, match="writable by it alone"):
+        _load(tmp_path)

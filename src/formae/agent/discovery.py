@@ -34,6 +34,7 @@ from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
 from formae.agent.plugin_link import PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.logs import bound
 from formae.model import Operation, ResourceKey
 from formae.store import (
     UNMANAGED_STACK,
@@ -210,7 +211,8 @@ class Discovery:
             try:
                 link = self._registry.lookup(namespace)
                 await self._limiter.acquire(namespace)
-                result = await link.call(request, 60.0)
+                with bound(namespace=namespace, node=link.node):
+                    result = await link.call(request, 60.0)
             except NoPluginError as error:
                 raise _ListFailed(str(error)) from None
             except PluginUnavailable as error:

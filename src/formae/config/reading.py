@@ -12,6 +12,8 @@ message carries the line, and what only the model can refuse is named by its fie
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +93,7 @@ def read_config(path: Path | None) -> ConfigFile:
     """The validated file at ``path`` (an empty configuration when None)."""
     if path is None:
         return ConfigFile.empty()
+    _check_owner_only(path)
     data, lines = _parse(path)
     if not isinstance(data, Mapping):
         raise ConfigFileError([f"{path}: a configuration is an object of sections (api, logging, …)"])
@@ -99,6 +102,15 @@ def read_config(path: Path | None) -> ConfigFile:
     except ValidationError as error:
         raise ConfigFileError([_problem(path, lines, detail) for detail in error.errors()]) from None
     return ConfigFile(path, model, data, lines)
+
+
+def _check_owner_only(path: Path) -> None:
+    """A file anyone else may write could grant itself every credential of the agent (``plugins``)."""
+    info = path.stat()
+    if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigFileError(
+            [f"{path}: a configuration file must belong to the agent's user and be writable by it alone"]
+        )
 
 
 def _parse(path: Path) -> tuple[Any, dict[Path_, int]]:
