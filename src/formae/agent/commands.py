@@ -39,6 +39,7 @@ from formae.logs import bound
 from formae.model import Mode
 from formae.plan import Changeset
 from formae.plan.dag import Dag
+from formae.race import Interrupted, unless_set
 from formae.store import Command, CommandState, Datastore, StoreError
 
 __all__ = ["CommandRunner", "Rejected", "Submission"]
@@ -335,14 +336,9 @@ async def _granted_unless_canceled(claim: Claim, canceled: asyncio.Event) -> boo
     """Wait for a queued claim; False (and the claim withdrawn) if the command is canceled first."""
     if claim.granted and not canceled.is_set():
         return True
-    granted = asyncio.ensure_future(claim.wait())
-    canceling = asyncio.ensure_future(canceled.wait())
     try:
-        await asyncio.wait({granted, canceling}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        granted.cancel()
-        canceling.cancel()
-    if canceled.is_set():
+        await unless_set(claim.wait(), canceled)
+    except Interrupted:
         claim.release()
         return False
     return True

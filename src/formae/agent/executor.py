@@ -23,6 +23,7 @@ from formae.model import Operation, Reference, ResourceKey, resolve_references
 from formae.model.resource_type import namespace_of
 from formae.plan.changeset import PlannedUpdate
 from formae.plan.dag import Dag, NodeState
+from formae.race import Interrupted, unless_set
 from formae.store import (
     Datastore,
     NewResourceVersion,
@@ -183,19 +184,11 @@ class ChangesetExecutor:
 
     async def _next_finished(self) -> tuple[str, UpdateState]:
         """The next finished update; wakes early when a cancel arrives so pending work is dropped at once."""
-        getting = asyncio.ensure_future(self._finished.get())
-        canceling = asyncio.ensure_future(self._cancel.wait())
         try:
-            await asyncio.wait({getting, canceling}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:  # cancelled while waiting: neither future may outlive us
-            getting.cancel()
-            raise
-        finally:
-            canceling.cancel()
-        if getting.done():
-            return getting.result()
-        await self._cancel_pending()
-        return await getting
+            return await unless_set(self._finished.get(), self._cancel)
+        except Interrupted:  # nothing was taken from the queue: an interrupted get() leaves it whole
+            await self._cancel_pending()
+            return await self._finished.get()
 
     async def _start_ready(self, group: asyncio.TaskGroup) -> None:
         """Start what is ready; once canceling, only what a crashed agent had already sent to a plugin.

@@ -16,6 +16,7 @@ from formae.agent.node_claims import NodeClaimRefused, fingerprint
 from formae.agent.plugin_link import CallGate, PluginLink
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
 from formae.agent.renewal import CertificateRenewer
+from formae.race import Interrupted, unless_set
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.certificates import allows, namespaces_of
 from formae.wire.codec import ProtocolError
@@ -175,19 +176,10 @@ class PluginHub:
 
     async def _pump(self, stream: AgentSideStream, link: PluginLink) -> str:
         """Route the plugin's frames until the stream ends or the registry closes the link; why it ended."""
-        receiving = asyncio.create_task(self._receive_all(stream, link))
-        closing = asyncio.create_task(link.wait_closed())
         try:
-            await asyncio.wait({receiving, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            receiving.cancel()
-            closing.cancel()
-            await asyncio.gather(receiving, closing, return_exceptions=True)
-        if not closing.cancelled():
-            return closing.result()
-        if not receiving.cancelled():
-            return receiving.result()
-        return "the stream was cancelled (the plugin hung up, or the agent is stopping)"
+            return await unless_set(self._receive_all(stream, link), link.closed)
+        except Interrupted:
+            return link.close_reason
 
     async def _receive_all(self, stream: AgentSideStream, link: PluginLink) -> str:
         try:

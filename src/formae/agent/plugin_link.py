@@ -115,6 +115,15 @@ class PluginLink:
         """Until no call is in flight: how a plugin being replaced is drained before it is stopped."""
         await self._idle.wait()
 
+    @property
+    def closed(self) -> asyncio.Event:
+        """Set once the link is closed (``close``); wait on it, never set it."""
+        return self._closed
+
+    @property
+    def close_reason(self) -> str:
+        return self._close_reason
+
     async def wait_closed(self) -> str:
         await self._closed.wait()
         return self._close_reason

@@ -14,7 +14,6 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Awaitable
 from typing import TypeVar
 
 from formae.backoff import exponential_delay, jittered
@@ -22,6 +21,7 @@ from formae.plugin.base import ResourcePlugin
 from formae.plugin.dispatch import dispatch
 from formae.plugin.identity import Identity, IdentityKeeper, obtain_identity
 from formae.plugin.settings import PluginSettings
+from formae.race import Interrupted, unless_set
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import ProtocolError
 from formae.wire.frames import (
@@ -146,15 +146,15 @@ async def _connect_once(
     try:
         try:
             handshake = _handshake(connection.stream, plugin, settings, identity.cookie, keeper.renews)
-            protocol = await _unless_stopped(asyncio.wait_for(handshake, HANDSHAKE_TIMEOUT), stop)
+            protocol = await unless_set(asyncio.wait_for(handshake, HANDSHAKE_TIMEOUT), stop)
+        except Interrupted:
+            return Outcome.STOPPED
         except (StreamClosed, TimeoutError) as error:
             _log_unreachable(settings.agent_address, identity, attempt, error)
             return Outcome.UNREACHABLE
         except (Refused, ProtocolError) as error:
             log.error("agent at %s refused this plugin: %s", settings.agent_address, error)
             return Outcome.REFUSED
-        if protocol is None:
-            return Outcome.STOPPED
         log.info(
             "announced to agent at %s as node=%s namespace=%s protocol=v%d",
             settings.agent_address,
@@ -179,22 +179,6 @@ def _log_unreachable(address: str, identity: Identity, attempt: int, error: Base
         if identity.credentials is None
         else "; check that the agent's CA issued this plugin's certificate",
     )
-
-
-async def _unless_stopped(work: Awaitable[T], stop: asyncio.Event) -> T | None:
-    """``work``'s result (or its exception), or None when ``stop`` is set first and ``work`` is cancelled.
-
-    Both tasks have ended when this returns, however it returns: nothing is left running.
-    """
-    doing = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({doing, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        doing.cancel()
-        stopping.cancel()
-        await asyncio.wait({doing, stopping})
-    return None if doing.cancelled() else doing.result()
 
 
 async def _handshake(
