@@ -88,10 +88,8 @@ def test_a_flag_wins_over_the_file_and_the_background_agent_reloads_what_the_fil
     started = _formae(*args, "--sync-interval=222", env=env)
     assert started.returncode == 0, started.stderr
     try:
-        cli = {
-            **env,
-            "FORMAE_API_URL": json.loads((agent_home / "run" / "agent.json").read_text())["api_url"],
-        }
+        runtime = json.loads((agent_home / "run" / "agent.json").read_text())
+        cli = {**env, "FORMAE_API_URL": runtime["api_url"]}
         shown = _formae("agent", "config", "show", "-o", "json", env=cli)
         settings = {row["key"]: row for row in json.loads(shown.stdout)["settings"]}
         assert (settings["sync.interval"]["value"], settings["sync.interval"]["origin"]) == (
@@ -115,6 +113,8 @@ def test_a_flag_wins_over_the_file_and_the_background_agent_reloads_what_the_fil
         assert log.stat().st_size <= 4096
         assert rotated.stat().st_size <= 4096
         assert "configuration reloaded" in log.read_text()
+        for fd in (1, 2):  # the daemon's own stdout and stderr followed the rotation
+            assert os.readlink(f"/proc/{runtime['pid']}/fd/{fd}") == str(log)
     finally:
         stopped = _formae("agent", "stop", f"--home={agent_home}", env=env)
         assert stopped.returncode == 0, stopped.stderr
@@ -147,6 +147,31 @@ def test_sighup_changes_the_log_level_and_a_rate_limit_without_a_restart(
     assert agent.process is not None
     assert agent.process.poll() is None
     assert agent.runtime["pid"] == agent.pid  # the same agent throughout
+
+
+def test_a_reload_gives_a_plugin_its_new_environment_at_its_next_spawn(
+    agent_home: Path, make_agent: MakeAgent
+) -> None:
+    config = agent_home / "formae.yaml"
+    config.write_text("plugins: {fake-aws: {set: {FORMAE_TEST_MARKER: one}}}\n", encoding="utf-8")
+    agent = make_agent(agent_home).start()
+    agent.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
+    first = agent.plugin_pids()[-1]
+    assert _environ(first)["FORMAE_TEST_MARKER"] == "one"
+
+    config.write_text("plugins: {fake-aws: {set: {FORMAE_TEST_MARKER: two}}}\n", encoding="utf-8")
+    reloaded = _formae("agent", "reload", "-o", "json", env=agent.cli_env())
+    assert json.loads(reloaded.stdout)["applied"] == ["plugins.fake-aws.set.FORMAE_TEST_MARKER"]
+    assert _environ(first)["FORMAE_TEST_MARKER"] == "one"  # a running plugin keeps what it was given
+    os.kill(first, signal.SIGKILL)
+    agent.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=20, count=2)
+
+    assert _environ(agent.plugin_pids()[-1])["FORMAE_TEST_MARKER"] == "two"
+
+
+def _environ(pid: int) -> dict[str, str]:
+    entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(e.decode().partition("=")[::2] for e in entries if e)
 
 
 def test_a_reload_of_an_invalid_file_changes_nothing_and_says_why(agent: AgentUnderTest) -> None:
