@@ -135,3 +135,15 @@ def test_a_joined_plugin_whose_clock_is_off_is_found(home: Path) -> None:
 
     assert finding.status is Status.WARN
     assert "240s behind" in finding.detail
+
+
+def test_a_configuration_file_with_a_wrong_field_is_found_with_its_line(home: Path) -> None:
+    (home / "formae.yaml").write_text("sync:\n  intervl: 5\n", encoding="utf-8")
+
+    (finding,) = doctor.configuration(Situation.look(home, None))
+
+    assert finding.status is Status.FAIL
+    assert "formae.yaml:2: sync.intervl: unknown field" in finding.detail
+    (home / "formae.yaml").write_text("sync:\n  interval: 5\n", encoding="utf-8")
+    assert doctor.configuration(Situation.look(home, None))[0].status is Status.OK
+    assert not (home / "network.cookie").exists()  # looking writes nothing

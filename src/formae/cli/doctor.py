@@ -113,6 +113,20 @@ def pkl_on_path(_: Situation) -> list[Finding]:
     ]
 
 
+def configuration(situation: Situation) -> list[Finding]:
+    """The configuration file an agent start would read: found, and valid (or what is wrong, where)."""
+    from formae.agent.config import AgentConfig, ConfigError
+
+    try:
+        config = AgentConfig.load(os.environ, str(situation.home), None, {}, make_cookie=False)
+    except ConfigError as error:
+        fix = "fix the file (docs/operations.md lists every field), then `formae agent config show`"
+        return [Finding("config", Status.FAIL, str(error), fix)]
+    path = config.settings.file.path if config.settings else None
+    detail = f"{path} is valid" if path else f"no configuration file in {situation.home}: defaults apply"
+    return [Finding("config", Status.OK, detail)]
+
+
 def home_permissions(situation: Situation) -> list[Finding]:
     home = situation.home
     if not home.exists():
@@ -244,6 +258,7 @@ def clock_skew(situation: Situation) -> list[Finding]:
 CHECKS: tuple[Check, ...] = (
     python_version,
     pkl_on_path,
+    configuration,
     home_permissions,
     agent_answers,
     ports_free,
