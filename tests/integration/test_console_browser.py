@@ -24,11 +24,11 @@ from tests.integration.sync_helpers import console, sync
 pytestmark = pytest.mark.timeout(120)
 
 RESOURCES = {"net/FakeAWS::EC2::VPC/vpc", "net/FakeAWS::EC2::Subnet/subnet", "net/FakeAWS::S3::Bucket/bucket"}
-SLOW = {"FakeDelayMs": 1200}
+SLOW = {"FakeDelayMs": 2000}
 
 
 def _slow_forma() -> dict[str, Any]:
-    """The network forma, each operation taking ~1.2 s: the apply runs while the page is open."""
+    """The network forma, each operation taking ~2 s: the apply runs while the page is open."""
     forma = network_forma(vpc=SLOW, subnet=SLOW, bucket=SLOW)
     extra = [
         {
@@ -45,9 +45,12 @@ def _slow_forma() -> dict[str, Any]:
 
 
 def _wait(driver: Any, condition: Any, timeout: float = 30.0) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    # a queued command's page replaces its content once planned: an element found just before is stale
+    ignored = (StaleElementReferenceException,)
+    return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(condition)
 
 
 def _shoot(driver: Any, folder: Path, name: str) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from formae.agent.commands import CommandRunner
 from formae.agent.drift import DriftEntry, cloud_drift
 from formae.agent.plugin_overview import PluginOverview
+from formae.api.paging import in_slices
 from formae.api.plugin_routes import plugin_view
 from formae.api.schemas import PluginView
 from formae.graph import Held, Step, View, command_graph, inventory_graph, view
@@ -43,7 +44,8 @@ class StackPage:
     record: StackRecord | None
     label: str
     resources: list[ResourceRow]
-    graph: View
+    graph: View | None
+    """Drawn for a stack's own page only."""
 
     @property
     def drifted(self) -> int:
@@ -73,38 +75,50 @@ class PluginGroup:
 
 
 async def stack_pages(store: Datastore, only: str | None = None) -> list[StackPage]:
+    """Every stack (or ``only`` that one, with its graph), resources read and shaped a slice at a time:
+    an inventory of 100,000 must not hold the loop that answers plugins' heartbeats."""
     stacks = {s.label: s for s in await store.list_stacks()}
     drift = {d.key: d for d in await cloud_drift(store)}
     by_stack: dict[str, list[ResourceRecord]] = defaultdict(list)
-    for record in await store.current_resources():
+    current = [r for r in await store.current_resources() if only is None or r.key.stack == only]
+    for record in current:
         by_stack[record.key.stack].append(record)
+    present = {r.key for r in current}
     for entry in drift.values():  # deleted in the cloud: no current version, still shown
-        if entry.deleted and not any(r.key == entry.key for r in by_stack[entry.key.stack]):
+        if entry.key not in present and entry.deleted and only in (None, entry.key.stack):
             by_stack[entry.key.stack].append(_tombstone(entry))
     labels = sorted(set(stacks) | set(by_stack))
+    if only is not None:
+        labels = [only] if only in labels else []
     return [
-        _stack_page(label, stacks.get(label), by_stack[label], drift)
+        await _stack_page(label, stacks.get(label), by_stack[label], drift, only is not None)
         for label in labels
-        if only is None or label == only
     ]
 
 
-def _stack_page(
+async def _stack_page(
     label: str,
     record: StackRecord | None,
     resources: list[ResourceRecord],
     drift: dict[ResourceKey, DriftEntry],
+    with_graph: bool,
 ) -> StackPage:
-    rows = [_row(r, drift.get(r.key)) for r in sorted(resources, key=lambda r: r.key)]
-    held = [
-        Held(r.key, r.native_id, _refers_to(r), row.drift)
-        for r, row in zip(sorted(resources, key=lambda r: r.key), rows, strict=True)
-    ]
+    ordered = sorted(resources, key=lambda r: r.key)
+    rows = await in_slices(ordered, lambda r: _row(r, drift.get(r.key)))
+    if not with_graph:
+        return StackPage(record, label, rows, None)
+    held = await in_slices(
+        ordered, lambda r: Held(r.key, r.native_id, _refers_to(r), _drift(drift.get(r.key)))
+    )
     return StackPage(record, label, rows, view(inventory_graph(held, f"stack {label}")))
 
 
+def _drift(entry: DriftEntry | None) -> str | None:
+    return None if entry is None else "deleted" if entry.deleted else "changed"
+
+
 def _row(record: ResourceRecord, drift: DriftEntry | None) -> ResourceRow:
-    change = None if drift is None else ("deleted" if drift.deleted else "changed")
+    change = _drift(drift)
     paths = tuple(str(p.get("path", "")) for p in drift.patch) if drift else ()
     return ResourceRow(
         record.key,
