@@ -295,3 +295,36 @@ def test_wide_output_adds_columns_and_human_output_leaves_them_out(agent: Any) -
     assert "req-0042" not in human.stdout
     assert "REQUEST ID" in wide.stdout
     assert "req-0042" in wide.stdout
+
+
+def test_json_printed_page_by_page_is_the_json_printed_whole() -> None:
+    """A command's updates are printed as their pages arrive, and the text is what it was."""
+    import io
+
+    from rich.console import Console
+
+    from formae.cli.output import Output, emit_data, emit_json_pages
+
+    def console(buffer: io.StringIO) -> Console:
+        made = Console(file=buffer, color_system=None, no_color=True)
+        made.soft_wrap = True  # as in a pipe (make_console)
+        return made
+
+    odd = {"text": 'é ☃ \u2028 \x7f \x01 "q"', "nested": {"a": [1, {"b": None}], "e": {}, "l": []}, "n": 1.5}
+    updates = [{**command()["updates"][0], "update_id": f"u{i}", "progress": odd} for i in range(5)]
+    pages = [
+        {**command(), "updates": updates[:2], "next_after": "u1"},
+        {**command(), "updates": updates[2:], "next_after": None},
+    ]
+    for whole, paged in (
+        ({**command(), "updates": updates, "next_after": None}, pages),
+        (
+            {**command(), "updates": [], "next_after": None},
+            [{**command(), "updates": [], "next_after": None}],
+        ),
+        ({**command(), "updates": None}, [{**command(), "updates": None}]),
+    ):
+        expected, streamed = io.StringIO(), io.StringIO()
+        emit_data(console(expected), Output.JSON, whole)
+        emit_json_pages(console(streamed), iter(paged), "updates")
+        assert streamed.getvalue() == expected.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # http.client is imported when a request is made, not when a 
 PAGE = 1000
 """Items per page when the CLI reads a long list (the agent serves at most 5000)."""
 NEXT_PAGE_HEADER = "X-Next-After"
+_SUBMIT = 900.0
+"""Seconds an apply or destroy may take to be answered: the agent validates and plans it first,
+tens of seconds for 100,000 resources on a busy machine."""
 
 
 class AgentUnreachable(Exception):
@@ -170,7 +173,7 @@ class AgentClient:
 
     def apply(
         self,
-        forma: dict[str, Any],
+        forma: dict[str, Any] | str,
         mode: str,
         simulate: bool,
         force: bool,
@@ -178,28 +181,24 @@ class AgentClient:
         *,
         queue: bool = False,
     ) -> dict[str, Any]:
-        body = {
-            "forma": forma,
-            "mode": mode,
-            "simulate": simulate,
-            "force": force,
-            "source": source,
-            "queue": queue,
-        }
-        result: dict[str, Any] = self._request("POST", "/commands/apply", json=body)
+        """Submit ``forma``: a dict, or JSON text sent as it is (``formae.forma.forma_text``)."""
+        rest = {"mode": mode, "simulate": simulate, "force": force, "source": source, "queue": queue}
+        body = _with_forma(forma, rest)
+        result: dict[str, Any] = self._request("POST", "/commands/apply", content=body, timeout=_SUBMIT)
         return result
 
     def destroy(
         self,
-        forma: dict[str, Any] | None,
+        forma: dict[str, Any] | str | None,
         query: str | None,
         simulate: bool,
         source: str,
         *,
         queue: bool = False,
     ) -> dict[str, Any]:
-        body = {"forma": forma, "query": query, "simulate": simulate, "source": source, "queue": queue}
-        result: dict[str, Any] = self._request("POST", "/commands/destroy", json=body)
+        rest = {"query": query, "simulate": simulate, "source": source, "queue": queue}
+        body = _with_forma(forma, rest)
+        result: dict[str, Any] = self._request("POST", "/commands/destroy", content=body, timeout=_SUBMIT)
         return result
 
     def cancel(self, command_id: str) -> dict[str, Any]:
@@ -213,16 +212,26 @@ class AgentClient:
 
         With ``wait``, the agent answers once the command ends or after that many seconds.
         """
+        found: list[dict[str, Any]] = []
+        command: dict[str, Any] = {}
+        for command in self.command_pages(command_id, updates, wait, states):
+            found += command.get("updates") or []
+        return {**command, "updates": found} if updates else command
+
+    def command_pages(
+        self, command_id: str, updates: bool = True, wait: float = 0, states: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The command page by page, each with the next ``PAGE`` of its updates: held one at a time."""
         params: dict[str, Any] = {"updates": updates, "wait": wait, "limit": PAGE}
         if states:
             params["state"] = states
         timeout = self.timeout + wait if self.timeout else None
         path = f"/commands/{command_id}"
-        command: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)
-        while command.get("next_after"):
-            page = self._request("GET", path, params={**params, "wait": 0, "after": command["next_after"]})
-            command = {**page, "updates": command["updates"] + page["updates"]}
-        return command
+        page: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)
+        yield page
+        while page.get("next_after"):
+            page = self._request("GET", path, params={**params, "wait": 0, "after": page["next_after"]})
+            yield page
 
     def commands(self, limit: int = 20) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._request("GET", "/commands", params={"limit": limit})
@@ -281,6 +290,12 @@ def _transport(base_url: str, timeout: float, ca: Path | None) -> Transport:
         return HttpTransport(base_url, timeout=timeout, ca=ca if base_url.startswith("https:") else None)
     except TransportFailure as error:
         raise AgentUnreachable(str(error)) from None
+
+
+def _with_forma(forma: dict[str, Any] | str | None, rest: dict[str, Any]) -> bytes:
+    """``{"forma": …, **rest}`` as bytes; forma text goes in as it is, never parsed again here."""
+    text = forma if isinstance(forma, str) else json.dumps(forma)
+    return f'{{"forma": {text}, {json.dumps(rest)[1:]}'.encode()
 
 
 def _body(data: Any, content: bytes | None) -> bytes | None:

@@ -30,7 +30,7 @@ def register(
     app: typer.Typer,
     connect: Callable[[str | None], AgentClient],
     call: Callable[..., Any],
-    load: Callable[[Path], tuple[dict[str, Any], str]],
+    load: Callable[[Path], tuple[str, str]],
     fail: Callable[[str, int], NoReturn],
 ) -> None:
     """Add ``graph`` to the CLI; the callables carry main's conventions (exit codes, forma loading)."""

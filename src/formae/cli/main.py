@@ -42,6 +42,7 @@ from formae.cli.output import (
     Output,
     command_table,
     emit_data,
+    emit_json_pages,
     make_console,
     plan_table,
     print_table,
@@ -158,14 +159,15 @@ def _conventionally(talk: Callable[[], T]) -> T:
         _fail(f"{error}{details}", EXIT_REJECTED if error.status < 500 else EXIT_FAILED)
 
 
-def _load(path: Path) -> tuple[dict[str, Any], str]:
-    from formae.forma import FormaError, load_forma
+def _load(path: Path) -> tuple[str, str]:
+    """The forma as JSON text for the agent, which validates it (and names every problem)."""
+    from formae.forma import FormaError, forma_text
 
     try:
-        forma = load_forma(path)
+        text = forma_text(path)
     except FormaError as error:
         _fail("invalid forma\n" + "\n".join(f"  - {problem}" for problem in error.problems), EXIT_REJECTED)
-    return forma.model_dump(mode="json"), path.name
+    return text, path.name
 
 
 # ---------------------------------------------------------------- apply / destroy / cancel
@@ -261,27 +263,35 @@ def _finish(client: AgentClient, command_id: str, output: Output, quiet: bool = 
     """Follow the command to its end (the agent may go away meanwhile); exit 1 unless it succeeded."""
     from formae.cli.watch import watch_command
 
-    if quiet:
+    if quiet or not output.for_people:
         command = _conventionally(lambda: _wait_quietly(client, command_id))
-        if command["state"] != "Success":
-            _fail(f"command {command_id} {command['state']}: {command['message']}", EXIT_FAILED)
-        return
-    if output.for_people:
-        command = _conventionally(lambda: watch_command(client, command_id, console))
+        if quiet:
+            if command["state"] != "Success":
+                _fail(f"command {command_id} {command['state']}: {command['message']}", EXIT_FAILED)
+            return
+        command = _conventionally(lambda: _emit_command(client, command_id, output))
     else:
-        command = _conventionally(lambda: _wait_quietly(client, command_id))
-    emit_data(console, output, command)
+        command = _conventionally(lambda: watch_command(client, command_id, console))
     if command["state"] != "Success":
         raise typer.Exit(EXIT_FAILED)
 
 
 def _wait_quietly(client: AgentClient, command_id: str) -> dict[str, Any]:
-    """Long-poll the counts, not the updates (10,000 of them for a big apply), then fetch it whole."""
+    """Long-poll the counts, not the updates (100,000 of them for a big apply), until it ends."""
     from formae.cli.watch import FINAL_STATES
 
-    while client.command(command_id, updates=False, wait=LONG_POLL)["state"] not in FINAL_STATES:
+    while (command := client.command(command_id, updates=False, wait=LONG_POLL))["state"] not in FINAL_STATES:
         time.sleep(0.25)  # answered early: the command runs in another agent that shares the store
-    return client.command(command_id)
+    return command
+
+
+def _emit_command(client: AgentClient, command_id: str, output: Output) -> dict[str, Any]:
+    """The command with every update printed for a script: JSON as the pages arrive, one at a time."""
+    if output is Output.JSON:
+        return emit_json_pages(console, client.command_pages(command_id), "updates")
+    command = client.command(command_id)
+    emit_data(console, output, command)
+    return command
 
 
 @app.command()
@@ -345,8 +355,10 @@ def status_command(
         if watch or quiet:
             _finish(client, command_id, output, quiet)
             return
-        command = _call(client, "command", command_id)
-        if not emit_data(console, output, command):
+        if not output.for_people:
+            command = _conventionally(lambda: _emit_command(client, command_id, output))
+        else:
+            command = _call(client, "command", command_id)
             command_table(command).print(console, wide=output is Output.WIDE)
             console.print(command["message"], markup=False, highlight=False)
         if command["state"] in ("Failed", "Canceled"):

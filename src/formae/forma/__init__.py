@@ -4,7 +4,7 @@ Imports nothing from formae but ``formae.model``.
 """
 
 from formae.forma.errors import FormaError, Problem
-from formae.forma.loader import forma_from_json, load_forma
+from formae.forma.loader import forma_from_json, forma_text, load_forma
 from formae.forma.pkl import evaluate_pkl, find_pkl
 
-__all__ = ["FormaError", "Problem", "evaluate_pkl", "find_pkl", "forma_from_json", "load_forma"]
+__all__ = ["FormaError", "Problem", "evaluate_pkl", "find_pkl", "forma_from_json", "forma_text", "load_forma"]
