@@ -1,8 +1,9 @@
 """The CLI's budgets: how fast ``formae`` starts, and what following a large apply costs it.
 
 - Cold start: ``formae --help`` and ``formae status command`` (against a running agent), each a
-  whole process timed from exec to exit, the median of ``runs``. Python's bytecode is compiled
-  first, as ``pip install`` leaves it (this checkout's editable install has none until run).
+  whole process timed from exec to exit, the median of ``runs``, with its CPU time beside it
+  (the wall time is what the budget names; on a machine others load, the CPU time shows what is
+  ours). Python's bytecode is compiled first, as ``pip install`` leaves it.
 - ``formae apply --watch`` of ``size`` resources, with ``-o json`` (every update printed) and
   human (the live counts), each timed as a whole process with its peak RSS, divided by the
   agent's own apply of the same forma in the same run (REST submit to Success, no CLI).
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +43,22 @@ def rows(quick: bool) -> list[Row]:
         agent = agent_runs.start_agent(Path(home), None, FAKE_AWS)
         try:
             watched = _watched(agent, size)
-            help_ms = _median_ms(agent, runs, "--help")
-            status_ms = _median_ms(agent, runs, "status", "command")
+            starts = {what: _median_ms(agent, runs, *args) for what, args in STARTS.items()}
         finally:
             agent.stop()
             agent.cleanup()
-    return [
-        at_most(f"CLI cold start, `formae --help` (median of {runs})", help_ms, START_BUDGET_MS, " ms"),
-        at_most(
-            f"CLI cold start, `formae status command` against a running agent (median of {runs})",
-            status_ms,
-            START_BUDGET_MS,
-            " ms",
-        ),
-        *(row for how, (cli, agent_s) in watched.items() for row in _watch_rows(size, how, cli, agent_s)),
+    found = [
+        at_most(f"{what} (median of {runs})", wall, START_BUDGET_MS, " ms", note=f"CPU {cpu:.0f} ms")
+        for what, (wall, cpu) in starts.items()
     ]
+    found += [row for how, (cli, agent_s) in watched.items() for row in _watch_rows(size, how, cli, agent_s)]
+    return [replace(r, met=None, note="; ".join(filter(None, [r.note, "smoke run, no verdict"]))) for r in found] if quick else found
+
+
+STARTS = {
+    "CLI cold start, `formae --help`": ("--help",),
+    "CLI cold start, `formae status command` against a running agent": ("status", "command"),
+}
 
 
 def _watched(agent: AgentProcess, size: int) -> dict[str, tuple[CliRun, float]]:
@@ -104,12 +107,16 @@ def _watch_rows(size: int, how: str, cli: CliRun, agent_seconds: float) -> list[
     ]
 
 
-def _median_ms(agent: AgentProcess, runs: int, *args: str) -> float:
-    """The median wall time of ``formae ARGS`` as a whole process, output discarded."""
+def _median_ms(agent: AgentProcess, runs: int, *args: str) -> tuple[float, float]:
+    """The median wall time of ``formae ARGS`` as a whole process, and its median CPU time (ms)."""
     env = {**os.environ, **agent.cli_env(), "NO_COLOR": "1"}
-    samples = []
+    walls, cpus = [], []
     for _ in range(runs):
         started = time.perf_counter()
-        subprocess.run([str(FORMAE), *args], env=env, stdout=subprocess.DEVNULL, check=True)
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+        child = subprocess.Popen([str(FORMAE), *args], env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        walls.append((time.perf_counter() - started) * 1000)
+        cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"formae {' '.join(args)} failed")
+    return statistics.median(walls), statistics.median(cpus)

@@ -34,5 +34,7 @@ def test_bench_quick_run_prints_every_figure() -> None:
     assert "| 0 |" in done.stdout  # no failed operation
     assert "| figure | measured | budget | |" in done.stdout  # every budget, with its verdict
     assert "| plugin spawn → `Plugin registered` (median) |" in done.stdout
+    assert "| CLI cold start, `formae status command` against a running agent (median of 5) |" in done.stdout
+    assert "| CLI `apply --watch` -o json of 50: CLI peak RSS |" in done.stdout
     # the peer: a figure where Terraform is installed (bench's own setup), else the reason it was not run
     assert "50 resources, ours ÷ Terraform's (null provider)" in done.stdout

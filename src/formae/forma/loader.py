@@ -80,7 +80,7 @@ def forma_text(path: Path, *, pkl_timeout: float = DEFAULT_TIMEOUT_SECONDS) -> s
         if path.suffix.lower() in (".yaml", ".yml"):
             check_shape(data, source)  # before anything expands its aliases
         return json.dumps(data, default=_json_default)
-    text = _read_text(path)
+    text = read_text(path)
     _parse_json(source, text)
     return text
 
