@@ -4,6 +4,10 @@ Ids, names, types and native ids must come out whole in every mode (people copy 
 command), a pipe gets no box drawing and no escape codes, ``NO_COLOR`` removes every style, and a
 watched apply redraws in place on a terminal. Each check runs the real ``formae`` executable
 against a real agent; the terminals are pseudo-terminals of the given size (pexpect).
+
+A listing taller than the terminal is paged there and nowhere else. The pager in those tests is a
+script of the test's own that records what it was given, so no test can wait on ``less``; the
+others run with paging off (``FORMAE_PAGER=``), since what they check is the table itself.
 """
 
 from __future__ import annotations
@@ -30,12 +34,17 @@ BOX = set("─│┃━┏┓┗┛╭╮╯╰┡┩└┘┌┐├┤┬┴┼
 LONG = "a-label-long-enough-that-an-eighty-column-table-would-cut-it-in-half"
 
 
-def _env(agent: AgentUnderTest, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"}}
-    return {**env, **agent.cli_env(), "TERM": "xterm-256color", **extra}
+UNSET = {"COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "PAGER", "FORMAE_PAGER"}
 
 
-def piped(agent: AgentUnderTest, *args: str, **env: str) -> str:
+def _env(agent: AgentUnderTest, **extra: str | None) -> dict[str, str]:
+    """The test's environment for the CLI; a variable given as None is left out."""
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    merged = {**env, **agent.cli_env(), "TERM": "xterm-256color", "FORMAE_PAGER": "", **extra}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def piped(agent: AgentUnderTest, *args: str, **env: str | None) -> str:
     done = subprocess.run(
         [str(FORMAE), *args], env=_env(agent, **env), capture_output=True, text=True, timeout=60, check=False
     )
@@ -43,12 +52,12 @@ def piped(agent: AgentUnderTest, *args: str, **env: str) -> str:
     return done.stdout
 
 
-def on_terminal(agent: AgentUnderTest, columns: int, *args: str, **env: str) -> str:
+def on_terminal(agent: AgentUnderTest, columns: int, *args: str, rows: int = 40, **env: str | None) -> str:
     child = pexpect.spawn(
         str(FORMAE),
         list(args),
         env=_env(agent, **env),
-        dimensions=(40, columns),
+        dimensions=(rows, columns),
         encoding="utf-8",
         timeout=60,
     )
@@ -143,3 +152,45 @@ def test_a_watched_apply_redraws_in_place_on_a_terminal_and_ends_with_its_summar
     assert re.search(r"\x1b\[\d*A", text), "a live view moves the cursor up to redraw"
     last = ESCAPE.sub("", text).strip().splitlines()[-1]
     assert re.fullmatch(r"command \S+ Success: .*", last.strip()), last
+
+
+@pytest.fixture
+def pager(tmp_path: Path) -> tuple[Path, Path]:
+    """A pager that keeps what it was given in a file and says so: no test can wait on ``less``."""
+    record = tmp_path / "paged.txt"
+    script = tmp_path / "test-pager"
+    script.write_text(f'#!/bin/sh\necho "$@" > {record}.args\ncat > {record}\necho PAGED-BY-TEST\n')
+    script.chmod(0o755)
+    return script, record
+
+
+def test_a_listing_taller_than_the_terminal_is_paged_there_and_nowhere_else(
+    agent: AgentUnderTest, applied: dict[str, Any], pager: tuple[Path, Path]
+) -> None:
+    script, record = pager
+    listing = ("inventory", "resources")
+
+    shown = on_terminal(agent, 200, *listing, rows=6, FORMAE_PAGER=f"{script} --from-formae")
+    assert "PAGED-BY-TEST" in shown
+    assert (record.parent / f"{record.name}.args").read_text().split() == ["--from-formae"]
+    paged = ESCAPE.sub("", record.read_text())
+    for resource in applied["resources"]:
+        assert resource["native_id"] in paged, "the pager got the whole table"
+    record.unlink()
+
+    turned_off = on_terminal(agent, 200, *listing, rows=6, PAGER=str(script), FORMAE_PAGER="")
+    assert "PAGED-BY-TEST" not in turned_off, "FORMAE_PAGER empty turns paging off"
+    by_pager = on_terminal(agent, 200, *listing, rows=6, PAGER=str(script), FORMAE_PAGER=None)
+    assert "PAGED-BY-TEST" in by_pager, "without FORMAE_PAGER, PAGER is the pager"
+    record.unlink()
+
+    not_paged = [
+        on_terminal(agent, 200, *listing, rows=40, FORMAE_PAGER=str(script)),  # it fits
+        on_terminal(agent, 200, "--no-pager", *listing, rows=6, FORMAE_PAGER=str(script)),
+        on_terminal(agent, 200, *listing, "-o", "json", rows=6, FORMAE_PAGER=str(script)),
+        piped(agent, *listing, FORMAE_PAGER=str(script)),
+    ]
+    for text in not_paged:
+        assert "PAGED-BY-TEST" not in text
+        assert applied["resources"][0]["native_id"] in text, "printed as it is instead"
+    assert not record.exists()

@@ -116,6 +116,10 @@ def _everywhere(
     no_color: Annotated[
         bool, typer.Option("--no-color", help="No colours or other styling [env NO_COLOR]")
     ] = False,
+    no_pager: Annotated[
+        bool,
+        typer.Option("--no-pager", help="Never page long listings [env FORMAE_PAGER empty]"),
+    ] = False,
 ) -> None:
     """formae: infrastructure as code, with plugins.
 
@@ -126,7 +130,8 @@ def _everywhere(
       formae status command
       formae inventory resources --query 'stack:net'
     """
-    # --no-color is acted on by formae.cli.entry before the consoles exist; here it is only parsed.
+    # --no-color and --no-pager are acted on by formae.cli.entry before the consoles exist; here they
+    # are only parsed.
 
 
 def _fail(message: str, code: int) -> NoReturn:

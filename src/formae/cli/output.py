@@ -11,7 +11,8 @@ wrapped, in any mode:
   truncated, no box drawing, no colour — what ``kubectl get`` and ``terraform`` print;
 - a terminal: a rich table at the terminal's width; when it does not fit, the least important
   columns are dropped first (``Column.drop``) and free text wraps, but a key column keeps its width;
-- ``-o wide`` adds the columns marked ``wide``.
+- ``-o wide`` adds the columns marked ``wide``;
+- a table taller than the terminal goes through a pager (``formae.cli.pager``), on a terminal only.
 """
 
 from __future__ import annotations
@@ -217,8 +218,10 @@ class TableView:
     def print(self, console: Console, *, wide: bool = False) -> None:
         """Print the table the way the console's destination needs (see the module)."""
         title, columns, cells = self._shown(wide)
-        if console.is_terminal:  # crop=False: a value wider than the terminal wraps there, whole
-            console.print(_fitted(console.width, title, columns, cells), crop=False)
+        if console.is_terminal:  # a value wider than the terminal wraps there, whole; a long table is paged
+            from formae.cli.pager import show
+
+            show(console, _fitted(console.width, title, columns, cells))
         else:
             _print_plain(console, title, columns, cells)
 
