@@ -1,14 +1,15 @@
 """formae doctor against a real agent, and completion scripts loaded by real shells.
 
 The doctor must name a crash-looping plugin (with its exit code and stderr) of a real agent and
-exit 1, and report a healthy agent as such. The completion scripts must load in bash and zsh and
-complete from the running agent.
+exit 1, name a plugin whose clock runs ahead of the agent's, and report a healthy agent as such.
+The completion scripts must load in bash and zsh and complete from the running agent.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from formae.testing import wait_until
 from tests.integration.conftest import MakeAgent
 from tests.integration.harness import AgentUnderTest
 
@@ -55,6 +57,41 @@ def test_doctor_names_a_crash_looping_plugin_and_exits_1(agent_home: Path, make_
     assert "crashy" in line
     assert "exit code 3" in line
     assert "no credentials for region eu-west-9" in line
+
+
+SKEWED = """#!{python}
+# fake-aws, on a host whose clock runs five minutes ahead: its heartbeats carry that clock
+import time
+import types
+
+from formae.plugin import _runtime
+from formae_fake_aws.__main__ import main
+
+ahead = types.ModuleType("time")
+ahead.__dict__.update(vars(time))
+ahead.time = lambda: time.time() + 300
+_runtime.time = ahead
+main()
+"""
+
+
+def test_doctor_names_a_plugin_whose_clock_is_off(tmp_path: Path, make_agent: MakeAgent) -> None:
+    home = tmp_path / "home"
+    skewed = home / "plugins" / "fake-aws" / "v1.0.0" / "fake-aws-plugin"
+    skewed.parent.mkdir(parents=True)
+    skewed.write_text(SKEWED.format(python=sys.executable))
+    skewed.chmod(0o755)
+    agent = make_agent(home).start()
+    agent.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=30)
+
+    def line() -> str | None:
+        done = formae(agent, "doctor")
+        return next((row for row in done.stdout.splitlines() if row.split()[1:2] == ["clock"]), None)
+
+    found = wait_until(line, 20, "a heartbeat carrying the plugin's clock")
+    assert "fake-aws@" in found
+    assert re.search(r"clock is 3\d\ds ahead of the agent's", found), found
+    assert "NTP" in found
 
 
 def _complete_in(shell: str, script: str, agent: AgentUnderTest) -> str:

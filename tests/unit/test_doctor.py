@@ -29,6 +29,17 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
+def test_a_python_older_than_formae_needs_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    [fine] = doctor.python_version(Situation(Path("/nowhere"), None))
+    monkeypatch.setattr(doctor, "MIN_PYTHON", (3, 99))
+    [old] = doctor.python_version(Situation(Path("/nowhere"), None))
+
+    assert fine.status is Status.OK
+    assert old.status is Status.FAIL
+    assert "formae needs 3.99 or newer" in old.detail
+    assert old.fix == "install Python 3.99+"
+
+
 def test_a_home_and_a_secret_others_can_read_are_found(home: Path) -> None:
     cookie = home / "network.cookie"
     cookie.write_text("secret")

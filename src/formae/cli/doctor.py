@@ -94,9 +94,13 @@ def python_version(_: Situation) -> list[Finding]:
     version = ".".join(map(str, sys.version_info[:3]))
     if sys.version_info[:2] >= MIN_PYTHON:
         return [Finding("python", Status.OK, f"Python {version}")]
+    needed = ".".join(map(str, MIN_PYTHON))
     return [
         Finding(
-            "python", Status.FAIL, f"Python {version}; formae needs 3.11 or newer", "install Python 3.11+"
+            "python",
+            Status.FAIL,
+            f"Python {version}; formae needs {needed} or newer",
+            f"install Python {needed}+",
         )
     ]
 
