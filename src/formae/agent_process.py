@@ -49,6 +49,7 @@ from formae.api import AgentServices, build_app
 from formae.api.exposure import ApiExposure
 from formae.console import PREFIX as CONSOLE_PREFIX
 from formae.console import ConsoleServices, SessionBook, mount_console
+from formae.console.figures import AgentFigures, FigureHistory
 from formae.secrets import RedactingFilter, Redactor, SecretKeyring
 from formae.store import Datastore, open_store
 from formae.wire.transport import ServerTls, start_hub_server
@@ -187,7 +188,10 @@ class Agent:
         access = replace(exposure.access, self_guarded=(CONSOLE_PREFIX,))
         app = build_app(services, access)
         sessions = SessionBook(access.verifier)
-        console = ConsoleServices(store, runner, overview, sessions, access.audit, redact=redactor.redact)
+        figures = FigureHistory(AgentFigures(registry, store).read)
+        console = ConsoleServices(
+            store, runner, overview, sessions, access.audit, redact=redactor.redact, figures=figures
+        )
         mount_console(app, console, access.verifier)
         api = _ApiServer(_api_config(app, config.api_address, exposure))
         try:
@@ -199,6 +203,7 @@ class Agent:
                 actors.create_task(runner.run(), name="command runner")
                 actors.create_task(synchronizer.run(), name="synchronizer")
                 actors.create_task(discovery.run(), name="discovery")
+                actors.create_task(figures.run(), name="console figures")
                 for schedule in schedules.values():
                     actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
                 actors.create_task(live.run(), name="configuration reloads")

@@ -131,7 +131,7 @@ def test_the_console_follows_an_apply_live_shows_the_graph_and_drift(
         driver.get(f"{base}/commands")
         _shoot(driver, shots, "commands")
         driver.get(f"{base}/")
-        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.spark")) == 4
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.spark")) == 5 + 4  # live figures, stored trends
         _shoot(driver, shots, "overview")
         _keyboard_and_landmarks(driver)
 

@@ -19,6 +19,7 @@ from formae.api.auth import ApiAccess, ApiGuard, FailureThrottle, TokenVerifier,
 from formae.auth import ApiToken, Role
 from formae.console import session as session_module
 from formae.console.charts import Series, sparkline
+from formae.console.figures import IN_FLIGHT, Figure, FigureHistory
 from formae.console.gate import ConsoleGate
 from formae.console.pages import ConsoleServices, _local, login_routes, templates
 from formae.console.session import LIFETIME, SessionBook
@@ -231,3 +232,25 @@ async def test_the_api_guard_leaves_the_console_to_itself_but_checks_its_host(tm
             assert (await client.get("/ui/stacks", headers={"host": "evil.example"})).status_code == 400
     finally:
         await store.close()
+
+
+async def test_the_live_figures_are_sampled_on_an_injected_clock_with_the_loops_lag() -> None:
+    now = [100.0]
+    seen: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds + 0.25  # the loop woke the sampler a quarter of a second late
+
+    def read(elapsed: float) -> dict[Figure, float]:
+        seen.append(elapsed)
+        return {IN_FLIGHT: float(len(seen))}
+
+    history = FigureHistory(read, interval=5.0, capacity=3, clock=lambda: now[0], sleep=sleep)
+    for _ in range(4):
+        await history.sample_once()
+
+    by_title = {s.title: s for s in history.series()}
+    assert seen == [5.25] * 4
+    assert by_title["Event loop lag"].values == (250.0, 250.0, 250.0)
+    assert by_title["Plugin calls in flight"].values == (2.0, 3.0, 4.0)  # the oldest dropped
+    assert by_title["Healthy plugins"].values == (0.0, 0.0, 0.0)

@@ -22,6 +22,7 @@ from formae.agent.audit import AuditLog
 from formae.agent.commands import CommandRunner
 from formae.agent.plugin_overview import PluginOverview
 from formae.console import charts, views
+from formae.console.figures import FigureHistory
 from formae.console.gate import PREFIX
 from formae.console.session import COOKIE, SessionBook
 from formae.graph import to_svg
@@ -39,6 +40,8 @@ class ConsoleServices:
     audit: AuditLog
     redact: Callable[[str], str] = str
     """The agent's redactor: known secret values in a message become ``(secret)``."""
+    figures: FigureHistory | None = None
+    """The agent's sampled live figures; None: the overview shows the stored trends only."""
 
 
 def templates() -> jinja2.Environment:
@@ -75,9 +78,11 @@ def page_routes(services: ConsoleServices, env: jinja2.Environment) -> APIRouter
         ]
         stacks = await views.stack_pages(store)
         plugins = views.plugin_groups(services.overview)
+        live = services.figures.series() if services.figures else []
         return page(
             request,
             "overview.html",
+            live=live,
             series=series,
             stacks=stacks,
             plugins=plugins,
