@@ -51,9 +51,12 @@ class InFlightLimits:
 
     def of(self, namespace: str) -> asyncio.Semaphore:
         if namespace not in self._slots:
-            configured = self._override(namespace)
-            self._slots[namespace] = asyncio.Semaphore(configured or self._per_namespace)
+            self._slots[namespace] = asyncio.Semaphore(self.bound(namespace))
         return self._slots[namespace]
+
+    def bound(self, namespace: str) -> int:
+        """How many calls may wait on ``namespace``'s plugins at once."""
+        return self._override(namespace) or self._per_namespace
 
 
 class RateLimiter:

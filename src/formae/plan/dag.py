@@ -72,6 +72,8 @@ class Dag:
         _check_acyclic(self._updates, self._dependants, self._waiting_on)
         self._state = dict.fromkeys(self._updates, NodeState.PENDING)
         self._ready = dict.fromkeys(id for id, count in self._waiting_on.items() if count == 0)
+        self._fresh = list(self._ready)
+        """Ready since the last ``take_ready``: what a runner that starts a few at a time has not seen."""
         self._unfinished = len(self._updates)
         self._causes: dict[str, DependencyFailure] = {}
 
@@ -99,6 +101,15 @@ class Dag:
         """Updates not started whose dependencies all succeeded. Costs O(number ready): start them."""
         return [self._updates[id] for id in self._ready]
 
+    def take_ready(self) -> list[PlannedUpdate]:
+        """The updates that became ready since the last call and are still pending: O(those).
+
+        For a runner that starts ready updates a few at a time, keeping the rest itself: asking
+        ``ready()`` after each completion would cost O(all ready) each time.
+        """
+        fresh, self._fresh = self._fresh, []
+        return [self._updates[id] for id in fresh if self._state[id] is NodeState.PENDING]
+
     def is_done(self) -> bool:
         """Nothing is running and nothing more can start."""
         return self._unfinished == 0
@@ -114,6 +125,7 @@ class Dag:
             self._waiting_on[dependant] -= 1
             if self._waiting_on[dependant] == 0 and self._state[dependant] is NodeState.PENDING:
                 self._ready[dependant] = None
+                self._fresh.append(dependant)
 
     def mark_failed(self, id: str) -> list[str]:
         """Fail ``id`` and every update that depends on it, directly or not; returns the latter's ids."""
