@@ -175,3 +175,43 @@ async def test_waiting_for_the_next_update_leaves_no_task_behind_when_cancelled(
     await asyncio.sleep(0)
 
     assert [t for t in asyncio.all_tasks() - before if not t.done()] == []
+
+
+async def test_ready_updates_beyond_a_few_times_the_in_flight_bound_wait_unstarted(store: Datastore) -> None:
+    """100 ready updates with 2 calls in flight per namespace: at most 4 times 2 are tasks at any moment."""
+    limiter = RateLimiter()
+    registry = PluginRegistry(limiter)
+    plugin = FakeAWSPlugin()
+    updates = [planned(f"b{i}") for i in range(100)]
+    alive = peak = 0
+
+    class Counting(ChangesetExecutor):
+        async def _update(self, planned: PlannedUpdate, record: ResourceUpdateRecord) -> ResourceUpdateRecord:
+            nonlocal alive, peak
+            alive += 1
+            peak = max(peak, alive)
+            try:
+                return await super()._update(planned, record)
+            finally:
+                alive -= 1
+
+    async with connected(plugin, registry):
+        command = Command.new(CommandKind.APPLY, Mode.PATCH, {})
+        records = {u.id: record(command, u, UpdateState.PENDING) for u in updates}
+        await store.create_command(command, list(records.values()))
+        executor = Counting(
+            dag=Dag(Changeset(tuple(updates))),
+            records=records,
+            store=store,
+            registry=registry,
+            limiter=limiter,
+            policy=POLICY,
+            inventory=Inventory({}),
+            cancel=asyncio.Event(),
+            in_flight=InFlightLimits(per_namespace=2),
+        )
+        result = await executor.run()
+
+    assert (result.succeeded, result.failed, result.canceled) == (100, 0, 0)
+    assert len(plugin.cloud.resources) == 100
+    assert 2 < peak <= 8
