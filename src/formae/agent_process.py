@@ -16,8 +16,10 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from formae import __version__
 from formae.agent.audit import AuditLog
@@ -52,6 +54,10 @@ from formae.console import ConsoleServices, SessionBook, mount_console
 from formae.console.figures import AgentFigures, FigureHistory
 from formae.secrets import RedactingFilter, Redactor, SecretKeyring
 from formae.store import Datastore, open_store
+from formae.telemetry.hooks import Telemetry
+from formae.telemetry.loop_lag import LoopLag
+from formae.telemetry.metrics import AgentMetrics, PluginHealth, PrometheusMetrics, RunProgress, Views
+from formae.telemetry.tracing import Tracing, TracingSettings, tracer_provider
 from formae.wire.transport import ServerTls, start_hub_server
 
 log = logging.getLogger("formae.agent")
@@ -92,6 +98,16 @@ class Agent:
                 await store.close()
 
     async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
+        telemetry, metrics = _telemetry(self.config)
+        store.instrument(telemetry)
+        try:
+            await self._run_instrumented(store, stop, telemetry, metrics)
+        finally:
+            await asyncio.to_thread(telemetry.tracing.shutdown)  # exports the last spans
+
+    async def _run_instrumented(
+        self, store: Datastore, stop: asyncio.Event, telemetry: Telemetry, metrics: PrometheusMetrics | None
+    ) -> None:
         config = self.config
         registry: PluginRegistry | None = None
         sections = PluginSections(
@@ -110,7 +126,10 @@ class Agent:
             return processes.spawns(node) if processes else False
 
         registry = PluginRegistry(
-            limiter, heartbeat_timeout=config.heartbeat_timeout, spawned_here=spawned_here
+            limiter,
+            heartbeat_timeout=config.heartbeat_timeout,
+            spawned_here=spawned_here,
+            metrics=telemetry.metrics,
         )
 
         security = _PluginSecurity.of(config)
@@ -139,7 +158,7 @@ class Agent:
             f"{_reachable(host, public=False)}:{port}",
             config.cookie,
             config.heartbeat_interval,
-            {},
+            _plugin_tracing(config),
             credentials=security.local.environment if security.local else None,
             grants=sections,
         )
@@ -148,6 +167,7 @@ class Agent:
             environment,
             stay_open=True,
             policy_for=sections.restart_policy,
+            metrics=telemetry.metrics,
         )
         overview = PluginOverview(registry, processes)
         claims = Claims()
@@ -161,9 +181,14 @@ class Agent:
             plugins=overview,
             claims=claims,
             leases=leases,
+            telemetry=telemetry,
         )
-        synchronizer = Synchronizer(store, registry, limiter, claims, commands_running=runner.busy)
-        discovery = Discovery(store, registry, limiter, claims)
+        synchronizer = Synchronizer(
+            store, registry, limiter, claims, commands_running=runner.busy, telemetry=telemetry
+        )
+        discovery = Discovery(store, registry, limiter, claims, telemetry=telemetry)
+        if metrics is not None:
+            metrics.watch(_views(registry, synchronizer, discovery))
         policies = StackPolicies(store, runner, synchronizer)
         schedules = {
             "sync.interval": Schedule("sync", config.sync_interval, synchronizer.sync),
@@ -183,6 +208,7 @@ class Agent:
             overview=overview,
             secrets=SecretIntake(keyring, redactor, store),
             live_config=live,
+            metrics=metrics,
         )
         exposure = ApiExposure.prepare(config, store, AuditLog(config.audit_file))
         access = replace(exposure.access, self_guarded=(CONSOLE_PREFIX,))
@@ -197,6 +223,7 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as actors:
                 actors.create_task(registry.watch_heartbeats(), name="registry heartbeats")
+                actors.create_task(LoopLag(telemetry.metrics).run(), name="event loop lag")
                 actors.create_task(processes.run(), name="plugin processes")
                 watcher = PluginWatcher(config.plugins_dir, processes, registry)
                 actors.create_task(watcher.run(), name="plugin directory watcher")
@@ -300,6 +327,61 @@ def _redact_logs(redactor: Redactor) -> None:
     """Every handler of the agent's log scrubs the secrets the agent has come to know."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter(redactor))
+
+
+def _telemetry(config: AgentConfig) -> tuple[Telemetry, PrometheusMetrics | None]:
+    """The agent's own metrics registry and tracer provider (never the global ones), or neither."""
+    metrics = PrometheusMetrics(CollectorRegistry(), version=__version__) if config.metrics_enabled else None
+    tracing = Tracing()
+    if config.tracing_enabled:
+        settings = TracingSettings(
+            config.tracing_service_name,
+            config.tracing_endpoint,
+            config.tracing_headers,
+            config.tracing_sample_ratio,
+            {"service.version": __version__, "formae.node": config.node},
+        )
+        tracing = Tracing(tracer_provider(settings), scope="formae.agent")
+        log.info("tracing on: spans go to %s", settings.traces_url)
+    return Telemetry(metrics or AgentMetrics(), tracing), metrics
+
+
+def _plugin_tracing(config: AgentConfig) -> dict[str, str]:
+    """What a spawned plugin needs to export its spans where the agent's go (protocol.md)."""
+    if not config.tracing_enabled:
+        return {}
+    passed = {"FORMAE_TRACING": "1", "FORMAE_TRACING_SAMPLE_RATIO": f"{config.tracing_sample_ratio:g}"}
+    if config.tracing_endpoint:
+        passed["OTEL_EXPORTER_OTLP_ENDPOINT"] = config.tracing_endpoint
+    if config.tracing_headers:
+        passed["OTEL_EXPORTER_OTLP_HEADERS"] = ",".join(
+            f"{key}={quote(value)}" for key, value in config.tracing_headers.items()
+        )
+    if os.environ.get("OTEL_BSP_SCHEDULE_DELAY"):
+        passed["OTEL_BSP_SCHEDULE_DELAY"] = os.environ["OTEL_BSP_SCHEDULE_DELAY"]
+    return passed
+
+
+def _views(registry: PluginRegistry, synchronizer: Synchronizer, discovery: Discovery) -> Views:
+    def plugins() -> list[PluginHealth]:
+        return [
+            PluginHealth(
+                p.namespace, p.node, "draining" if p.draining else "healthy" if p.healthy else "unhealthy"
+            )
+            for p in registry.plugins()
+        ]
+
+    def runs() -> list[RunProgress]:
+        found = []
+        if (sync := synchronizer.latest()) is not None:
+            found.append(
+                RunProgress("sync", sync.state, {str(k): v for k, v in sync.counts.items()}, sync.total)
+            )
+        if (listing := discovery.latest()) is not None:
+            found.append(RunProgress("discovery", listing.state, dict(listing.counts)))
+        return found
+
+    return Views(plugins, runs)
 
 
 class _Stop(Exception):

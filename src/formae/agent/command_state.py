@@ -11,7 +11,7 @@ uses the same table through ``cancel_stored``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from formae.agent.store_outage import Persist
 from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord
@@ -49,8 +49,16 @@ class CommandLifecycle:
     and written through ``persist`` (which rides out a datastore outage).
     """
 
-    def __init__(self, store: Datastore, command: Command, persist: Persist) -> None:
+    def __init__(
+        self,
+        store: Datastore,
+        command: Command,
+        persist: Persist,
+        moved: Callable[[CommandState], None] = lambda _state: None,
+    ) -> None:
         self._store = store
+        self._moved = moved
+        """Told each state this agent stores or finds for the command (the metrics' hook)."""
         self._id = command.id
         self._state = command.state
         self._persist = persist
@@ -85,6 +93,7 @@ class CommandLifecycle:
 
     def _adopt(self, stored: Command) -> None:
         self._state = stored.state
+        self._moved(stored.state)
         if stored.state is C.CANCELING:
             self.canceled.set()
         if stored.state.is_final:

@@ -41,6 +41,7 @@ from formae.plan import Changeset
 from formae.plan.dag import Dag
 from formae.race import Interrupted, unless_set
 from formae.store import Command, CommandState, Datastore, StoreError
+from formae.telemetry.hooks import Telemetry
 
 __all__ = ["CommandRunner", "Rejected", "Submission"]
 
@@ -80,7 +81,9 @@ class CommandRunner:
         claims: Claims | None = None,
         outage: StoreOutage | None = None,
         leases: CommandLeases | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.off()
         self._store = store
         self._registry = registry
         self._limiter = limiter
@@ -97,7 +100,9 @@ class CommandRunner:
         self._running: dict[str, _Running] = {}
         """Entries live from submission or resume until the command's task ends, never longer."""
         self._resumed = asyncio.Event()
-        self.submissions = Submissions(store, registry, self.claims, self._start, self._resumed, plugins)
+        self.submissions = Submissions(
+            store, registry, self.claims, self._start, self._resumed, plugins, tracing=self._telemetry.tracing
+        )
 
     # ------------------------------------------------------------ submission (agent/submission.py)
 
@@ -129,11 +134,18 @@ class CommandRunner:
         )
 
     def _start(self, command: Command, claim: Claim, plan: CommandPlan | None) -> None:
+        self._telemetry.metrics.command_moved(command.kind, command.state)
         self._track(command, claim)
         self._queue.put_nowait(_Start(command, claim, plan))
 
     def _track(self, command: Command, claim: Claim) -> _Running:
-        lifecycle = CommandLifecycle(self._store, command, self.outage.persist)
+        metrics = self._telemetry.metrics
+        lifecycle = CommandLifecycle(
+            self._store,
+            command,
+            self.outage.persist,
+            lambda state: metrics.command_moved(command.kind, state),
+        )
         running = _Running(command, lifecycle, claim, asyncio.Event())
         self._running[command.id] = running
         return running
@@ -230,13 +242,21 @@ class CommandRunner:
         command = start.command
         running = self._running[command.id]
         running.task = asyncio.current_task()
+        tracing = self._telemetry.tracing
+        span = tracing.take_over(command.id) or tracing.start(
+            f"{command.kind} (resumed)", {"formae.command_id": command.id}
+        )
         try:
-            with bound(command_id=command.id):  # every line of the command, its updates and calls
+            with (
+                bound(command_id=command.id),
+                tracing.inside(span),
+            ):  # every line of the command, its updates and calls
                 await self._execute_claimed(start, running)
         except Exception as error:
             log.exception("command %s failed inside the agent", command.id)
             await self._record_failure(running, f"agent error: {_reason(error)}")
         finally:
+            tracing.end(span)
             start.claim.release()
             del self._running[command.id]
             running.finished.set()
@@ -274,6 +294,7 @@ class CommandRunner:
             cancel=lifecycle.canceled,
             in_flight=self._in_flight,
             persist=self.outage.persist,
+            telemetry=self._telemetry,
         )
         result = await executor.run()
         state = (

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
+from formae.agent.plugin_calls import call_plugin
 from formae.agent.plugin_link import PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
@@ -46,6 +47,7 @@ from formae.store import (
     new_id,
     utc_now,
 )
+from formae.telemetry.hooks import Telemetry
 from formae.wire.types import ErrorCode, ListedResource, ListRequest, ListResult, ProgressResult, TargetInfo
 
 log = logging.getLogger("formae.agent.discovery")
@@ -113,7 +115,9 @@ class Discovery:
         *,
         page_size: int = PAGE_SIZE,
         keep: int = 20,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.off()
         self._store = store
         self._registry = registry
         self._limiter = limiter
@@ -127,6 +131,11 @@ class Discovery:
         self._runs.append(run)
         self._queue.put_nowait(run)
         return run
+
+    def latest(self) -> DiscoveryRun | None:
+        """The run in progress, or else the latest one: what the metrics show as progress."""
+        running = [r for r in self._runs if r.state is DiscoveryState.RUNNING]
+        return running[-1] if running else (self._runs[-1] if self._runs else None)
 
     def get(self, run_id: str) -> DiscoveryRun | None:
         return next((r for r in self._runs if r.id == run_id), None)
@@ -146,6 +155,7 @@ class Discovery:
                 log.exception("discovery %s failed inside the agent", run.id)
                 run.errors.append(f"agent error: {error}")
                 run.move(DiscoveryState.FAILED)
+            self._telemetry.metrics.background_run_ended("discovery", run.state)
 
     # ------------------------------------------------------------ one run
 
@@ -210,9 +220,10 @@ class Discovery:
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 link = self._registry.lookup(namespace)
-                await self._limiter.acquire(namespace)
                 with bound(namespace=namespace, node=link.node):
-                    result = await link.call(request, 60.0)
+                    result = await call_plugin(
+                        link, request, 60.0, limiter=self._limiter, telemetry=self._telemetry
+                    )
             except NoPluginError as error:
                 raise _ListFailed(str(error)) from None
             except PluginUnavailable as error:

@@ -35,6 +35,7 @@ from formae.store import (
     UpdateState,
     utc_now,
 )
+from formae.telemetry.hooks import Telemetry
 from formae.wire.types import TargetInfo
 
 log = logging.getLogger("formae.agent.executor")
@@ -111,8 +112,10 @@ class _CompletingSink:
         inventory: Inventory,
         sent: dict[str, Any] | None,
         persist: Persist,
+        ended: Callable[[ResourceUpdateRecord], None],
     ) -> None:
         self._store = store
+        self._ended = ended
         self._persist = persist
         self._planned = planned
         self._inventory = inventory
@@ -120,6 +123,11 @@ class _CompletingSink:
         """The properties the plugin was sent (references resolved): kept if it reports none back."""
 
     async def save(self, update: ResourceUpdateRecord) -> None:
+        await self._save(update)
+        if update.state.is_final:
+            self._ended(update)
+
+    async def _save(self, update: ResourceUpdateRecord) -> None:
         if update.state is not UpdateState.SUCCESS:
             await self._persist(partial(self._store.save_progress, update))
             return
@@ -159,7 +167,9 @@ class ChangesetExecutor:
         cancel: asyncio.Event,
         in_flight: InFlightLimits,
         persist: Persist | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.off()
         self._dag = dag
         self._records = dict(records)
         self._store = store
@@ -255,9 +265,16 @@ class ChangesetExecutor:
         except UnresolvedReference as error:
             return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
         target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
-        sink = _CompletingSink(self._store, planned, self._inventory, properties, self._persist)
+        sink = _CompletingSink(self._store, planned, self._inventory, properties, self._persist, self._ended)
         updater = ResourceUpdater(
-            self._registry, self._limiter, sink, self._policy, target, properties, in_flight=in_flight
+            self._registry,
+            self._limiter,
+            sink,
+            self._policy,
+            target,
+            properties,
+            in_flight=in_flight,
+            telemetry=self._telemetry,
         )
         return await updater.run(replace(record, patch=self._patch(planned)))
 
@@ -308,7 +325,12 @@ class ChangesetExecutor:
     async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
         failed = self._failed(record, code, message)
         await self._persist(partial(self._store.save_progress, failed))
+        self._ended(failed)
         return failed
+
+    def _ended(self, record: ResourceUpdateRecord) -> None:
+        """The one hook for every update of the command that ends, whoever ended it."""
+        self._telemetry.metrics.update_ended(record.operation, record.state)
 
     def _failed(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
         failed = replace(
@@ -327,6 +349,7 @@ class ChangesetExecutor:
             for record in records:
                 if record is not None:
                     writes.create_task(self._persist(partial(self._store.save_progress, record)))
+                    self._ended(record)
 
     def _result(self) -> ExecutionResult:
         counts = {state: 0 for state in NodeState}

@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from formae.telemetry.tracing import TraceContext
 from formae.wire.frames import MalformedReply, OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream, StreamClosed
 from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult, operation_of
@@ -58,22 +59,32 @@ class PluginLink:
     def is_closed(self) -> bool:
         return self._closed.is_set()
 
-    async def call(self, request: OperationRequest, timeout: float | None = None) -> OperationResult:
-        """Send one operation and wait for its reply; PluginUnavailable if the link dies first."""
+    async def call(
+        self, request: OperationRequest, timeout: float | None = None, trace: TraceContext | None = None
+    ) -> OperationResult:
+        """Send one operation and wait for its reply; PluginUnavailable if the link dies first.
+
+        ``trace`` is the caller's span, sent with the call so that the plugin's spans join its trace.
+        """
         if self.is_closed:
             raise PluginUnavailable(f"plugin {self.node} is gone: {self._close_reason}")
         if self._gate is None:
-            return await self._call(request, timeout)
+            return await self._call(request, timeout, trace)
         sent, revealed = self._gate.reveal(request)
-        return self._gate.conceal(await self._call(sent, timeout), revealed)
+        return self._gate.conceal(await self._call(sent, timeout, trace), revealed)
 
-    async def _call(self, request: OperationRequest, timeout: float | None) -> OperationResult:
+    async def _call(
+        self, request: OperationRequest, timeout: float | None, trace: TraceContext | None
+    ) -> OperationResult:
         call_id = next(self._call_ids)
         reply: asyncio.Future[OperationResult] = asyncio.get_running_loop().create_future()
         self._pending[call_id] = _Call(request, reply)
         self._idle.clear()
+        frame = OperationCall(call_id, request, timeout or 0.0)
+        if trace is not None:
+            frame = frame._replace(traceparent=trace.traceparent, tracestate=trace.tracestate)
         try:
-            await self._stream.send(OperationCall(call_id, request, timeout or 0.0))
+            await self._stream.send(frame)
             return await asyncio.wait_for(reply, timeout)
         except StreamClosed as error:
             if reply.done() and not reply.cancelled():

@@ -27,6 +27,7 @@ from formae.agent.process_status import ProcessStatus
 from formae.agent.registry import Location
 from formae.backoff import exponential_delay
 from formae.logs import bound
+from formae.telemetry.metrics import AgentMetrics
 
 log = logging.getLogger("formae.agent.processes")
 
@@ -109,7 +110,9 @@ class PluginProcessManager:
         *,
         stay_open: bool = False,
         policy_for: Callable[[str], RestartPolicy] | None = None,
+        metrics: AgentMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or AgentMetrics()
         self._stay_open = stay_open
         """Keep ``run`` going until ``stop``, even with nothing to supervise: ``start`` may add plugins."""
         self._plugins = plugins
@@ -266,6 +269,7 @@ class PluginProcessManager:
                     f" (crash-looping: {failures} quick exits in a row)" if status.crash_looping else "",
                 )
                 await asyncio.sleep(delay)
+                self._metrics.plugin_restarted(plugin.name)
                 status.retrying()
         finally:
             status.stopped()

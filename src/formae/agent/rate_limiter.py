@@ -102,16 +102,17 @@ class RateLimiter:
         bucket = self._buckets.get(namespace)
         return bucket.reserve(self._clock()) if bucket else 0.0
 
-    async def acquire(self, namespace: str) -> None:
-        """Wait for a token; a caller cancelled while waiting gives its slot back to the next one."""
+    async def acquire(self, namespace: str) -> float:
+        """Wait for a token; the seconds waited. A caller cancelled while waiting gives its slot back."""
         bucket = self._buckets.get(namespace)
         if bucket is None:
-            return
+            return 0.0
         delay = bucket.reserve(self._clock())
         if delay <= 0:
-            return
+            return 0.0
         try:
             await asyncio.sleep(delay)
         except asyncio.CancelledError:
             bucket.give_back()
             raise
+        return delay

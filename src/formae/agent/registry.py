@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from formae.agent.node_claims import Claimant, Location, NodeClaimRefused, check_claim
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
+from formae.telemetry.metrics import AgentMetrics
 from formae.wire.types import ResourceSchema
 
 log = logging.getLogger("formae.agent.registry")
@@ -77,7 +78,9 @@ class PluginRegistry:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         spawned_here: Callable[[str], bool] = lambda _node: False,
+        metrics: AgentMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or AgentMetrics()
         self._spawned_here = spawned_here
         """Whether a node name is one the process manager gives a child it spawns (node_claims)."""
         self._rate_limiter = rate_limiter
@@ -224,6 +227,7 @@ class PluginRegistry:
                 silent_for = now - plugin.last_heartbeat
                 if plugin.healthy and silent_for >= self._patience(plugin):
                     reason = f"no heartbeat for {silent_for:.1f}s"
+                    self._metrics.heartbeat_missed(plugin.namespace)
                     plugin.link.close(reason)
                     self._mark_unhealthy(plugin, reason)
                 elif not plugin.healthy and silent_for >= self._forget_after:

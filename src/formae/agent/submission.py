@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,6 +45,7 @@ from formae.store import (
     UpdateState,
     utc_now,
 )
+from formae.telemetry.tracing import Tracing
 
 log = logging.getLogger("formae.agent.submission")
 
@@ -94,7 +95,11 @@ class Submissions:
         start: Start,
         ready: asyncio.Event,
         plugins: PluginOverview | None = None,
+        *,
+        tracing: Tracing | None = None,
     ) -> None:
+        self._tracing = tracing or Tracing.off()
+        """Each submission opens its command's trace (planning inside it); the runner ends it."""
         self._store = store
         self._registry = registry
         self._plugins = plugins or PluginOverview(registry)
@@ -116,6 +121,14 @@ class Submissions:
         source: str = "forma",
         queue: bool = False,
     ) -> Submission:
+        attributes = {"formae.mode": str(mode), "formae.simulate": simulate}
+        return await self._traced(
+            "apply", attributes, self._apply(forma_json, mode, simulate, force, source, queue)
+        )
+
+    async def _apply(
+        self, forma_json: Any, mode: Mode, simulate: bool, force: bool, source: str, queue: bool
+    ) -> Submission:
         forma = await asyncio.to_thread(_parse, forma_json, source)  # seconds for 10,000 resources
         await self._check_namespaces(forma)
         if simulate:
@@ -132,6 +145,14 @@ class Submissions:
         source: str = "forma",
         queue: bool = False,
     ) -> Submission:
+        attributes = {"formae.simulate": simulate}
+        return await self._traced(
+            "destroy", attributes, self._destroy(forma_json, query, simulate, source, queue)
+        )
+
+    async def _destroy(
+        self, forma_json: Any | None, query: str | None, simulate: bool, source: str, queue: bool
+    ) -> Submission:
         forma = await asyncio.to_thread(_parse, forma_json, source) if forma_json is not None else None
         selected = None if forma is not None else _query(query)
         if simulate:
@@ -139,6 +160,25 @@ class Submissions:
         command = Command.new(CommandKind.DESTROY, Mode.PATCH, forma_json or {"query": query})
         scope = forma_scope(forma) if forma is not None else await self._query_scope(selected)
         return await self._admit(command, scope, queue, forma)
+
+    async def _traced(
+        self, kind: str, attributes: dict[str, Any], submitting: Coroutine[Any, Any, Submission]
+    ) -> Submission:
+        """The command's trace: opened here, ``plan`` inside it, handed to the runner to finish."""
+        span = self._tracing.start(kind, attributes)
+        try:
+            with self._tracing.inside(span), self._tracing.span("plan"):
+                submission = await submitting
+        except BaseException as error:
+            self._tracing.end(span, error=str(error) or type(error).__name__)
+            raise
+        if submission.command is None:  # a simulation: the trace is the plan alone
+            self._tracing.end(span)
+        else:
+            if span is not None:
+                span.set_attribute("formae.command_id", submission.command.id)
+            self._tracing.hand_over(submission.command.id, span)
+        return submission
 
     async def plan_queued(self, command: Command, claim: Claim) -> CommandPlan:
         """The plan of a queued command whose claim was just granted; Rejected if it is now refused."""

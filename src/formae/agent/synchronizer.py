@@ -57,6 +57,7 @@ from formae.store import (
     new_id,
     utc_now,
 )
+from formae.telemetry.hooks import Telemetry
 from formae.wire.types import ErrorCode, TargetInfo
 
 log = logging.getLogger("formae.agent.synchronizer")
@@ -147,7 +148,9 @@ class Synchronizer:
         concurrency: int = 64,
         keep: int = 20,
         commands_running: Callable[[], bool] = lambda: False,
+        telemetry: Telemetry | None = None,
     ) -> None:
+        self._telemetry = telemetry or Telemetry.off()
         self._store = store
         self._registry = registry
         self._limiter = limiter
@@ -174,6 +177,11 @@ class Synchronizer:
         self._queue.put_nowait(run)
         return run
 
+    def latest(self) -> SyncRun | None:
+        """The run in progress, or else the latest one: what the metrics show as progress."""
+        running = [r for r in self._runs if r.state is SyncState.RUNNING]
+        return running[-1] if running else (self._runs[-1] if self._runs else None)
+
     def get(self, run_id: str) -> SyncRun | None:
         return next((r for r in self._runs if r.id == run_id), None)
 
@@ -193,6 +201,7 @@ class Synchronizer:
                 log.exception("sync %s failed inside the agent", run.id)
                 run.errors.append(f"agent error: {error}")
                 run.move(SyncState.FAILED)
+            self._telemetry.metrics.background_run_ended("sync", run.state)
 
     # ------------------------------------------------------------ one run
 
@@ -284,6 +293,7 @@ class Synchronizer:
             info,
             None,
             in_flight=self._in_flight.of(namespace),
+            telemetry=self._telemetry,
         )
         return await reader.run(update)
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from formae.agent.plugin_calls import call_plugin
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
@@ -24,6 +25,7 @@ from formae.logs import bound
 from formae.model import Operation
 from formae.model.resource_type import namespace_of
 from formae.store.records import PluginProgress, ResourceUpdateRecord, UpdateState, utc_now
+from formae.telemetry.hooks import Telemetry
 from formae.wire.types import (
     CreateRequest,
     DeleteRequest,
@@ -124,8 +126,10 @@ class ResourceUpdater:
         properties: dict[str, Any] | None,
         *,
         in_flight: asyncio.Semaphore | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._registry = registry
+        self._telemetry = telemetry or Telemetry.off()
         self._in_flight = in_flight or asyncio.Semaphore(1)
         """Shared by the namespace's updaters: bounds the calls waiting on its plugins, nothing else."""
         self._limiter = limiter
@@ -140,9 +144,15 @@ class ResourceUpdater:
         """Desired properties with references resolved: what the plugin is sent."""
 
     async def run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
-        """Drive ``update`` to SUCCESS or FAILED (see ``_run``); its log lines carry the resource."""
+        """Drive ``update`` to its end (see ``_run``): its log lines carry the resource, and it runs
+        inside its span (``{operation} {type}``), one per operation, when tracing is on."""
         with bound(resource=update.key, namespace=namespace_of(update.type)):
-            return await self._run(update)
+            tracing = self._telemetry.tracing
+            if not tracing.enabled:
+                return await self._run(update)
+            attributes = {"formae.resource": str(update.key), "formae.command_id": update.command_id}
+            with tracing.span(f"{update.operation} {update.type}", attributes):
+                return await self._run(update)
 
     async def _run(self, update: ResourceUpdateRecord) -> ResourceUpdateRecord:
         """Drive ``update`` to SUCCESS or FAILED; resumes from whatever state it is given.
@@ -182,10 +192,15 @@ class ResourceUpdater:
         except (NoPluginError, PluginUnavailable) as error:
             return error
         async with self._in_flight:
-            await self._limiter.acquire(namespace)
             try:
                 with bound(node=link.node):
-                    result = await link.call(request, self._policy.call_timeout)
+                    result = await call_plugin(
+                        link,
+                        request,
+                        self._policy.call_timeout,
+                        limiter=self._limiter,
+                        telemetry=self._telemetry,
+                    )
             except PluginUnavailable as error:
                 return _PluginLost(str(error))
         if not isinstance(result, ProgressResult):
@@ -263,6 +278,7 @@ class ResourceUpdater:
             error = f"{message} (gave up after {tries} attempts{lost})"
             return await self._move(update, S.FAILED, error_code=code, error=error)
         update = await self._move(update, S.WAITING_RETRY, error_code=code, error=message)
+        self._telemetry.metrics.retry(code)
         delay = self._policy.backoff(max(tries, min(self._lost, 6)), hint)
         log.info("retrying %s %s in %.2fs after %s: %s", update.operation, update.key, delay, code, message)
         await asyncio.sleep(delay)

@@ -26,6 +26,7 @@ from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
 from formae.api.config_routes import config_routes
 from formae.api.masking import SecretMasking
+from formae.api.metrics_routes import metrics_routes
 from formae.api.paging import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -69,6 +70,7 @@ from formae.store import (
     UpdateState,
     VersionOrigin,
 )
+from formae.telemetry.metrics import PrometheusMetrics
 
 _NOT_FOUND: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorDetail, "description": "No such command"}
@@ -91,6 +93,8 @@ class AgentServices:
     """Seals the secrets of submitted formas; None: formas are taken as they come (tests only)."""
     live_config: LiveConfig | None = None
     """The running configuration and its reload; None: no ``/agent`` routes (tests only)."""
+    metrics: PrometheusMetrics | None = None
+    """Served at ``/metrics`` and ``/api/v1/stats``; None (metrics off): both are 404."""
 
 
 def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastAPI:
@@ -109,6 +113,8 @@ def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastA
     app.include_router(auth_routes(services.store), prefix="/api/v1")
     if services.live_config is not None:
         app.include_router(config_routes(services.live_config), prefix="/api/v1")
+    if services.metrics is not None:
+        app.include_router(metrics_routes(services.metrics))
     if services.secrets is not None:
         app.include_router(secrets_routes(services.secrets.keyring), prefix="/api/v1")
         app.add_middleware(SecretMasking, redactor=services.secrets.redactor)

@@ -24,6 +24,7 @@ from formae.cli import (
     plugin_author_cmd,
     plugin_cmd,
     schema_cmd,
+    status_agent_cmd,
     sync_cmd,
 )
 from formae.cli.client import (
@@ -658,3 +659,4 @@ def agent_status(
 
 sync_cmd.register(app, status_app, _client, _call, console)
 graph_cmd.register(app, _client, _call, _load, _fail)
+status_agent_cmd.register(status_app, _client, _call, console)

@@ -22,6 +22,7 @@ from formae.plugin.dispatch import dispatch
 from formae.plugin.identity import Identity, IdentityKeeper, obtain_identity
 from formae.plugin.settings import PluginSettings
 from formae.race import Interrupted, unless_set
+from formae.telemetry.tracing import TraceContext, Tracing
 from formae.wire import PROTOCOL_VERSIONS, auth
 from formae.wire.codec import ProtocolError
 from formae.wire.frames import (
@@ -35,7 +36,14 @@ from formae.wire.frames import (
     OperationReply,
 )
 from formae.wire.transport import JoinDenied, PluginConnection, PluginSideStream, StreamClosed, describe_error
-from formae.wire.types import ErrorCode, OperationRequest, OperationResult, ProgressResult, operation_of
+from formae.wire.types import (
+    ErrorCode,
+    OperationRequest,
+    OperationResult,
+    ProgressResult,
+    StatusRequest,
+    operation_of,
+)
 
 log = logging.getLogger("formae.plugin")
 
@@ -74,16 +82,23 @@ class Backoff:
         self._failures = 0
 
 
-async def serve(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
-    """Run the plugin until stopped or refused; the process exit code."""
+async def serve(
+    plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event, tracing: Tracing | None = None
+) -> int:
+    """Run the plugin until stopped or refused; the process exit code.
+
+    With ``tracing``, each call is served inside a span continuing the agent's (its ``traceparent``).
+    """
     await plugin.setup()
     try:
-        return await _serve_until_done(plugin, settings, stop)
+        return await _serve_until_done(plugin, settings, stop, tracing or Tracing.off())
     finally:
         await plugin.teardown()
 
 
-async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event) -> int:
+async def _serve_until_done(
+    plugin: ResourcePlugin, settings: PluginSettings, stop: asyncio.Event, tracing: Tracing
+) -> int:
     identity = await _identity(settings, stop)
     if identity is None:
         return 0 if stop.is_set() else EX_CONFIG
@@ -92,7 +107,7 @@ async def _serve_until_done(plugin: ResourcePlugin, settings: PluginSettings, st
     attempt = 0
     while not stop.is_set():
         attempt += 1
-        outcome = await _connect_once(plugin, settings, keeper, stop, attempt)
+        outcome = await _connect_once(plugin, settings, keeper, stop, attempt, tracing)
         if outcome is not Outcome.UNREACHABLE:
             attempt = 0
         if outcome is Outcome.STOPPED:
@@ -140,6 +155,7 @@ async def _connect_once(
     keeper: IdentityKeeper,
     stop: asyncio.Event,
     attempt: int = 1,
+    tracing: Tracing | None = None,
 ) -> Outcome:
     identity = keeper.current
     connection = PluginConnection(settings.agent_address, identity.credentials)
@@ -162,7 +178,7 @@ async def _connect_once(
             plugin.namespace,
             protocol,
         )
-        session = _Session(plugin, connection.stream, settings, keeper)
+        session = _Session(plugin, connection.stream, settings, keeper, tracing)
         return Outcome.STOPPED if await session.run(stop) else Outcome.AGENT_GONE
     finally:
         await connection.close()
@@ -239,10 +255,12 @@ class _Session:
         stream: PluginSideStream,
         settings: PluginSettings,
         keeper: IdentityKeeper | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._keeper = keeper
         """Keeps the certificates the agent renews, for the next dial."""
         self._plugin = plugin
+        self._tracing = tracing or Tracing.off()
         self._stream = stream
         self._interval = settings.heartbeat_interval
         self._limit = asyncio.Semaphore(plugin.max_concurrency) if plugin.max_concurrency else None
@@ -296,16 +314,22 @@ class _Session:
     async def _serve(self, call: OperationCall) -> None:
         self._in_flight += 1
         try:
-            if self._limit is None:
-                result = await _safely(self._plugin, call.request)
+            if not self._tracing.enabled:
+                result = await self._answer(call.request)
             else:
-                async with self._limit:
-                    result = await _safely(self._plugin, call.request)
+                with self._tracing.continued(*_span_of(call)):
+                    result = await self._answer(call.request)
             await self._reply(call, result)
         except StreamClosed:
             log.warning("reply to call %d lost: the stream closed", call.call_id)
         finally:
             self._in_flight -= 1
+
+    async def _answer(self, request: OperationRequest) -> OperationResult:
+        if self._limit is None:
+            return await _safely(self._plugin, request)
+        async with self._limit:
+            return await _safely(self._plugin, request)
 
     async def _reply(self, call: OperationCall, result: OperationResult) -> None:
         """Send the result; one that cannot be encoded becomes a PLUGIN_ERROR, not a lost call."""
@@ -319,6 +343,15 @@ class _Session:
                 operation_of(call.request), ErrorCode.PLUGIN_ERROR, f"result cannot be encoded: {error}"
             )
             await self._stream.send(OperationReply(call.call_id, failure))
+
+
+def _span_of(call: OperationCall) -> tuple[TraceContext | None, str, dict[str, str]]:
+    """The agent's trace context of the call, and the name and attributes of the plugin's span."""
+    context = TraceContext(call.traceparent, call.tracestate) if call.traceparent else None
+    request = call.request
+    operation = "status" if isinstance(request, StatusRequest) else operation_of(request).name.lower()
+    name = f"plugin serves {operation} {request.resource_type}"
+    return context, name, {"formae.operation": operation, "formae.resource_type": request.resource_type}
 
 
 async def _safely(plugin: ResourcePlugin, request: OperationRequest) -> OperationResult:

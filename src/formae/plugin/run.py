@@ -15,6 +15,7 @@ from typing import NoReturn
 from formae.plugin._runtime import serve
 from formae.plugin.base import ResourcePlugin
 from formae.plugin.settings import PluginSettings, SettingsError
+from formae.telemetry.tracing import Tracing, tracer_provider
 
 _PR_SET_PDEATHSIG = 1
 
@@ -71,7 +72,28 @@ async def _main(plugin: ResourcePlugin, settings: PluginSettings) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    return await serve(plugin, settings, stop)
+    tracing = _tracing(settings)
+    try:
+        return await serve(plugin, settings, stop, tracing)
+    finally:
+        await asyncio.to_thread(tracing.shutdown)  # the last spans are exported before the exit
+
+
+def _tracing(settings: PluginSettings) -> Tracing:
+    """The plugin's tracer provider, when its environment asks for one (``FORMAE_TRACING``).
+
+    It is also made the process's global provider, on purpose: a plugin author's own spans
+    (``opentelemetry.trace.get_tracer(__name__)``) and the instrumentations of the libraries a
+    plugin uses (botocore, asyncpg…) find their provider there, and the process is the SDK's.
+    OpenTelemetry is imported only then: a plugin that does not trace pays nothing at its spawn.
+    """
+    if settings.tracing is None:
+        return Tracing.off()
+    from opentelemetry import trace
+
+    provider = tracer_provider(settings.tracing)
+    trace.set_tracer_provider(provider)
+    return Tracing(provider, scope="formae.plugin")
 
 
 def _configure_logging(plugin: ResourcePlugin) -> None:

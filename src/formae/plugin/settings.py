@@ -17,7 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from formae.environment import SettingError, parse_address, read_flag, read_seconds
+from formae.environment import (
+    SettingError,
+    parse_address,
+    parse_headers,
+    parse_ratio,
+    parse_url,
+    read_flag,
+    read_seconds,
+)
+from formae.telemetry.tracing import TracingSettings
 from formae.wire.join import JoinToken, JoinTokenError
 from formae.wire.tls import ClientCredentials
 
@@ -32,6 +41,8 @@ PLUGIN_CERT = "FORMAE_PLUGIN_CERT"
 PLUGIN_KEY = "FORMAE_PLUGIN_KEY"
 AGENT_CA = "FORMAE_AGENT_CA"
 STATE_DIR = "FORMAE_PLUGIN_STATE_DIR"
+TRACING = "FORMAE_TRACING"
+TRACING_SAMPLE_RATIO = "FORMAE_TRACING_SAMPLE_RATIO"
 
 
 class SettingsError(Exception):
@@ -49,6 +60,8 @@ class PluginSettings:
     join_token: JoinToken | None = None
     credentials: ClientCredentials | None = None
     state_dir: Path | None = None
+    tracing: TracingSettings | None = None
+    """Where to export this plugin's spans (``FORMAE_TRACING`` on), or None: no tracing."""
 
     def __repr__(self) -> str:  # the cookie must never reach a log line
         return f"PluginSettings(agent_address={self.agent_address!r}, node={self.node!r})"
@@ -83,7 +96,22 @@ class PluginSettings:
             state_dir=Path(env[STATE_DIR])
             if env.get(STATE_DIR)
             else Path.home() / ".pel" / "formae-plugin" / default_node,
+            tracing=_tracing(env, default_node),
         )
+
+
+def _tracing(env: Mapping[str, str], name: str) -> TracingSettings | None:
+    """OpenTelemetry's own variables, which the agent sets for the plugins it spawns when it traces."""
+    if not read_flag(env, TRACING, default=False):
+        return None
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+    ratio = env.get(TRACING_SAMPLE_RATIO, "")
+    return TracingSettings(
+        service_name=env.get("OTEL_SERVICE_NAME", "").strip() or f"formae-plugin-{name}",
+        endpoint=parse_url("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint) if endpoint.strip() else "",
+        headers=parse_headers("OTEL_EXPORTER_OTLP_HEADERS", env.get("OTEL_EXPORTER_OTLP_HEADERS", "")),
+        sample_ratio=parse_ratio(TRACING_SAMPLE_RATIO, ratio) if ratio.strip() else 1.0,
+    )
 
 
 def _join_token(env: Mapping[str, str]) -> JoinToken | None:

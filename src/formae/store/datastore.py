@@ -41,6 +41,7 @@ from formae.store.records import (
     VersionOrigin,
     utc_now,
 )
+from formae.telemetry.hooks import Telemetry
 
 T = TypeVar("T")
 _FINAL = tuple(state for state in CommandState if state.is_final)
@@ -161,6 +162,10 @@ class Datastore(ApiTokenStore, ABC):
         self._dialect = dialect
         self._committer = GroupCommitter(self._transact, name=self.url)
         self._closed = False
+
+    def instrument(self, telemetry: Telemetry) -> None:
+        """Hand the group committer the agent's telemetry: commit latency, sizes and spans."""
+        self._committer.telemetry = telemetry
 
     def _ensure_open(self) -> None:
         """Reads after ``close()`` get a ``StoreError`` like writes do, not a driver's ValueError."""

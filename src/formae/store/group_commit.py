@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -24,6 +25,7 @@ from typing import Any, TypeVar, cast
 
 from formae.store._dialect import Row, Tx
 from formae.store.errors import StoreError, StoreUnavailable
+from formae.telemetry.hooks import Telemetry
 
 T = TypeVar("T")
 Write = Callable[[Tx], Awaitable[T]]
@@ -92,6 +94,8 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._ordering = NO_REORDERING
+        self.telemetry = Telemetry.off()
+        """Told each transaction's duration and size; spans for the writes of a traced command."""
         self.transactions = 0
         """Committed transactions so far; with ``writes`` it shows how well batching works."""
         self.writes = 0
@@ -114,7 +118,8 @@ class GroupCommitter:
             raise StoreError(f"the store {self._name} is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Queued(write, future))
-        return cast(T, await future)
+        with self.telemetry.tracing.child_span("datastore commit"):
+            return cast(T, await future)
 
     async def close(self) -> None:
         """Commit what is already queued, then stop the task. Safe to call twice."""
@@ -179,7 +184,9 @@ class GroupCommitter:
                 results.append(await item.write(buffered))
             await buffered.flush()
 
+        started = time.monotonic()
         await self._transact(body)
+        self.telemetry.metrics.store_committed(time.monotonic() - started, len(batch))
         self.transactions += 1
         self.writes += len(batch)
         return results

@@ -388,7 +388,12 @@ def _decode_result(reply: pb.OperationReply) -> OperationResult:
 def encode_agent_frame(frame: AgentFrame) -> pb.AgentFrame:
     match frame:
         case OperationCall():
-            call = pb.OperationCall(call_id=frame.call_id, deadline_ms=round(frame.deadline * 1000))
+            call = pb.OperationCall(
+                call_id=frame.call_id,
+                deadline_ms=round(frame.deadline * 1000),
+                traceparent=frame.traceparent,
+                tracestate=frame.tracestate,
+            )
             _request_to_pb(call, frame.request)
             return pb.AgentFrame(call=call)
         case HeartbeatAck():
@@ -418,7 +423,9 @@ def decode_agent_frame(message: pb.AgentFrame) -> AgentFrame:
     kind = message.WhichOneof("body")
     if kind == "call":
         call = message.call
-        return OperationCall(call.call_id, _request_from_pb(call), call.deadline_ms / 1000)
+        return OperationCall(
+            call.call_id, _request_from_pb(call), call.deadline_ms / 1000, call.traceparent, call.tracestate
+        )
     if kind == "heartbeat_ack":
         return HeartbeatAck(message.heartbeat_ack.sequence)
     if kind == "challenge":

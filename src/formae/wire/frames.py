@@ -65,6 +65,9 @@ class OperationCall(NamedTuple):
     call_id: int
     request: OperationRequest
     deadline: float = 0.0
+    traceparent: str = ""
+    """The W3C trace context of the agent's span for this call; empty when it is not traced."""
+    tracestate: str = ""
 
 
 class OperationReply(NamedTuple):

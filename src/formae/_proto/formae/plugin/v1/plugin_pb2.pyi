@@ -720,6 +720,8 @@ class OperationCall(_message.Message):
 
     CALL_ID_FIELD_NUMBER: _builtins.int
     DEADLINE_MS_FIELD_NUMBER: _builtins.int
+    TRACEPARENT_FIELD_NUMBER: _builtins.int
+    TRACESTATE_FIELD_NUMBER: _builtins.int
     CREATE_FIELD_NUMBER: _builtins.int
     READ_FIELD_NUMBER: _builtins.int
     UPDATE_FIELD_NUMBER: _builtins.int
@@ -730,6 +732,12 @@ class OperationCall(_message.Message):
     """unique per stream; echoed by the reply"""
     deadline_ms: _builtins.int
     """how long the agent waits for the reply; 0 = no deadline"""
+    traceparent: _builtins.str
+    """W3C trace context of the agent's span for this call (https://www.w3.org/TR/trace-context/):
+    a plugin that traces makes its span for the operation a child of it; empty when not traced.
+    Optional for plugins: one that ignores these fields loses nothing but the link.
+    """
+    tracestate: _builtins.str
     @_builtins.property
     def create(self) -> Global___CreateRequest: ...
     @_builtins.property
@@ -747,6 +755,8 @@ class OperationCall(_message.Message):
         *,
         call_id: _builtins.int = ...,
         deadline_ms: _builtins.int = ...,
+        traceparent: _builtins.str = ...,
+        tracestate: _builtins.str = ...,
         create: Global___CreateRequest | None = ...,
         read: Global___ReadRequest | None = ...,
         update: Global___UpdateRequest | None = ...,
@@ -756,7 +766,7 @@ class OperationCall(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create", b"create", "delete", b"delete", "list", b"list", "read", b"read", "request", b"request", "status", b"status", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "create", b"create", "deadline_ms", b"deadline_ms", "delete", b"delete", "list", b"list", "read", b"read", "request", b"request", "status", b"status", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "create", b"create", "deadline_ms", b"deadline_ms", "delete", b"delete", "list", b"list", "read", b"read", "request", b"request", "status", b"status", "traceparent", b"traceparent", "tracestate", b"tracestate", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_request: _TypeAlias = _typing.Literal["create", "read", "update", "delete", "status", "list"]  # noqa: Y015
     _WhichOneofArgType_request: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
