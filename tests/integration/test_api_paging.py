@@ -212,3 +212,39 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
     assert page["summary"] == {"Success": CLI_UPDATES - FAILED, "Failed": FAILED}
     assert len(failed["updates"]) == FAILED
     assert failed["next_after"] is None
+
+
+HUGE = 100_000
+
+
+def test_heartbeats_keep_flowing_while_the_cli_prints_a_100000_update_command(
+    agent_home: Path, make_agent: MakeAgent
+) -> None:
+    """The CLI reads the command a page at a time and prints it as the pages come (SQLite only:
+    paging is the API's, the same on both backends, which the tests above cover)."""
+    agent, command_id = _agent_with_command(agent_home, make_agent, None, HUGE, 0)
+    unhealthy_before = agent.log_count(UNHEALTHY)
+    load_before = os.getloadavg()[0]
+    probe = _start_probe(agent)
+    try:
+        shown = subprocess.run(
+            [sys.executable, "-m", "formae", "status", "command", command_id, "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=200,
+            env={**os.environ, **agent.cli_env(), "FORMAE_API_URL": agent.runtime["api_url"]},
+        )
+    finally:
+        during = _answers(probe)
+
+    assert shown.returncode == 0, shown.stderr
+    updates = json.loads(shown.stdout)["updates"]
+    assert len(updates) == HUGE
+    assert updates[-1]["update_id"] == f"u{HUGE - 1:06d}"
+    answers = sorted(during)
+    assert len(answers) >= 5, "the probe got no answers while the CLI read the command"
+    slow = f"heartbeat answers, slowest: {answers[-5:]} of {len(answers)}"
+    if load_before > 2 * (os.cpu_count() or 1):
+        pytest.skip(f"the machine was saturated by others (load {load_before:.1f}); {slow}")
+    assert answers[int(len(answers) * 0.95)] < 0.5, slow
+    assert agent.log_count(UNHEALTHY) == unhealthy_before
