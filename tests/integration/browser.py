@@ -8,6 +8,11 @@ loopback, and a root user needs ``--no-sandbox``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # selenium is imported when a browser starts: the test skips without it
+    from selenium.webdriver.remote.webdriver import WebDriver
+
 import os
 import shutil
 from collections.abc import Iterator
@@ -41,7 +46,7 @@ def browser_paths() -> tuple[str, str]:
 
 
 @contextmanager
-def chromium(profile: Path) -> Iterator[object]:
+def chromium(profile: Path) -> Iterator[WebDriver]:
     """A WebDriver for a new headless Chromium with its own empty profile in ``profile``."""
     try:
         from selenium import webdriver

@@ -81,6 +81,7 @@ def test_the_console_follows_an_apply_live_shows_the_graph_and_drift(
         driver.find_element(By.ID, "token").send_keys(agent.api_token, Keys.ENTER)
         _wait(driver, lambda d: d.current_url.endswith("/ui/commands"))
         cookie = driver.get_cookie("formae_console")
+        assert cookie is not None
         assert cookie["httpOnly"] is True
         assert cookie["sameSite"] == "Strict"
         assert cookie["path"] == "/ui"

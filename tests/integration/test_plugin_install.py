@@ -169,9 +169,8 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "formae-tests"
     kept = cache / f"wheelhouse-{digest}"
     if not kept.is_dir():
-        building = Path(
-            tempfile.mkdtemp(prefix="wheelhouse-", dir=cache.mkdir(parents=True, exist_ok=True) or cache)
-        )
+        cache.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix="wheelhouse-", dir=cache))
         subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--quiet", "-w", str(building), *requirements],
             check=True,

@@ -140,8 +140,9 @@ def test_secrets_reach_the_plugin_and_leave_no_trace(
     run("status", "drift", "-o", "json", expect=None)
     run("extract", "--query", "stack:sec", "-o", "json", str(tmp_path / "extracted.json"), expect=None)
     with agent.client() as client:
-        api = [client.inventory("resources"), client.inventory("targets"), client.commands(limit=50)]
-        api += [client.command(c["id"]) for c in api[2]]
+        commands = client.commands(limit=50)
+        api: list[Any] = [client.inventory("resources"), client.inventory("targets"), commands]
+        api += [client.command(c["id"]) for c in commands]
     extracted = (tmp_path / "extracted.json").read_text()
 
     agent.stop()  # the store checkpoints, the log is flushed

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeClock
 
 from formae.store import Datastore, open_store, sqlite_url
+from tests.unit.fakes import FakeClock
 
 
 @pytest.fixture

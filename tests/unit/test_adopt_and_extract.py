@@ -33,7 +33,7 @@ WIRE_SCHEMAS = {
         "FakeAWS::EC2::Subnet", "SubnetId", ("VpcId", "CidrBlock"), ("SubnetId",)
     ),
 }
-LOCAL = {"label": "local", "namespace": "FakeAWS", "config": {}}
+LOCAL: dict[str, Any] = {"label": "local", "namespace": "FakeAWS", "config": {}}
 
 
 def _forma(*resources: dict[str, Any]) -> Any:

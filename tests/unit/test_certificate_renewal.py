@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -171,11 +172,12 @@ def test_a_renewal_the_plugin_could_not_present_is_refused_and_the_old_one_kept(
 ) -> None:
     keeper, kept = a_joined_plugin(tmp_path, authority)
     before = kept.read_bytes()
-    bad = {
+    makers: dict[str, Callable[[], bytes]] = {
         "another key": lambda: joined(authority)[1],
         "another CA": lambda: joined(CertificateAuthority.load_or_create(tmp_path / "other"))[1],
         "not PEM": lambda: b"garbage",
-    }[fault]()
+    }
+    bad = makers[fault]()
 
     keeper.renew(bad)
 

@@ -179,7 +179,9 @@ def test_announcement_with_schemas_round_trips() -> None:
         renews_certificate=True,
     )
     assert plugin_round_trip(announcement) == announcement
-    assert plugin_round_trip(announcement._replace(renews_certificate=False)).renews_certificate is False
+    silent = plugin_round_trip(announcement._replace(renews_certificate=False))
+    assert isinstance(silent, Announcement)
+    assert silent.renews_certificate is False
 
 
 @pytest.mark.parametrize(
@@ -199,7 +201,9 @@ def test_handshake_and_heartbeat_agent_frames_round_trip(frame: AgentFrame) -> N
 
 def test_heartbeat_round_trips() -> None:
     assert plugin_round_trip(Heartbeat(sequence=2**33, in_flight=12)) == Heartbeat(2**33, 12)
-    assert plugin_round_trip(Heartbeat(1, 0, wall_time=1_767_225_600.25)).wall_time == 1_767_225_600.25
+    beat = plugin_round_trip(Heartbeat(1, 0, wall_time=1_767_225_600.25))
+    assert isinstance(beat, Heartbeat)
+    assert beat.wall_time == 1_767_225_600.25
 
 
 # ---------------------------------------------------------------- what the codec refuses

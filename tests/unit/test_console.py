@@ -71,7 +71,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         return PlainTextResponse("a page")
 
     outer = FastAPI()
-    outer.mount("/ui", ConsoleGate(app, sessions, verifier))  # type: ignore[arg-type]
+    outer.mount("/ui", ConsoleGate(app, sessions, verifier))
     transport = httpx.ASGITransport(app=outer, client=("10.9.8.7", 4321))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
-from memory_stream import connected
 
 from formae.agent.conflicts import Claims
 from formae.agent.discovery import Discovery
@@ -18,6 +17,7 @@ from formae.store import (
     TargetRecord,
 )
 from formae.wire.types import CreateRequest, TargetInfo
+from tests.unit.memory_stream import connected
 
 pytestmark = pytest.mark.timeout(20)
 BUCKET = "FakeAWS::S3::Bucket"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
-from memory_stream import connected
 
 from formae.agent.executor import ChangesetExecutor, Inventory
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
@@ -20,6 +19,7 @@ from formae.model import Mode, Operation, ResourceKey, Target
 from formae.plan.changeset import Changeset, PlannedUpdate
 from formae.plan.dag import Dag
 from formae.store import Command, CommandKind, Datastore, ResourceUpdateRecord, UpdateState, utc_now
+from tests.unit.memory_stream import connected
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -93,7 +93,8 @@ def test_property_values_may_hold_tabs_newlines_and_any_printable_text() -> None
 
 
 def test_property_keys_are_names() -> None:
-    assert problems_of(forma(**{"Bad\x1bKey": 1})) == [
+    key: dict[str, Any] = {"Bad\x1bKey": 1}
+    assert problems_of(forma(**key)) == [
         'f.json: resource "bucket": properties: key "Bad\\u001bKey" contains the escape character '
         "U+001B (an ANSI escape sequence), which a name may not hold"
     ]

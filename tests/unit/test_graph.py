@@ -169,7 +169,7 @@ def test_the_svg_is_well_formed_with_a_box_per_resource_a_path_per_edge_and_mark
     assert {b.get("data-key"): b.get("class") for b in boxes}[str(SUBNET)] == "box m-replace"
     assert len(root.findall("s:path", ns)) == 1
     assert root.get("aria-label") == "plan: dependency graph of 4 resources"
-    x = {b.get("data-key"): float(b.find("s:rect", ns).get("x")) for b in boxes}  # type: ignore[union-attr]
+    x = {b.get("data-key"): float(b.find("s:rect", ns).get("x", "")) for b in boxes}  # type: ignore[union-attr]
     assert x[str(VPC)] < x[str(SUBNET)]  # the work flows left to right
 
 

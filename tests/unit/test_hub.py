@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
-from fakes import FakeClock
-from memory_stream import MemoryStreamPair, announcement, handshake
 
 from formae._proto.formae.plugin.v1 import plugin_pb2 as pb
 from formae.agent.hub import PluginHub
@@ -31,6 +29,8 @@ from formae.wire.types import (
     ReadRequest,
     TargetInfo,
 )
+from tests.unit.fakes import FakeClock
+from tests.unit.memory_stream import MemoryStreamPair, announcement, handshake
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from memory_stream import MemoryStreamPair
 
 from formae.agent.plugin_link import PluginLink
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.process_status import IllegalTransition, ProcessState, ProcessStatus
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import Location, PluginRegistry, RegisteredPlugin
+from tests.unit.memory_stream import MemoryStreamPair
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from memory_stream import MemoryStreamPair
 
 from formae.plugin import (
     CreateRequest,
@@ -29,6 +28,7 @@ from formae.plugin.settings import PluginSettings
 from formae.wire import auth
 from formae.wire.frames import Announcement, AnnouncementAck, Challenge, OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream
+from tests.unit.memory_stream import MemoryStreamPair
 
 pytestmark = pytest.mark.timeout(10)
 

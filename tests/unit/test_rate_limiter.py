@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from fakes import FakeClock
 
 from formae.agent.rate_limiter import RateLimiter
+from tests.unit.fakes import FakeClock
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -7,8 +7,6 @@ import logging
 from collections.abc import Callable, Iterator
 
 import pytest
-from fakes import FakeClock
-from memory_stream import MemoryStreamPair
 
 from formae.agent.plugin_link import PluginLink, PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
@@ -20,6 +18,8 @@ from formae.agent.registry import (
     RegisteredPlugin,
 )
 from formae.wire.types import ReadRequest, ResourceSchema, TargetInfo
+from tests.unit.fakes import FakeClock
+from tests.unit.memory_stream import MemoryStreamPair
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -7,7 +7,6 @@ import datetime
 from typing import Any
 
 import pytest
-from memory_stream import MemoryStreamPair
 
 import formae.plugin
 import formae.plugin.testing
@@ -33,6 +32,7 @@ from formae.plugin.settings import PluginSettings
 from formae.plugin.testing import PluginHarness, WireError
 from formae.wire.frames import OperationCall, OperationReply
 from formae.wire.transport import AgentSideStream
+from tests.unit.memory_stream import MemoryStreamPair
 
 pytestmark = pytest.mark.timeout(10)
 

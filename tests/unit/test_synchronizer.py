@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from formae_fake_aws import FakeAWSPlugin
 from formae_fake_aws.cloud import CloudResource
-from memory_stream import connected
 
 from formae.agent.conflicts import Claimant, Claims, Scope
 from formae.agent.rate_limiter import RateLimiter
@@ -35,6 +34,7 @@ from formae.store import (
     sqlite_url,
 )
 from formae.wire.types import CreateRequest, TargetInfo
+from tests.unit.memory_stream import connected
 
 pytestmark = pytest.mark.timeout(5)
 

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from formae_fake_aws import FakeAWSPlugin
-from memory_stream import connected
 
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import PluginRegistry
@@ -26,6 +25,7 @@ from formae.plugin import (
 from formae.plugin.testing import PluginHarness
 from formae.store.records import ResourceUpdateRecord, UpdateState, utc_now
 from formae.wire.types import OperationRequest
+from tests.unit.memory_stream import connected
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -251,7 +251,7 @@ class _BufferedTx:
 
 
 def _by_ordering_group(
-    pending: list[tuple[str, Sequence[Any]]], ordering: OrderingGroups
+    pending: Sequence[tuple[str, Sequence[Any]]], ordering: OrderingGroups
 ) -> list[tuple[str, Sequence[Any]]]:
     """``pending`` regrouped: each ordering group's statements together, in their original order.
 

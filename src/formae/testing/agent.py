@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from formae.cli.client import AgentClient
 
@@ -92,7 +92,7 @@ class AgentProcess:
     def cookie(self) -> str:
         return (self.home / "network.cookie").read_text().strip()
 
-    def start(self, timeout: float = 20.0) -> AgentProcess:
+    def start(self, timeout: float = 20.0) -> Self:
         self.home.mkdir(parents=True, exist_ok=True)
         self._grant_plugins()
         (self.home / "run" / "agent.json").unlink(missing_ok=True)

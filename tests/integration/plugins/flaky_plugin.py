@@ -11,8 +11,12 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alpha_plugin import AlphaPlugin
+if TYPE_CHECKING:  # mypy reads this directory as a package; the plugin runs as a script beside alpha_plugin
+    from tests.integration.plugins.alpha_plugin import AlphaPlugin
+else:
+    from alpha_plugin import AlphaPlugin
 
 from formae.plugin import ResourceSchema, run
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from store_factories import a_command, an_update
 
 from formae.store import CommandState, Datastore, StoreError
+from tests.unit.store.store_factories import a_command, an_update
 
 ANY_STATE = tuple(CommandState)
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from store_factories import a_version
 
 from formae.store import StackRecord, StoreError, mask_url, open_store, sqlite_url
 from formae.store.sqlite import SqliteStore
+from tests.unit.store.store_factories import a_version
 
 
 async def test_an_unknown_scheme_says_what_is_expected() -> None:

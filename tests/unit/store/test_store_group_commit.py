@@ -6,10 +6,10 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from store_factories import a_command, a_version, an_update
 
 from formae.store import Datastore, GroupCommitter, StoreError, UpdateState, open_store, utc_now
 from formae.store.group_commit import NO_REORDERING, OrderingGroups, _by_ordering_group
+from tests.unit.store.store_factories import a_command, a_version, an_update
 
 WRITERS = 200
 

@@ -5,11 +5,11 @@ import re
 from typing import Any
 
 import pytest
-from store_factories import a_command
 
 from formae.store import Datastore, StoreError, open_store
 from formae.store._dialect import POSTGRES, SQLITE, Tx
 from formae.store.migrate import load_migrations
+from tests.unit.store.store_factories import a_command
 
 
 async def _applied(store: Datastore) -> list[Any]:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from store_factories import BUCKET, a_command, a_version, an_update
 
 from formae.model import ResourceKey
 from formae.store import Datastore, ResourceDeletion, StoreError, UpdateState, utc_now
+from tests.unit.store.store_factories import BUCKET, a_command, a_version, an_update
 
 LOGS = ResourceKey("app", BUCKET, "logs")
 

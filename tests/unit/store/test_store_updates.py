@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from store_factories import a_command, an_update
-
 from formae.model import Operation
 from formae.store import Datastore, PluginProgress, UpdateState, utc_now
+from tests.unit.store.store_factories import a_command, an_update
 
 
 async def test_updates_are_stored_with_their_command(store: Datastore) -> None:
