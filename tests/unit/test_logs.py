@@ -117,6 +117,7 @@ def test_the_file_is_rotated_at_its_size_and_the_level_changes_live(tmp_path: Pa
         for handler in root.handlers:
             handler.close()
         root.handlers[:], root.level = saved
+        logging.captureWarnings(False)
 
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["agent.log", "agent.log.1", "agent.log.2"]

@@ -58,6 +58,7 @@ def configure_logging(
     handler.setFormatter(JsonFormatter() if format == "json" else TextFormatter())
     handler.addFilter(ContextFilter())
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.captureWarnings(True)  # a library's warning is a line of the log too, in its format
     for noisy in _QUIET:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
