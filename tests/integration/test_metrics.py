@@ -27,7 +27,7 @@ BUCKETS = 40
 
 
 def buckets_forma() -> dict[str, Any]:
-    resources = [
+    resources: list[dict[str, Any]] = [
         {
             "label": f"b{i}",
             "type": "FakeAWS::S3::Bucket",

@@ -11,14 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fakes import FakeClock
 from formae_fake_aws import FakeAWSPlugin
-from memory_stream import MemoryStreamPair, connected
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
-from test_updater import POLICY, TARGET, RecordingSink, a_record
 
 from formae.agent.plugin_link import PluginLink
 from formae.agent.rate_limiter import RateLimiter
@@ -36,6 +33,9 @@ from formae.telemetry.stats import bucket_quantile, summarize
 from formae.telemetry.tracing import Tracing
 from formae.wire.codec import decode_agent_frame, encode_agent_frame
 from formae.wire.frames import OperationCall, OperationReply
+from tests.unit.fakes import FakeClock
+from tests.unit.memory_stream import MemoryStreamPair, connected
+from tests.unit.test_updater import POLICY, TARGET, RecordingSink, a_record
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -195,7 +195,7 @@ async def test_a_call_that_waits_for_its_token_reports_the_wait() -> None:
 async def test_a_silent_plugin_is_a_missed_heartbeat() -> None:
     clock, metrics, pair = FakeClock(), Recorded(), MemoryStreamPair(peer="memory:quiet")
     registry = PluginRegistry(RateLimiter(), heartbeat_timeout=0.06, clock=clock, metrics=metrics)
-    from test_registry import plugin
+    from tests.unit.test_registry import plugin
 
     link = PluginLink(pair.agent, "FakeAWS", "quiet@h")
     registry.register(plugin(link))
