@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,9 @@ from tests.integration.conftest import MakeAgent
 from tests.integration.harness import AgentUnderTest, join_token, network_forma, start_plugin_by_hand
 
 pytestmark = pytest.mark.timeout(90)
+
+PAST = "2000-01-01T00:00:00.000000+00:00"
+"""An expiry as the SQLite store writes it (ISO 8601, microseconds, UTC)."""
 
 
 @pytest.fixture
@@ -75,8 +78,11 @@ def test_a_reused_token_is_refused(bare_agent: AgentUnderTest) -> None:
 
 
 def test_an_expired_token_is_refused(bare_agent: AgentUnderTest) -> None:
-    token = join_token(bare_agent, ttl=1)
-    time.sleep(1.5)
+    """The token is made expired in the agent's store rather than waited out (no sleep): the lifetime
+    arithmetic itself runs on an injected clock in tests/unit/test_joining.py."""
+    token = join_token(bare_agent, ttl=3600)
+    with sqlite3.connect(bare_agent.home / "data" / "formae.db") as db:
+        assert db.execute("UPDATE join_tokens SET expires_at = ?", (PAST,)).rowcount == 1
 
     plugin = start_plugin_by_hand(bare_agent, "fake-aws@late", token=token)
 

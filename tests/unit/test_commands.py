@@ -7,8 +7,9 @@ store calls are held at a gate so that a cancel lands exactly where a race would
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -90,24 +91,56 @@ async def test_a_command_runs_to_success_and_leaves_nothing_behind(
     assert running._running == {}  # nothing kept per command once it ended
 
 
-async def test_a_cancel_read_before_the_end_never_overwrites_the_final_state(
+class StaleAnswers:
+    """The store as one task sees it when its answers come late: each call runs at once, and its answer is
+    held until ``gate.open`` is set. Whatever that task read or decided, it acts on it only afterwards.
+
+    Only the calls of ``task`` are held: the command's own execution goes on meanwhile.
+    """
+
+    def __init__(self, store: Datastore, gate: Gate) -> None:
+        self._store = store
+        self._gate = gate
+        self.task: asyncio.Task[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._store, name)
+        if not inspect.iscoroutinefunction(call):
+            return call
+
+        async def late(*args: Any, **kwargs: Any) -> Any:
+            answer = await call(*args, **kwargs)
+            if asyncio.current_task() is self.task and not self._gate.open.is_set():
+                self._gate.entered.set()
+                await self._gate.open.wait()
+            return answer
+
+        return late
+
+
+async def test_a_cancel_whose_answers_come_after_the_end_never_overwrites_the_final_state(
     running: CommandRunner, store: Datastore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    working, stale_read = Gate(), Gate()
+    """The stale-read race: a cancel (here through another agent's API, which does not run the command)
+    learns the command is InProgress, the command ends, then the cancel acts. A cancel that read the
+    state and then wrote Canceling would overwrite Success; a compare-and-set against the table cannot."""
+    working, stale = Gate(), Gate()
     command_id = await submit(running)  # queued; its task has not run yet
     monkeypatch.setattr(store, "current_resources", working.hold(store.current_resources, after=False))
-    monkeypatch.setattr(store, "get_command", stale_read.hold(store.get_command, after=True))
     await working.entered.wait()  # the command is InProgress
+    answers = StaleAnswers(store, stale)
+    elsewhere = CommandRunner(cast(Datastore, answers), PluginRegistry(RateLimiter()), RateLimiter())
 
-    canceling = asyncio.create_task(running.cancel(command_id))
-    await asyncio.sleep(0.05)  # a cancel that reads the command now reads it InProgress...
+    canceling = asyncio.create_task(elsewhere.cancel(command_id))
+    answers.task = canceling
+    await stale.entered.wait()  # the cancel's first store call has run, its answer is held
     working.open.set()
-    await running.wait_finished(command_id, 5)  # ...and the command ends meanwhile
-    stale_read.open.set()
+    await running.wait_finished(command_id, 5)  # the command ends meanwhile
+    assert await stored_state(store, command_id) is CommandState.SUCCESS
+    stale.open.set()
     await canceling
 
-    stored = await stored_state(store, command_id)
-    assert stored.is_final, f"the cancel overwrote the end of the command with {stored}"
+    assert await stored_state(store, command_id) is CommandState.SUCCESS
 
 
 async def test_a_cancel_before_the_command_starts_is_not_overwritten_by_in_progress(

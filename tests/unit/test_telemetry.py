@@ -199,12 +199,11 @@ async def test_a_silent_plugin_is_a_missed_heartbeat() -> None:
 
     link = PluginLink(pair.agent, "FakeAWS", "quiet@h")
     registry.register(plugin(link))
-    watcher = asyncio.create_task(registry.watch_heartbeats())
     try:
         clock.advance(1.0)  # silent for a second of fake time: the watcher's next look closes it
-        await asyncio.wait_for(link.wait_closed(), 1.0)
+        registry.check_heartbeats()
+        assert link.is_closed
     finally:
-        watcher.cancel()
         pair.close()
     assert metrics.named("heartbeat_missed") == [("FakeAWS",)]
 

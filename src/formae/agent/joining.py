@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from formae.agent.audit import AuditLog
 from formae.agent.pki import PLUGIN_VALIDITY, CertificateAuthority, PkiError, check_request
@@ -37,7 +38,10 @@ class JoinService:
         agent_address: str,
         audit: AuditLog | None = None,
         certificate_validity: timedelta = PLUGIN_VALIDITY,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._clock = clock
+        """When a token is created, and so when it expires."""
         self._certificate_validity = certificate_validity
         """Of the certificate a join grants (renewed over the plugin's link: ``agent/renewal.py``)."""
         self._audit = audit
@@ -54,7 +58,7 @@ class JoinService:
         """A new token; the returned ``JoinToken`` is the only place its secret ever exists."""
         if not namespaces or any(not n or n == "*" or "::" in n for n in namespaces):
             raise ValueError("give one or more namespaces, e.g. --namespace AWS")
-        now = utc_now()
+        now = self._clock()
         token_id = secrets.token_hex(8)
         # outlives the token, so a late plugin gets a clear "expired" answer instead of a failed handshake
         bootstrap = self._authority.bootstrap_keypair(token_id, ttl + BOOTSTRAP_GRACE)

@@ -222,22 +222,26 @@ class PluginRegistry:
         """Mark plugins that went silent unhealthy, and forget them later; runs for the agent's life."""
         while True:
             await asyncio.sleep(min(0.05, self._heartbeat_timeout / 10))
-            now = self._clock()
-            for plugin in list(self._plugins.values()):
-                silent_for = now - plugin.last_heartbeat
-                if plugin.healthy and silent_for >= self._patience(plugin):
-                    reason = f"no heartbeat for {silent_for:.1f}s"
-                    self._metrics.heartbeat_missed(plugin.namespace)
-                    plugin.link.close(reason)
-                    self._mark_unhealthy(plugin, reason)
-                elif not plugin.healthy and silent_for >= self._forget_after:
-                    del self._plugins[plugin.node]
-                    log.info(
-                        "Plugin forgotten namespace=%s node=%s silent_for=%.0fs",
-                        plugin.namespace,
-                        plugin.node,
-                        silent_for,
-                    )
+            self.check_heartbeats()
+
+    def check_heartbeats(self) -> None:
+        """One look at every plugin's silence, by ``clock``: what ``watch_heartbeats`` does at each tick."""
+        now = self._clock()
+        for plugin in list(self._plugins.values()):
+            silent_for = now - plugin.last_heartbeat
+            if plugin.healthy and silent_for >= self._patience(plugin):
+                reason = f"no heartbeat for {silent_for:.1f}s"
+                self._metrics.heartbeat_missed(plugin.namespace)
+                plugin.link.close(reason)
+                self._mark_unhealthy(plugin, reason)
+            elif not plugin.healthy and silent_for >= self._forget_after:
+                del self._plugins[plugin.node]
+                log.info(
+                    "Plugin forgotten namespace=%s node=%s silent_for=%.0fs",
+                    plugin.namespace,
+                    plugin.node,
+                    silent_for,
+                )
 
     def _patience(self, plugin: RegisteredPlugin) -> float:
         """How long a plugin may stay silent: the timeout, or three of its own announced intervals."""
