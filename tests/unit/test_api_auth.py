@@ -33,6 +33,8 @@ def test_roles_per_route() -> None:
     assert required_role("POST", "/api/v1/plugins/tokens") is Role.ADMIN
     assert required_role("GET", "/api/v1/auth/tokens") is Role.ADMIN
     assert required_role("POST", "/api/v1/secrets/rotate") is Role.ADMIN
+    assert required_role("GET", "/api/v1/agent/config") is Role.ADMIN  # where everything is, even masked
+    assert required_role("POST", "/api/v1/agent/reload") is Role.ADMIN
     assert Role.ADMIN.allows(Role.OPERATOR)
     assert not Role.READ.allows(Role.OPERATOR)
 
