@@ -207,6 +207,13 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
     with _http(agent) as http:
         page = http.get(f"/commands/{command_id}", params={"limit": 3, "after": "u000005"}).json()
         failed = http.get(f"/commands/{command_id}", params={"state": "Failed", "limit": 5000}).json()
+        later = http.get(f"/commands/{command_id}", params={"updated_since": "2999-01-01T00:00:00"}).json()
+        since_start = http.get(
+            f"/commands/{command_id}", params={"updated_since": "2000-01-01T00:00:00Z", "limit": 5}
+        ).json()
+    assert later["updates"] == []
+    assert later["summary"] == {"Success": CLI_UPDATES - FAILED, "Failed": FAILED}
+    assert [u["update_id"] for u in since_start["updates"]] == [f"u{i:06d}" for i in range(5)]
     assert [u["update_id"] for u in page["updates"]] == ["u000006", "u000007", "u000008"]
     assert page["next_after"] == "u000008"
     assert page["summary"] == {"Success": CLI_UPDATES - FAILED, "Failed": FAILED}

@@ -328,3 +328,30 @@ def test_json_printed_page_by_page_is_the_json_printed_whole() -> None:
         emit_data(console(expected), Output.JSON, whole)
         emit_json_pages(console(streamed), iter(paged), "updates")
         assert streamed.getvalue() == expected.getvalue()
+
+
+def test_watching_asks_only_for_the_updates_changed_since_the_last_look(
+    agent: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from formae.cli import watch
+
+    monkeypatch.setattr(watch, "time", type("NoSleep", (), {"sleep": staticmethod(lambda _: None)}))
+    running = command(state="InProgress")
+    running["updates"][0].update(state="Pending", error_code=None, error=None)
+    done = command(state="Success")
+    done["updates"][0]["updated_at"] = "2026-01-01T00:00:05Z"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.params["updates"] == "false":
+            return httpx.Response(200, json={**running, "updates": None, "summary": {"Pending": 1}})
+        return httpx.Response(200, json=done if "updated_since" in request.url.params else running)
+
+    seen = agent(answer)
+
+    result = formae("status", "command", "01CMD", "--watch")
+
+    assert result.exit_code == 0, result.output
+    assert "create net/logs Pending" in result.stdout
+    assert "create net/logs Success" in result.stdout
+    asked = [r.url.params.get("updated_since") for r in seen]
+    assert asked == [None, None, "2025-12-31T23:59:58+00:00"]  # the last updated_at seen, less OVERLAP

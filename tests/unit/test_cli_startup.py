@@ -40,6 +40,10 @@ HEAVY = (
     "formae.schema",
     "formae.plan",
     "typer._adapters",
+    "prometheus_client",
+    "opentelemetry",
+    "ruamel",
+    "cryptography",
 )
 """Modules that cost tens of milliseconds each (or pull in those that do)."""
 

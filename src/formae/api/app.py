@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
@@ -206,12 +206,17 @@ def _routes(services: AgentServices) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Updates per page")] = DEFAULT_PAGE,
         after: Annotated[str | None, Query(description="The next_after of the previous page")] = None,
         state: Annotated[list[UpdateState] | None, Query(description="Only updates in these states")] = None,
+        updated_since: Annotated[
+            datetime | None,
+            Query(description="Only updates changed at or after this time (a watcher's last updated_at)"),
+        ] = None,
     ) -> Response:
         if wait:
             await runner.wait_finished(command_id, wait)
         async with large_reads.turn():
             try:
-                return await _command_page(command_id, updates, limit, after, state)
+                since = updated_since.replace(tzinfo=updated_since.tzinfo or UTC) if updated_since else None
+                return await _command_page(command_id, updates, limit, after, state, since)
             except StoreError:  # a command this agent runs is paused: say so from memory
                 running = runner.running_command(command_id)
                 if running is None or runner.waiting_message(command_id) is None:
@@ -219,7 +224,12 @@ def _routes(services: AgentServices) -> APIRouter:
                 return _json(_paused(runner, _command_view(running, [], counts={})))
 
     async def _command_page(
-        command_id: str, updates: bool, limit: int, after: str | None, state: list[UpdateState] | None
+        command_id: str,
+        updates: bool,
+        limit: int,
+        after: str | None,
+        state: list[UpdateState] | None,
+        since: datetime | None = None,
     ) -> Response:
         found = await store.get_command(command_id, with_forma=False)
         if found is None:
@@ -227,7 +237,7 @@ def _routes(services: AgentServices) -> APIRouter:
         counts = await store.count_updates(command_id)
         if not updates:  # the cheap view a poller wants: counts, no rows
             return _json(_paused(runner, _command_view(found, [], counts=counts)))
-        page = await store.get_updates(command_id, after=after, limit=limit + 1, states=state)
+        page = await store.get_updates(command_id, after=after, limit=limit + 1, states=state, since=since)
         next_after = page[limit - 1].update_id if len(page) > limit else None
         head = _paused(runner, _command_view(found, [], counts=counts, next_after=next_after))
         return await json_with_list(head, "updates", await in_slices(page[:limit], _update_view))

@@ -206,25 +206,38 @@ class AgentClient:
         return result
 
     def command(
-        self, command_id: str, updates: bool = True, wait: float = 0, states: list[str] | None = None
+        self,
+        command_id: str,
+        updates: bool = True,
+        wait: float = 0,
+        states: list[str] | None = None,
+        since: str | None = None,
     ) -> dict[str, Any]:
         """The command with all its updates (or those in ``states``), fetched page by page.
 
-        With ``wait``, the agent answers once the command ends or after that many seconds.
+        With ``wait``, the agent answers once the command ends or after that many seconds; with
+        ``since`` (an ``updated_at``), only the updates changed at or after it are listed.
         """
         found: list[dict[str, Any]] = []
         command: dict[str, Any] = {}
-        for command in self.command_pages(command_id, updates, wait, states):
+        for command in self.command_pages(command_id, updates, wait, states, since):
             found += command.get("updates") or []
         return {**command, "updates": found} if updates else command
 
     def command_pages(
-        self, command_id: str, updates: bool = True, wait: float = 0, states: list[str] | None = None
+        self,
+        command_id: str,
+        updates: bool = True,
+        wait: float = 0,
+        states: list[str] | None = None,
+        since: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """The command page by page, each with the next ``PAGE`` of its updates: held one at a time."""
         params: dict[str, Any] = {"updates": updates, "wait": wait, "limit": PAGE}
         if states:
             params["state"] = states
+        if since:
+            params["updated_since"] = since
         timeout = self.timeout + wait if self.timeout else None
         path = f"/commands/{command_id}"
         page: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)

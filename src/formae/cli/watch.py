@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -23,6 +24,25 @@ NOT_SUCCEEDED = ["Pending", "Dispatching", "InProgress", "WaitingRetry", "Failed
 
 LISTED_UPDATES = 100
 """Above this many updates a command is followed by its counts (one cheap long poll), not row by row."""
+OVERLAP = timedelta(seconds=2)
+"""How far back each refresh asks again: an update stamped just before the last one seen may be
+written (committed) just after it was read. Asking again costs only the changes of those seconds."""
+
+
+class Changes:
+    """A command's updates as last seen, refreshed with only what changed since (``updated_since``)."""
+
+    def __init__(self, command: dict[str, Any]) -> None:
+        self.updates = {u["update_id"]: u for u in command.get("updates") or []}
+
+    def refresh(self, client: AgentClient, command_id: str) -> dict[str, Any]:
+        """The command again, asking the agent only for the updates changed since the last look."""
+        latest = max((u["updated_at"] for u in self.updates.values() if u.get("updated_at")), default=None)
+        since = None if latest is None else (datetime.fromisoformat(latest) - OVERLAP).isoformat()
+        command = client.command(command_id, since=since)
+        for update in command.get("updates") or []:
+            self.updates[update["update_id"]] = update
+        return {**command, "updates": list(self.updates.values())}
 
 
 def watch_command(
@@ -43,13 +63,14 @@ def _watch_live(
     client: AgentClient, command: dict[str, Any], console: Console, interval: float
 ) -> dict[str, Any]:
     """Progress per stack and type, redrawn in place; then the summary on a line of its own."""
+    changes = Changes(command)
     with Live(console=console, refresh_per_second=8, transient=False) as live:
         while True:
             live.update(progress_view(command, console.width))
             if command["state"] in FINAL_STATES:
                 break
             time.sleep(interval)
-            command = client.command(command["id"])
+            command = changes.refresh(client, command["id"])
     _summary(console, command)
     return command
 
@@ -122,6 +143,7 @@ def _watch_plain(
     client: AgentClient, command: dict[str, Any], console: Console, interval: float
 ) -> dict[str, Any]:
     seen: dict[str, str] = {}
+    changes = Changes(command)
     while True:
         for update in command.get("updates") or []:
             if seen.get(update["update_id"]) != update["state"]:
@@ -136,4 +158,4 @@ def _watch_plain(
             _summary(console, command)
             return command
         time.sleep(interval)
-        command = client.command(command["id"])
+        command = changes.refresh(client, command["id"])

@@ -369,16 +369,22 @@ class Datastore(ApiTokenStore, ABC):
         after: str | None = None,
         limit: int | None = None,
         states: Collection[UpdateState] | None = None,
+        since: datetime | None = None,
     ) -> list[ResourceUpdateRecord]:
         """The command's updates in ``update_id`` order: all, or a page of ``limit`` after ``after``.
 
         A page is a keyset range of the primary key, so reading page 100 costs what page 1 does.
+        ``since`` keeps the updates changed at or after that time: what a watcher has not seen.
         """
         d = self._dialect
-        sql, args = "SELECT * FROM resource_updates WHERE command_id = $1", [command_id]
+        sql = "SELECT * FROM resource_updates WHERE command_id = $1"
+        args: list[Any] = [command_id]
         if after is not None:
             args.append(after)
             sql += f" AND update_id > ${len(args)}"
+        if since is not None:
+            args.append(d.encode_time(since))
+            sql += f" AND updated_at >= ${len(args)}"
         if states is not None:
             values = sorted({state.value for state in states}) or [""]
             sql += f" AND state IN ({', '.join(f'${len(args) + 1 + i}' for i in range(len(values)))})"

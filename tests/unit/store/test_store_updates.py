@@ -46,3 +46,16 @@ async def test_save_progress_writes_what_a_step_changes_and_keeps_the_plan(store
     )
 
     assert await store.get_updates(command.id) == [failed], "the plan is fixed at creation"
+
+
+async def test_since_lists_only_the_updates_changed_at_or_after_it(store: Datastore) -> None:
+    from datetime import timedelta
+
+    command = a_command()
+    now = utc_now()
+    old, edge, new = (an_update(command, f"u{i}", updated_at=now + timedelta(seconds=i)) for i in range(3))
+    await store.create_command(command, [old, edge, new])
+
+    assert await store.get_updates(command.id, since=edge.updated_at) == [edge, new]
+    assert await store.get_updates(command.id, since=now + timedelta(seconds=9)) == []
+    assert await store.get_updates(command.id, since=edge.updated_at, limit=1) == [edge]
