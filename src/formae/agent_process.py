@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import quote
 
 import uvicorn
@@ -57,6 +58,7 @@ from formae.store import Datastore, open_store
 from formae.telemetry.hooks import Telemetry
 from formae.telemetry.loop_lag import LoopLag
 from formae.telemetry.metrics import AgentMetrics, PluginHealth, PrometheusMetrics, RunProgress, Views
+from formae.telemetry.stats import summarize
 from formae.telemetry.tracing import Tracing, TracingSettings, tracer_provider
 from formae.wire.transport import ServerTls, start_hub_server
 
@@ -214,9 +216,17 @@ class Agent:
         access = replace(exposure.access, self_guarded=(CONSOLE_PREFIX,))
         app = build_app(services, access)
         sessions = SessionBook(access.verifier)
-        figures = FigureHistory(AgentFigures(registry, store).read)
+        stats = None if metrics is None else partial(summarize, metrics.registry)
+        figures = FigureHistory(AgentFigures(registry, store, stats).read)
         console = ConsoleServices(
-            store, runner, overview, sessions, access.audit, redact=redactor.redact, figures=figures
+            store,
+            runner,
+            overview,
+            sessions,
+            access.audit,
+            redact=redactor.redact,
+            figures=figures,
+            stats=stats,
         )
         mount_console(app, console, access.verifier)
         api = _ApiServer(_api_config(app, config.api_address, exposure))

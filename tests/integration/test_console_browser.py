@@ -132,7 +132,9 @@ def test_the_console_follows_an_apply_live_shows_the_graph_and_drift(
         driver.get(f"{base}/commands")
         _shoot(driver, shots, "commands")
         driver.get(f"{base}/")
-        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.spark")) == 5 + 4  # live figures, stored trends
+        assert len(driver.find_elements(By.CSS_SELECTOR, "svg.spark")) == 6 + 4  # live figures, stored trends
+        since_start = driver.find_element(By.CSS_SELECTOR, '[aria-labelledby="stats-h"]').text
+        assert "FakeAWS" in since_start  # the agent's metrics: plugin calls by namespace and operation
         _shoot(driver, shots, "overview")
         _keyboard_and_landmarks(driver)
 

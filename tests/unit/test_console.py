@@ -253,4 +253,4 @@ async def test_the_live_figures_are_sampled_on_an_injected_clock_with_the_loops_
     assert seen == [5.25] * 4
     assert by_title["Event loop lag"].values == (250.0, 250.0, 250.0)
     assert by_title["Plugin calls in flight"].values == (2.0, 3.0, 4.0)  # the oldest dropped
-    assert by_title["Healthy plugins"].values == (0.0, 0.0, 0.0)
+    assert "Healthy plugins" not in by_title  # a figure never read is not drawn

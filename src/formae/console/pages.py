@@ -27,6 +27,7 @@ from formae.console.gate import PREFIX
 from formae.console.session import COOKIE, SessionBook
 from formae.graph import to_svg
 from formae.store import Datastore, UpdateState
+from formae.telemetry.stats import AgentStats
 
 _MAX_FORM = 8192
 
@@ -42,6 +43,8 @@ class ConsoleServices:
     """The agent's redactor: known secret values in a message become ``(secret)``."""
     figures: FigureHistory | None = None
     """The agent's sampled live figures; None: the overview shows the stored trends only."""
+    stats: Callable[[], AgentStats] | None = None
+    """The agent's metrics summed up (what ``GET /api/v1/stats`` answers); None with metrics off."""
 
 
 def templates() -> jinja2.Environment:
@@ -54,6 +57,7 @@ def templates() -> jinja2.Environment:
     )
     env.globals.update(prefix=PREFIX, version=__version__, svg=lambda v: Markup(to_svg(v)))
     env.filters["spark"] = lambda s: Markup(charts.sparkline(s))
+    env.filters["dict_sum"] = lambda d: sum(d.values())
     return env
 
 
@@ -83,6 +87,7 @@ def page_routes(services: ConsoleServices, env: jinja2.Environment) -> APIRouter
             request,
             "overview.html",
             live=live,
+            stats=services.stats() if services.stats else None,
             series=series,
             stacks=stacks,
             plugins=plugins,
