@@ -198,6 +198,54 @@ async def test_heartbeat_silence_marks_unhealthy(
     assert registry.lookup("FakeAWS") is chatty
 
 
+async def test_a_check_that_wakes_late_blames_the_agents_stall_not_the_plugin(
+    limiter: RateLimiter, link_to: LinkFactory, clock: FakeClock
+) -> None:
+    """The agent's loop blocked for 3 s while the plugin's heartbeats queued up unread."""
+    rounds: asyncio.Queue[None] = asyncio.Queue()
+
+    async def one_round(_seconds: float) -> None:
+        await rounds.get()
+
+    async def run_round() -> None:
+        rounds.put_nowait(None)
+        for _ in range(5):  # no real time passes: the watcher only runs its round
+            await asyncio.sleep(0)
+
+    registry = PluginRegistry(limiter, heartbeat_timeout=0.5, clock=clock, sleep=one_round)
+    link = link_to("FakeAWS", "busy@h")
+    registry.register(plugin(link))
+    watcher = asyncio.create_task(registry.watch_heartbeats())
+    try:
+        await run_round()
+        clock.advance(3.0)
+        await run_round()  # wakes 3 s late: judges nobody
+        registry.heartbeat(link)  # the heartbeat that waited, read in the same turn of the loop
+        await run_round()
+        clock.advance(0.1)
+        await run_round()
+    finally:
+        watcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watcher
+    assert not link.is_closed
+    assert [p.healthy for p in registry.plugins()] == [True]
+
+    silent = link_to("FakeAWS", "silent@h")  # and silence the agent did not cause is still found
+    registry.register(plugin(silent))
+    watcher = asyncio.create_task(registry.watch_heartbeats())
+    try:
+        await run_round()
+        for _ in range(7):
+            clock.advance(0.1)
+            await run_round()
+    finally:
+        watcher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await watcher
+    assert silent.is_closed
+
+
 async def test_an_unhealthy_plugin_that_never_returns_is_forgotten(
     limiter: RateLimiter, link_to: LinkFactory, clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
