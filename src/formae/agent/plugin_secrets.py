@@ -18,7 +18,14 @@ import json
 from typing import Any
 
 from formae.secrets import Redactor, SecretKeyring
-from formae.secrets.values import OPAQUE, is_clear, is_sealed, is_set_once, replace_secrets
+from formae.secrets.values import (
+    OPAQUE,
+    contains_secrets,
+    is_clear,
+    is_sealed,
+    is_set_once,
+    replace_secrets,
+)
 from formae.wire.types import (
     ListResult,
     OperationRequest,
@@ -80,7 +87,7 @@ class SecretGate:
             shown = {"$value": plain, "$visibility": OPAQUE}
             return {**shown, "$strategy": secret["$strategy"]} if is_set_once(secret) else shown
 
-        return replace_secrets(value, clear)
+        return replace_secrets(value, clear) if contains_secrets(value) else value
 
     def _close(self, value: Any, revealed: Revealed) -> Any:
         if isinstance(value, dict):
@@ -92,7 +99,7 @@ class SecretGate:
         if isinstance(value, list):
             return [self._close(v, revealed) for v in value]
         if isinstance(value, str):
-            known = revealed.get(_canonical(value))
+            known = revealed.get(_canonical(value)) if revealed else None
             return known if known is not None else self._redactor.redact(value)
         return value
 

@@ -56,14 +56,20 @@ def replace_secrets(value: Any, replace: Replace) -> Any:
 
 
 def contains_secrets(value: Any) -> bool:
-    found = False
+    """Whether ``value`` holds a secret anywhere: a walk that copies nothing and stops at the first.
 
-    def note(_: dict[str, Any]) -> Any:
-        nonlocal found
-        found = True
-
-    replace_secrets(value, note)
-    return found
+    Asked of every request and result the agent exchanges with a plugin, most of which hold none.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if is_secret(item):
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def mask(value: Any) -> Any:
