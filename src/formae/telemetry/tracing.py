@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["TraceContext", "Tracing", "TracingSettings", "tracer_provider"]
 
 _NOTHING: AbstractContextManager[None] = contextlib.nullcontext()
+EXPORT_TIMEOUT = 5.0
+"""Seconds one export may take, retries included: a collector that is down must not hold up a stop
+(``formae agent stop`` kills an agent still running after 15 s; the agent kills a plugin after 3 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,11 @@ def tracer_provider(settings: TracingSettings) -> TracerProvider:
         resource=resource,
         shutdown_on_exit=False,
     )
-    exporter = OTLPSpanExporter(endpoint=settings.traces_url, headers=dict(settings.headers) or None)
+    exporter = OTLPSpanExporter(
+        endpoint=settings.traces_url,
+        headers=dict(settings.headers) or None,
+        timeout=EXPORT_TIMEOUT,
+    )
     provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=_batch_delay_ms()))
     return provider
 
