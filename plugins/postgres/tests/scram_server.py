@@ -10,6 +10,7 @@ run as root (PostgreSQL refuses to run as root). Dropped, files and all, when th
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -25,6 +26,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def unavailable() -> str | None:
+    """Why no such server can be made here; None when one can."""
+    if pg_binary("initdb") is None or pg_binary("pg_ctl") is None:
+        return "PostgreSQL's server binaries (initdb, pg_ctl) are not installed"
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root, and there is no postgres user to run PostgreSQL as"
+    return None
 
 
 def pg_binary(name: str) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from scram_server import ScramServer, pg_binary
+from scram_server import ScramServer, unavailable
 
 from formae.testing import AgentProcess
 from tests.secret_traces import Cli, assert_nowhere, opaque, secret
@@ -37,10 +37,11 @@ def values() -> dict[str, str]:
 
 @pytest.fixture
 def server(values: dict[str, str]) -> Iterator[ScramServer]:
-    if pg_binary("initdb") is None:
+    reason = unavailable()
+    if reason is not None:
         if os.environ.get("FORMAE_REQUIRE_POSTGRES") == "1":
-            pytest.fail("initdb (PostgreSQL's server binaries) is needed for the password tests")
-        pytest.skip("needs PostgreSQL's server binaries (initdb, pg_ctl)")
+            pytest.fail(f"the password tests need a private PostgreSQL server: {reason}")
+        pytest.skip(reason)
     running = ScramServer.start(values["admin"])
     try:
         yield running

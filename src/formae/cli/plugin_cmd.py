@@ -46,7 +46,9 @@ def plugin_install(
     index_url: Annotated[str | None, typer.Option(help="pip's --index-url")] = None,
     find_links: Annotated[list[str] | None, typer.Option(help="pip's --find-links (repeatable)")] = None,
     no_index: Annotated[bool, typer.Option("--no-index", help="pip's --no-index: only --find-links")] = False,
-    force: Annotated[bool, typer.Option(help="Reinstall a version that is already installed")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reinstall a version that is already installed")
+    ] = False,
 ) -> None:
     """Install a plugin into {home}/plugins/{name}/v{version}/ (a package gets its own virtualenv).
 

@@ -22,6 +22,9 @@ from formae_postgres.sql import Invalid, plain
 
 POOL_SIZE = 4
 CONNECT_TIMEOUT = 10.0
+SERVER_SETTINGS = {"jit": "off"}
+"""The catalogs' statistics make the planner guess millions of rows for a grant listing of a few
+thousand objects, and compile it (seconds); every query of this plugin is small."""
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -60,7 +63,11 @@ class Server:
         )
 
     def connect_arguments(self, database: str) -> dict[str, Any]:
-        arguments: dict[str, Any] = {"database": database, "timeout": CONNECT_TIMEOUT}
+        arguments: dict[str, Any] = {
+            "database": database,
+            "timeout": CONNECT_TIMEOUT,
+            "server_settings": SERVER_SETTINGS,
+        }
         for name in ("host", "port", "user", "password"):
             if getattr(self, name) is not None:
                 arguments[name] = getattr(self, name)
