@@ -169,6 +169,26 @@ def test_a_reload_gives_a_plugin_its_new_environment_at_its_next_spawn(
     assert _environ(agent.plugin_pids()[-1])["FORMAE_TEST_MARKER"] == "two"
 
 
+def test_a_plugins_restart_policy_comes_from_its_entry_and_changes_with_a_reload(
+    agent_home: Path, make_agent: MakeAgent
+) -> None:
+    crashy = agent_home / "plugins" / "crashy" / "v0.1.0" / "crashy-plugin"
+    crashy.parent.mkdir(parents=True)
+    crashy.write_text("#!/bin/sh\nexit 3\n")
+    crashy.chmod(0o755)
+    config = agent_home / "formae.yaml"
+    config.write_text("plugins: {crashy: {restart: {initial_delay: 0.25, max_delay: 0.25}}}\n")
+    agent = make_agent(agent_home).start()
+    agent.wait_for_log(r"name=crashy code=3; restarting in 0\.25s", timeout=20)
+
+    config.write_text("plugins: {crashy: {restart: {initial_delay: 0.2, max_delay: 0.2}}}\n")
+    agent.signal(signal.SIGHUP)
+    agent.wait_for_log(r"applied=plugins\.crashy\.restart\.initial_delay,plugins\.crashy\.restart\.max_delay")
+
+    agent.wait_for_log(r"name=crashy code=3; restarting in 0\.20s", timeout=20)
+    assert agent.log_count(r"name=fake-aws code=") == 0  # the other plugin's policy is untouched
+
+
 def _environ(pid: int) -> dict[str, str]:
     entries = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(e.decode().partition("=")[::2] for e in entries if e)
