@@ -126,6 +126,8 @@ async def test_the_gate_sends_browsers_to_the_login_and_scripts_get_401(setup: S
 
     assert (page.status_code, page.headers["location"]) == (303, "/ui/login?next=/ui/page")
     assert script.status_code == 401
+    for cookie in ('bad"cookie=;;;', "formae_console=forged", "formae_console"):
+        assert (await setup.client.get("/ui/page", headers={"cookie": cookie})).status_code == 401
     assert bearer.text == "a page"
     assert "script-src 'self'" in bearer.headers["content-security-policy"]
     assert bearer.headers["cache-control"] == "no-store"

@@ -11,10 +11,10 @@ script (no inline script, nothing from elsewhere, no framing), ``no-store`` and 
 
 from __future__ import annotations
 
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from urllib.parse import quote
 
-from formae.api.auth import AsgiApp, Message, Receive, Scope, Send, TokenVerifier
+from formae.api.auth import AsgiApp, Message, Principal, Receive, Scope, Send, TokenVerifier
 from formae.console.session import COOKIE, SessionBook
 
 PREFIX = "/ui"
@@ -53,13 +53,13 @@ class ConsoleGate:
         scope.setdefault("state", {})["principal"] = principal
         await self._app(scope, receive, send)
 
-    async def _principal(self, headers: dict[str, str]) -> object | None:
+    async def _principal(self, headers: dict[str, str]) -> Principal | None:
         if "authorization" in headers:
             return await self._verifier.verify(headers["authorization"])
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
-        except Exception:  # a malformed Cookie header is no session
+        except CookieError:  # a malformed Cookie header is no session
             return None
         morsel = cookie.get(COOKIE)
         session = await self._sessions.find(morsel.value) if morsel else None
