@@ -29,7 +29,7 @@ ROW_SOURCES: list[RowSource] = [cli_speed.rows]
 def main() -> None:
     args = _parse()
     logging.disable(logging.WARNING)  # the in-process hubs' own chatter; the agents log to their files
-    figures = Figures(machine=_machine())
+    figures = Figures(machine=_machine(), smoke=args.quick)
     if args.only_sync:
         figures.sync = _measure_sync(args.sync_size, args.latency_runs)
         print(report.sync_lines(figures.sync), flush=True)
