@@ -14,12 +14,11 @@ from formae_fake_aws.cloud import CloudResource
 from formae.agent.conflicts import Claimant, Claims, Scope
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import PluginRegistry
+from formae.agent.run_queue import RUN_TRANSITIONS, RunState
 from formae.agent.synchronizer import (
-    SYNC_TRANSITIONS,
     Outcome,
     Synchronizer,
     SyncRun,
-    SyncState,
     synced_desired,
 )
 from formae.model import ResourceKey
@@ -68,16 +67,16 @@ def test_a_removed_value_leaves_the_desire_references_and_read_only_values_never
 
 def test_a_run_ends_once_and_counts_its_outcomes() -> None:
     run = SyncRun("r1", "stack:net")
-    run.move(SyncState.RUNNING)
+    run.move(RunState.RUNNING)
     run.count(Outcome.FAILED, "net/T/b: Throttling: slow down")
-    run.move(SyncState.FAILED)
+    run.move(RunState.FAILED)
 
     assert run.finished.is_set()
     assert run.counts[Outcome.FAILED] == 1
     assert run.errors == ["net/T/b: Throttling: slow down"]
-    assert SYNC_TRANSITIONS[SyncState.FAILED] == frozenset()
+    assert RUN_TRANSITIONS[RunState.FAILED] == frozenset()
     with pytest.raises(RuntimeError):
-        run.move(SyncState.SUCCESS)
+        run.move(RunState.SUCCESS)
 
 
 # ---------------------------------------------------------------- a run, against fake-aws in process
@@ -120,7 +119,7 @@ async def test_a_run_records_edits_and_deletions_and_skips_what_a_claim_covers(s
         serving.cancel()
     held.release()
 
-    assert run.state is SyncState.SUCCESS
+    assert run.state is RunState.SUCCESS
     assert {o: n for o, n in run.counts.items() if n} == {
         Outcome.UNCHANGED: 1, Outcome.CHANGED: 1, Outcome.GONE: 1, Outcome.SKIPPED: 1,
     }  # fmt: skip

@@ -24,10 +24,7 @@ import asyncio
 import json
 import logging
 import random
-from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
@@ -35,6 +32,7 @@ from formae.agent.plugin_calls import call_plugin
 from formae.agent.plugin_link import PluginUnavailable
 from formae.agent.rate_limiter import RateLimiter
 from formae.agent.registry import NoPluginError, PluginRegistry
+from formae.agent.run_queue import BackgroundRun, RunQueue, RunState
 from formae.logs import bound
 from formae.model import Operation, ResourceKey
 from formae.store import (
@@ -58,43 +56,15 @@ ATTEMPTS = 5
 CANNOT_LIST = frozenset({ErrorCode.UNSUPPORTED_TYPE, ErrorCode.INVALID_REQUEST})
 
 
-class DiscoveryState(StrEnum):
-    QUEUED = "Queued"
-    RUNNING = "Running"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    """Some lists failed; what the others found was kept."""
-
-
-DISCOVERY_TRANSITIONS: dict[DiscoveryState, frozenset[DiscoveryState]] = {
-    DiscoveryState.QUEUED: frozenset({DiscoveryState.RUNNING, DiscoveryState.FAILED}),
-    DiscoveryState.RUNNING: frozenset({DiscoveryState.SUCCESS, DiscoveryState.FAILED}),
-    DiscoveryState.SUCCESS: frozenset(),
-    DiscoveryState.FAILED: frozenset(),
-}
-
-
 @dataclass
-class DiscoveryRun:
-    id: str
-    target: str | None
-    type: str | None
-    state: DiscoveryState = DiscoveryState.QUEUED
-    created_at: datetime = field(default_factory=utc_now)
-    finished_at: datetime | None = None
+class DiscoveryRun(BackgroundRun):
+    """One discovery; Failed: some lists failed, what the others found was kept."""
+
+    target: str | None = None
+    type: str | None = None
     counts: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(("listed", "new", "changed", "removed", "skipped_types"), 0)
     )
-    errors: list[str] = field(default_factory=list)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def move(self, state: DiscoveryState) -> None:
-        if state not in DISCOVERY_TRANSITIONS[self.state]:
-            raise RuntimeError(f"discovery {self.id}: {self.state} -> {state}")
-        self.state = state
-        if state in (DiscoveryState.SUCCESS, DiscoveryState.FAILED):
-            self.finished_at = utc_now()
-            self.finished.set()
 
 
 class _ListFailed(Exception):
@@ -123,22 +93,19 @@ class Discovery:
         self._limiter = limiter
         self._claims = claims
         self._page_size = page_size
-        self._queue: asyncio.Queue[DiscoveryRun] = asyncio.Queue()
-        self._runs: deque[DiscoveryRun] = deque(maxlen=keep)
+        self._runs: RunQueue[DiscoveryRun] = RunQueue(
+            "discovery", self._execute, keep=keep, ended=self._telemetry.metrics.background_run_ended
+        )
 
     def start(self, target: str | None = None, resource_type: str | None = None) -> DiscoveryRun:
-        run = DiscoveryRun(new_id(), target or None, resource_type or None)
-        self._runs.append(run)
-        self._queue.put_nowait(run)
-        return run
+        return self._runs.enqueue(DiscoveryRun(new_id(), target=target or None, type=resource_type or None))
 
     def latest(self) -> DiscoveryRun | None:
         """The run in progress, or else the latest one: what the metrics show as progress."""
-        running = [r for r in self._runs if r.state is DiscoveryState.RUNNING]
-        return running[-1] if running else (self._runs[-1] if self._runs else None)
+        return self._runs.latest()
 
     def get(self, run_id: str) -> DiscoveryRun | None:
-        return next((r for r in self._runs if r.id == run_id), None)
+        return self._runs.get(run_id)
 
     async def discover(self) -> DiscoveryRun:
         """Discover everything and wait: what the schedule calls."""
@@ -147,23 +114,16 @@ class Discovery:
         return run
 
     async def run(self) -> None:
-        while True:
-            run = await self._queue.get()
-            try:
-                await self._execute(run)
-            except Exception as error:
-                log.exception("discovery %s failed inside the agent", run.id)
-                run.errors.append(f"agent error: {error}")
-                run.move(DiscoveryState.FAILED)
-            self._telemetry.metrics.background_run_ended("discovery", run.state)
+        """Serve queued runs, one at a time, for as long as the agent runs."""
+        await self._runs.serve()
 
     # ------------------------------------------------------------ one run
 
     async def _execute(self, run: DiscoveryRun) -> None:
-        run.move(DiscoveryState.RUNNING)
+        run.move(RunState.RUNNING)
         for target, resource_type in await self._work(run):
             await self._discover_type(run, target, resource_type)
-        run.move(DiscoveryState.FAILED if run.errors else DiscoveryState.SUCCESS)
+        run.move(RunState.FAILED if run.errors else RunState.SUCCESS)
         counts = ", ".join(f"{n} {what}" for what, n in run.counts.items() if n)
         log.info("discovery %s finished %s: %s", run.id, run.state, counts or "nothing found")
 

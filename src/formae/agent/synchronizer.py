@@ -32,16 +32,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
+from formae.agent.run_queue import BackgroundRun, RunQueue, RunState
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Operation, ResourceKey, is_reference
 from formae.model.query import Query
@@ -70,22 +69,6 @@ TRICKLE = 2
 """Reads in flight while a command runs."""
 
 
-class SyncState(StrEnum):
-    QUEUED = "Queued"
-    RUNNING = "Running"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    """Some reads failed (the plugin answered an error, or never answered); the others were applied."""
-
-
-SYNC_TRANSITIONS: dict[SyncState, frozenset[SyncState]] = {
-    SyncState.QUEUED: frozenset({SyncState.RUNNING, SyncState.FAILED}),
-    SyncState.RUNNING: frozenset({SyncState.SUCCESS, SyncState.FAILED}),
-    SyncState.SUCCESS: frozenset(),
-    SyncState.FAILED: frozenset(),
-}
-
-
 class Outcome(StrEnum):
     """What one resource's read came to."""
 
@@ -101,27 +84,14 @@ MAX_ERRORS = 20
 
 
 @dataclass
-class SyncRun:
-    """One sync, as ``formae sync --watch`` follows it."""
+class SyncRun(BackgroundRun):
+    """One sync, as ``formae sync --watch`` follows it; ``errors`` are the first failures, in the user's
+    terms ("net/FakeAWS::S3::Bucket/b: Throttling: …"). Failed: some reads failed (the plugin answered an
+    error, or never answered); the others were applied."""
 
-    id: str
     query: str
-    state: SyncState = SyncState.QUEUED
-    created_at: datetime = field(default_factory=utc_now)
-    finished_at: datetime | None = None
     total: int = 0
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
-    errors: list[str] = field(default_factory=list)
-    """The first failures, in the user's terms ("net/FakeAWS::S3::Bucket/b: Throttling: …")."""
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def move(self, state: SyncState) -> None:
-        if state not in SYNC_TRANSITIONS[self.state]:
-            raise RuntimeError(f"sync {self.id}: {self.state} -> {state}")
-        self.state = state
-        if state in (SyncState.SUCCESS, SyncState.FAILED):
-            self.finished_at = utc_now()
-            self.finished.set()
 
     def count(self, outcome: Outcome, error: str | None = None) -> None:
         self.counts[outcome] += 1
@@ -159,8 +129,9 @@ class Synchronizer:
         self._concurrency = concurrency
         self._in_flight = InFlightLimits(concurrency)
         """Sync's own slots: 10,000 reads never take the slots a command's operations wait for."""
-        self._queue: asyncio.Queue[SyncRun] = asyncio.Queue()
-        self._runs: deque[SyncRun] = deque(maxlen=keep)
+        self._runs: RunQueue[SyncRun] = RunQueue(
+            "sync", self._execute, keep=keep, ended=self._telemetry.metrics.background_run_ended
+        )
         self._commands_running = commands_running
         self._trickle = asyncio.Semaphore(TRICKLE)
 
@@ -169,21 +140,17 @@ class Synchronizer:
     def start(self, query: str = "") -> SyncRun:
         """Queue a sync of the resources matching ``query`` (all when empty); ValueError if it is bad."""
         Query.parse(query)
-        queued = next((r for r in self._runs if r.state is SyncState.QUEUED and r.query == query), None)
+        queued = self._runs.queued(lambda r: r.query == query)
         if queued is not None:  # the same sync is waiting already: one run answers both
             return queued
-        run = SyncRun(new_id(), query)
-        self._runs.append(run)
-        self._queue.put_nowait(run)
-        return run
+        return self._runs.enqueue(SyncRun(new_id(), query=query))
 
     def latest(self) -> SyncRun | None:
         """The run in progress, or else the latest one: what the metrics show as progress."""
-        running = [r for r in self._runs if r.state is SyncState.RUNNING]
-        return running[-1] if running else (self._runs[-1] if self._runs else None)
+        return self._runs.latest()
 
     def get(self, run_id: str) -> SyncRun | None:
-        return next((r for r in self._runs if r.id == run_id), None)
+        return self._runs.get(run_id)
 
     async def sync(self, query: str = "") -> SyncRun:
         """Sync and wait for the end: what the scheduler and the auto-reconcile policy call."""
@@ -193,20 +160,12 @@ class Synchronizer:
 
     async def run(self) -> None:
         """Serve queued runs, one at a time, for as long as the agent runs."""
-        while True:
-            run = await self._queue.get()
-            try:
-                await self._execute(run)
-            except Exception as error:
-                log.exception("sync %s failed inside the agent", run.id)
-                run.errors.append(f"agent error: {error}")
-                run.move(SyncState.FAILED)
-            self._telemetry.metrics.background_run_ended("sync", run.state)
+        await self._runs.serve()
 
     # ------------------------------------------------------------ one run
 
     async def _execute(self, run: SyncRun) -> None:
-        run.move(SyncState.RUNNING)
+        run.move(RunState.RUNNING)
         selected = Query.parse(run.query)
         current = await self._store.current_resources()
         records = [r for r in current if r.managed and selected.matches(r.key, r.target)]
@@ -219,7 +178,7 @@ class Synchronizer:
             for record in records:
                 await slots.acquire()
                 reads.create_task(self._sync_one(run, record, targets, busy, namespaces, slots))
-        run.move(SyncState.FAILED if run.counts[Outcome.FAILED] else SyncState.SUCCESS)
+        run.move(RunState.FAILED if run.counts[Outcome.FAILED] else RunState.SUCCESS)
         counts = ", ".join(f"{n} {o}" for o, n in run.counts.items() if n)
         log.info("sync %s finished %s: %s of %d", run.id, run.state, counts or "nothing", run.total)
 
