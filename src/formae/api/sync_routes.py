@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from formae.agent.discovery import Discovery, DiscoveryRun
 from formae.agent.drift import DriftEntry, cloud_drift
 from formae.agent.extract import extract
 from formae.agent.registry import PluginRegistry
+from formae.agent.run_queue import BackgroundRun
 from formae.agent.synchronizer import Synchronizer, SyncRun
 from formae.api.schemas import QUERY_TERMS
 from formae.model.query import Query as ResourceQuery
@@ -85,13 +86,7 @@ def sync_router(
         run_id: str,
         wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the run to end")] = 0,
     ) -> DiscoveryRunView:
-        run = discovery.get(run_id)
-        if run is None:
-            raise HTTPException(404, f"no discovery {run_id} (the agent keeps the last 20 runs)")
-        if wait:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.finished.wait(), wait)
-        return discovery_view(run)
+        return discovery_view(await _ended_within(discovery.get(run_id), "discovery", run_id, wait))
 
     @router.get("/extract")
     async def extracted(
@@ -99,10 +94,7 @@ def sync_router(
         stack: Annotated[str, Query(min_length=1)] = "adopted",
     ) -> dict[str, Any]:
         """A forma of the matching resources; unmanaged ones are put in ``stack``."""
-        try:
-            selected = ResourceQuery.parse(query)
-        except QueryError as error:
-            raise HTTPException(400, str(error)) from None
+        selected = _parsed(query)
         if not stack or stack.startswith("$"):
             raise HTTPException(400, f"stack {stack!r} cannot hold adopted resources; name another")
         inventory = await store.current_resources()
@@ -129,23 +121,34 @@ def sync_router(
         run_id: str,
         wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the run to end")] = 0,
     ) -> SyncRunView:
-        run = synchronizer.get(run_id)
-        if run is None:
-            raise HTTPException(404, f"no sync {run_id} (the agent keeps the last 20 runs)")
-        if wait:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.finished.wait(), wait)
-        return run_view(run)
+        return run_view(await _ended_within(synchronizer.get(run_id), "sync", run_id, wait))
 
     @router.get("/drift")
     async def drift(query: str = "") -> list[DriftView]:
-        try:
-            selected = ResourceQuery.parse(query)
-        except QueryError as error:
-            raise HTTPException(400, str(error)) from None
+        selected = _parsed(query)
         return [drift_view(entry) for entry in await cloud_drift(store, selected)]
 
     return router
+
+
+R = TypeVar("R", bound=BackgroundRun)
+
+
+async def _ended_within(run: R | None, kind: str, run_id: str, wait: float) -> R:
+    """The run, once it ended or ``wait`` seconds passed (a long poll); 404 if it is not kept."""
+    if run is None:
+        raise HTTPException(404, f"no {kind} {run_id} (the agent keeps the last 20 runs)")
+    if wait:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(run.finished.wait(), wait)
+    return run
+
+
+def _parsed(query: str) -> ResourceQuery:
+    try:
+        return ResourceQuery.parse(query)
+    except QueryError as error:
+        raise HTTPException(400, str(error)) from None
 
 
 def run_view(run: SyncRun) -> SyncRunView:
