@@ -12,6 +12,7 @@ import logging
 import os
 import platform
 import signal
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -34,8 +35,10 @@ def main() -> None:
         figures.sync = _measure_sync(args.sync_size, args.latency_runs)
         print(report.sync_lines(figures.sync), flush=True)
         return
-    spawns = asyncio.run(spawn.spawn_to_registered(args.spawns))
+    used: list[float] = []
+    spawns = asyncio.run(spawn.spawn_to_registered(args.spawns, cpu=used))
     figures.spawn = spawn.summary(spawns)
+    figures.spawn["cpu_median_ms"] = statistics.median(used) * 1000
     for backend in args.backends:
         for size in args.sizes:
             figures.sizes.append(_measure_size(backend, size))
