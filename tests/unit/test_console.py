@@ -23,7 +23,9 @@ from formae.console.figures import IN_FLIGHT, Figure, FigureHistory
 from formae.console.gate import ConsoleGate
 from formae.console.pages import ConsoleServices, _local, login_routes, templates
 from formae.console.session import LIFETIME, SessionBook
-from formae.graph import PALETTE
+from formae.console.views import ResourceRow, StackPage
+from formae.graph import PALETTE, Held, inventory_graph, view
+from formae.model import ResourceKey
 from formae.store import ApiTokenRecord, Datastore, open_store, sqlite_url
 
 T0 = datetime.now(UTC).replace(microsecond=0)
@@ -256,3 +258,20 @@ async def test_the_live_figures_are_sampled_on_an_injected_clock_with_the_loops_
     assert by_title["Event loop lag"].values == (250.0, 250.0, 250.0)
     assert by_title["Plugin calls in flight"].values == (2.0, 3.0, 4.0)  # the oldest dropped
     assert "Healthy plugins" not in by_title  # a figure never read is not drawn
+
+
+def test_a_stack_page_lists_its_first_rows_and_says_where_the_rest_are() -> None:
+    rows = [
+        ResourceRow(
+            ResourceKey("big", "FakeAWS::S3::Bucket", f"b{i}"), "local", f"b{i}", 1, None, (), None, True
+        )
+        for i in range(3)
+    ]
+    held = [Held(r.key, r.native_id) for r in rows]
+    stack = StackPage(None, "big", rows, view(inventory_graph(held)))
+
+    html = templates().get_template("stack.html").render(stack=stack, row_limit=2, principal=None, now=T0)
+
+    assert html.count('<tr data-key="big/') == 2
+    assert "The first 2 of 3 resources" in html
+    assert html.count('class="box m-in_sync"') == 3  # the graph shows every one

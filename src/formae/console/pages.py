@@ -103,7 +103,7 @@ def page_routes(services: ConsoleServices, env: jinja2.Environment) -> APIRouter
         found = await views.stack_pages(store, only=label)
         if not found:
             raise HTTPException(404, f"no stack {label}")
-        return page(request, "stack.html", stack=found[0])
+        return page(request, "stack.html", stack=found[0], row_limit=views.ROW_LIMIT)
 
     @router.get("/commands", response_class=HTMLResponse)
     async def commands(request: Request) -> HTMLResponse:

@@ -24,6 +24,8 @@ from formae.store import Command, Datastore, ResourceRecord, ResourceUpdateRecor
 
 LIVE_LIMIT = 2000
 """A command's page lists and redraws at most this many updates; beyond, it shows counts."""
+ROW_LIMIT = 1000
+"""A stack's page lists at most this many resources (its graph, folded, shows them all)."""
 
 
 @dataclass(frozen=True, slots=True)
