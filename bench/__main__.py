@@ -17,13 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench import agent_runs, cli_speed, peer, report, spawn, sync_runs, transport, workload
+from bench import agent_runs, cli_speed, peer, report, spawn, sync_runs, takeover, transport, workload
 from bench.budgets import RowSource
 from bench.report import Figures, SizeFigures
 
 FAKE_AWS = Path(sys.executable).parent / "fake-aws-plugin"
 
-ROW_SOURCES: list[RowSource] = [cli_speed.rows]
+ROW_SOURCES: list[RowSource] = [cli_speed.rows, takeover.rows]
 """The other bench modules' budgets: each ``rows(quick)`` returns its rows (``bench/budgets.py``)."""
 
 

@@ -31,8 +31,10 @@ from formae.agent.discovery import Discovery
 from formae.agent.file_modes import secure_home
 from formae.agent.hub import PluginHub
 from formae.agent.joining import JoinService
+from formae.agent.leadership import LeaderLease
 from formae.agent.leases import AgentIdentity, CommandLeases, HomeLock
 from formae.agent.live_config import LiveConfig, LiveTargets, restart_policy, retry_policy
+from formae.agent.membership import Membership
 from formae.agent.pki import CertificateAuthority, LocalPluginCredentials
 from formae.agent.plugin_env import GrantFiles
 from formae.agent.plugin_manager import discover_plugins
@@ -45,7 +47,7 @@ from formae.agent.process_manager import PluginEnvironment, PluginProcessManager
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import Location, PluginRegistry
 from formae.agent.renewal import CertificateRenewer
-from formae.agent.schedules import AlwaysLeader, Schedule
+from formae.agent.schedules import Schedule
 from formae.agent.secret_intake import SecretIntake
 from formae.agent.synchronizer import Synchronizer
 from formae.api import AgentServices, build_app
@@ -88,29 +90,41 @@ class Agent:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; raises if an actor dies, after stopping the others.
 
-        Raises ``HomeLocked`` before touching anything when another agent runs on this home.
+        Raises ``HomeLocked`` before touching anything when another agent runs on this home, and
+        ``StoreTaken`` before running anything when another agent uses its SQLite store.
         """
         config = self.config
         with HomeLock(config.home):
             secure_home(config.home)
             store = await open_store(config.store_url)
             try:
-                await self._run_with_store(store, stop)
+                identity = AgentIdentity.of_home(config.home)
+                lease, every = config.command_lease, config.lease_renew_interval
+                membership = Membership(store, identity, version=__version__, duration=lease, every=every)
+                await membership.join()
+                await self._run_with_store(store, membership, stop)
             finally:
                 await store.close()
 
-    async def _run_with_store(self, store: Datastore, stop: asyncio.Event) -> None:
+    async def _run_with_store(self, store: Datastore, membership: Membership, stop: asyncio.Event) -> None:
         telemetry, metrics = _telemetry(self.config)
         store.instrument(telemetry)
         try:
-            await self._run_instrumented(store, stop, telemetry, metrics)
+            await self._run_instrumented(store, membership, stop, telemetry, metrics)
         finally:
             await asyncio.to_thread(telemetry.tracing.shutdown)  # exports the last spans
 
     async def _run_instrumented(
-        self, store: Datastore, stop: asyncio.Event, telemetry: Telemetry, metrics: PrometheusMetrics | None
+        self,
+        store: Datastore,
+        membership: Membership,
+        stop: asyncio.Event,
+        telemetry: Telemetry,
+        metrics: PrometheusMetrics | None,
     ) -> None:
         config = self.config
+        identity = membership.identity
+        lease, every = config.command_lease, config.lease_renew_interval
         registry: PluginRegistry | None = None
         sections = PluginSections(
             config.file.plugins,
@@ -173,7 +187,8 @@ class Agent:
         )
         overview = PluginOverview(registry, processes)
         claims = Claims()
-        leases = CommandLeases(store, AgentIdentity.of_home(config.home), duration=config.command_lease)
+        await membership.join(plugin_address=joins.agent_address if joins else plugin_address)
+        leases = CommandLeases(store, identity, duration=lease, renew_every=every)
         runner = CommandRunner(
             store,
             registry,
@@ -186,12 +201,21 @@ class Agent:
             telemetry=telemetry,
         )
         synchronizer = Synchronizer(
-            store, registry, limiter, claims, commands_running=runner.busy, telemetry=telemetry
+            store,
+            registry,
+            limiter,
+            claims,
+            commands_running=runner.busy,
+            telemetry=telemetry,
+            owner=identity.owner,
         )
         discovery = Discovery(store, registry, limiter, claims, telemetry=telemetry)
         if metrics is not None:
             metrics.watch(_views(registry, synchronizer, discovery))
         policies = StackPolicies(store, runner, synchronizer)
+        leader = LeaderLease(
+            store, identity, duration=lease, every=every, while_leading=synchronizer.continue_orphans
+        )
         schedules = {
             "sync.interval": Schedule("sync", config.sync_interval, synchronizer.sync),
             "discovery.interval": Schedule("discovery", config.discovery_interval, discovery.discover),
@@ -238,15 +262,20 @@ class Agent:
                 watcher = PluginWatcher(config.plugins_dir, processes, registry)
                 actors.create_task(watcher.run(), name="plugin directory watcher")
                 actors.create_task(runner.run(), name="command runner")
+                actors.create_task(membership.run(), name="membership")
+                actors.create_task(leader.run(), name="leader lease")
                 actors.create_task(synchronizer.run(), name="synchronizer")
                 actors.create_task(discovery.run(), name="discovery")
                 actors.create_task(figures.run(), name="console figures")
                 for schedule in schedules.values():
-                    actors.create_task(schedule.run(AlwaysLeader()), name=schedule.name)
+                    actors.create_task(schedule.run(leader), name=schedule.name)
                 actors.create_task(live.run(), name="configuration reloads")
                 serving = actors.create_task(api.serve(), name="api")
                 await _wait_started(api, serving)
-                self._write_runtime_file(plugin_address, _bound_address(api, config.api_address), exposure)
+                api_url = self._write_runtime_file(
+                    plugin_address, _bound_address(api, config.api_address), exposure
+                )
+                await membership.join(api_url=api_url)
                 log.info(
                     "agent started version=%s api=%s plugins=%s",
                     __version__,
@@ -265,10 +294,13 @@ class Agent:
         finally:
             await processes.stop()
             api.should_exit = True
+            await leader.release()
+            await membership.leave()
             await server.stop(grace=0.5)
             self.config.runtime_file.unlink(missing_ok=True)
 
-    def _write_runtime_file(self, plugin_address: str, api_address: str, exposure: ApiExposure) -> None:
+    def _write_runtime_file(self, plugin_address: str, api_address: str, exposure: ApiExposure) -> str:
+        """``{home}/run/agent.json``, which the CLI finds the agent by; returns the API's URL."""
         path = self.config.runtime_file
         path.parent.mkdir(parents=True, exist_ok=True)
         host, _, port = api_address.rpartition(":")
@@ -281,6 +313,7 @@ class Agent:
             "version": __version__,
         }
         path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        return str(info["api_url"])
 
 
 @dataclass(frozen=True)

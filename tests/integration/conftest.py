@@ -54,6 +54,16 @@ def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema (for tests of several agents sharing one store), dropped after."""
+    schema = asyncio.run(create_schema())
+    try:
+        yield with_search_path(POSTGRES_URL, schema)
+    finally:
+        asyncio.run(drop_schema(schema))
+
+
+@pytest.fixture
 def backend_agent(agent_home: Path, make_agent: MakeAgent, store_url: str | None) -> AgentUnderTest:
     """An agent with fake-aws registered, on each datastore backend."""
     running = make_agent(agent_home, store_url=store_url).start()

@@ -46,23 +46,40 @@ def test_a_second_agent_on_a_home_is_refused_however_it_is_started(agent: AgentU
         assert client.health()["status"] in ("ok", "degraded")
 
 
+@pytest.mark.postgres
 def test_an_agent_on_the_same_store_never_executes_a_command_another_agent_holds(
-    agent_home: Path, make_agent: MakeAgent, store_url: str | None, tmp_path: Path
+    agent_home: Path, make_agent: MakeAgent, postgres_url: str, tmp_path: Path
 ) -> None:
-    url = store_url or f"sqlite://{tmp_path / 'shared.db'}"
-    first = make_agent(agent_home, store_url=url).start()
+    first = make_agent(agent_home, store_url=postgres_url).start()
     first.wait_for_log(r"Plugin registered namespace=FakeAWS node=\S+", timeout=15)
     forma = network_forma(vpc={"FakeDelayMs": 20000})  # still running when the second agent is up
     command_id = first.apply(forma)["command_id"]
     other_home = tmp_path / "other"
     install_fake_aws(other_home)
-    second = make_agent(other_home, store_url=url, env={"FAKE_AWS_STATE_FILE": str(first.cloud_file)}).start()
+    second = make_agent(
+        other_home, store_url=postgres_url, env={"FAKE_AWS_STATE_FILE": str(first.cloud_file)}
+    ).start()
 
     second.wait_for_log(rf"command {command_id} is executed by another agent", timeout=15)
     command = first.wait_command(command_id, timeout=60)
 
     assert command["state"] == "Success", command
     assert second.log_count(rf"resuming command {command_id}") == 0
+    assert second.log_count(rf"taking over command {command_id}") == 0
     assert len(first.cloud()) == 3
     with first.client() as client:
         assert sorted(r["version"] for r in client.inventory("resources")) == [1, 1, 1]
+
+
+def test_a_second_agent_on_a_sqlite_store_is_refused_naming_the_first(
+    agent: AgentUnderTest, tmp_path: Path
+) -> None:
+    other_home = tmp_path / "other"
+    refused = _start(other_home, f"--store-url=sqlite://{agent.home / 'data' / 'formae.db'}")
+
+    assert refused.returncode == 3, refused.stderr
+    assert "is used by another agent" in refused.stderr
+    assert f"pid {agent.pid}" in refused.stderr
+    assert "PostgreSQL" in refused.stderr
+    with agent.client() as client:
+        assert client.health()["status"] in ("ok", "degraded")

@@ -155,8 +155,8 @@ async def test_a_cancel_before_the_command_starts_is_not_overwritten_by_in_progr
         await held.open.wait()
         await execute(start)
 
-    async def recorded(command_id: str, state: CommandState, *args: Any) -> Any:
-        moved = await move(command_id, state, *args)
+    async def recorded(command_id: str, state: CommandState, *args: Any, **kwargs: Any) -> Any:
+        moved = await move(command_id, state, *args, **kwargs)
         if moved is not None:
             moves.append(state)
         return moved
@@ -214,7 +214,7 @@ async def test_an_agent_error_inside_the_executor_is_stored_with_its_real_reason
 
     failing = asyncio.Event()
 
-    async def disk_full(*_: Any) -> None:
+    async def disk_full(*_: Any, **__: Any) -> None:
         failing.set()
         raise StoreError("disk full")
 
@@ -241,11 +241,11 @@ async def test_a_store_outage_pauses_the_command_which_says_so_and_ends_when_the
     back = asyncio.Event()
     real_move = store.move_command
 
-    async def flaky(*args: Any) -> Any:
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
         if not back.is_set():
             refused.set()
             raise StoreUnavailable("database or disk is full")
-        return await real_move(*args)
+        return await real_move(*args, **kwargs)
 
     monkeypatch.setattr(store, "move_command", flaky)
     task = asyncio.create_task(runner.run())
@@ -275,7 +275,7 @@ async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the
     refused: list[CommandState] = []
     both_refused = asyncio.Event()
 
-    async def refusing(command_id: str, state: CommandState, *_: Any) -> Any:
+    async def refusing(command_id: str, state: CommandState, *_: Any, **__: Any) -> Any:
         refused.append(state)
         if len(refused) == 2:  # InProgress, then the Failed that would record it
             both_refused.set()
@@ -286,7 +286,7 @@ async def test_when_even_the_failure_cannot_be_stored_the_runner_goes_on_and_the
     task = asyncio.create_task(runner.run())
     try:
         await asyncio.wait_for(both_refused.wait(), 5)
-        await runner.wait_finished(broken.id, 5)
+        await runner.run_ended(broken.id)  # its run here ends; the store keeps it unfinished
         assert refused == [CommandState.IN_PROGRESS, CommandState.FAILED]
         assert not task.done()  # the runner survived the store failing twice over
         monkeypatch.setattr(store, "move_command", real_move)

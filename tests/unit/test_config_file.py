@@ -212,6 +212,7 @@ def _pkl_body(tree: dict[str, Any]) -> str:
 _SAMPLES = {"address": '"127.0.0.1:1"', "advertise": '"h:1"', "url": '"sqlite:///x"', "level": '"info"'}
 _SAMPLES |= {"format": '"json"', "endpoint": '"http://h:4317"', "service_name": '"f"', "node": '"n"'}
 _SAMPLES["max_bytes"] = "1.mib"
+_SAMPLES["lease_renew_interval"] = "1"  # at most half of command_lease
 
 
 def _pkl_sample(name: str) -> str:

@@ -182,7 +182,10 @@ async def test_in_progress_operations_finish_after_their_polls(aws: PluginHarnes
     assert polls[-1].native_id == started.native_id
     assert polls[-1].properties is not None
     assert polls[-1].properties["VpcId"] == started.native_id
-    failed(await aws.status(started.request_id, VPC), ErrorCode.NOT_FOUND)  # forgotten once finished
+    again = await aws.status(started.request_id, VPC)  # a finished request keeps its final status
+    assert again.status is OperationStatus.SUCCESS
+    assert again.native_id == started.native_id
+    failed(await aws.status("req-unknown", VPC), ErrorCode.NOT_FOUND)
 
 
 async def test_injected_failures_then_success(aws: PluginHarness) -> None:
@@ -231,7 +234,8 @@ async def test_state_file_outlives_the_plugin_process(tmp_path: Path) -> None:
         assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS, OperationStatus.SUCCESS]
 
     async with PluginHarness(FakeAWSPlugin.from_env(env)) as third:
-        assert cloud_of(third).cloud.requests == {}  # the finishing poll was stored too
+        finished = cloud_of(third).cloud.requests[pending.request_id]
+        assert finished.polls_left == 0  # the finishing poll was stored too; the request still answers
         assert len(cloud_of(third).cloud.resources) == 3
     assert read_cloud(tmp_path / "cloud.db")["kept"].properties == {"BucketName": "kept"}
 
@@ -324,7 +328,7 @@ async def test_request_started_on_one_replica_is_polled_to_its_end_on_the_other(
     polls = [await replica.status(started.request_id, BUCKET) for replica in (b, a, b)]
     assert [p.status for p in polls] == [OperationStatus.IN_PROGRESS] * 2 + [OperationStatus.SUCCESS]
     assert polls[-1].properties == {"BucketName": "slow", "FakeInProgressPolls": 3}
-    failed(await a.status(started.request_id, BUCKET), ErrorCode.NOT_FOUND)
+    assert (await a.status(started.request_id, BUCKET)).status is OperationStatus.SUCCESS  # still answers
 
 
 async def test_injected_failures_count_across_replicas(replicas: tuple[PluginHarness, PluginHarness]) -> None:

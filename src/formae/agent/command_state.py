@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 from formae.agent.store_outage import Persist
-from formae.store import Command, CommandState, Datastore, ResourceUpdateRecord
+from formae.store import Command, CommandState, Datastore, Fence, ResourceUpdateRecord
 
 C = CommandState
 TRANSITIONS: dict[CommandState, frozenset[CommandState]] = {
@@ -67,6 +67,8 @@ class CommandLifecycle:
         if command.state is C.CANCELING:
             self.canceled.set()
         self.ended = asyncio.Event()
+        self.fence: Fence | None = None
+        """The lease this agent executes the command under: a move after a takeover writes nothing."""
 
     @property
     def state(self) -> CommandState:
@@ -78,7 +80,9 @@ class CommandLifecycle:
             if state not in TRANSITIONS[self._state]:
                 return False
             stored = await self._persist(
-                lambda: self._store.move_command(self._id, state, message, predecessors(state))
+                lambda: self._store.move_command(
+                    self._id, state, message, predecessors(state), fence=self.fence
+                )
             )
             if stored is None:  # moved by another writer (a cancel before we ran): the store's state wins
                 await self._reload()
@@ -104,12 +108,22 @@ class CommandLifecycle:
         async with self._moving:
             if self._state is not C.QUEUED:
                 return False
-            stored = await self._persist(lambda: self._store.plan_queued_command(self._id, updates))
+            stored = await self._persist(
+                lambda: self._store.plan_queued_command(self._id, updates, fence=self.fence)
+            )
             if stored is None:
                 await self._reload()
                 return False
             self._adopt(stored)
             return True
+
+    def canceled_elsewhere(self) -> None:
+        """The store says Canceling (a cancel sent to another agent): adopt it, start nothing new."""
+        if self._state.is_final:
+            return
+        if self._state is not C.QUEUED:  # a queued one moves to Canceled from either
+            self._state = C.CANCELING
+        self.canceled.set()
 
     async def cancel(self) -> bool:
         return await self.move(C.CANCELING, "cancel requested")

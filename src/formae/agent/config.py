@@ -47,8 +47,11 @@ class AgentConfig:
     heartbeat_timeout: float = 2.5
     plugin_restart_max_delay: float = 60.0
     """The cap of the backoff between restarts of a crashing local plugin (it is restarted forever)."""
-    command_lease: float = 30.0
-    """Seconds a command's execution lease lasts unless renewed (every third of it) by its agent."""
+    command_lease: float = 6.0
+    """Seconds a lease lasts unless renewed — a command's, the leader's, the agent's row: an agent
+    that dies has its commands taken over by another within about this long (issue 16)."""
+    lease_renew_interval: float = 2.0
+    """Seconds between renewals of every lease this agent holds, and looks for commands to take over."""
     plugin_certificate_validity: float = 90 * 86400.0
     """Seconds a joined plugin's certificate is valid; renewed over its link when a third is left."""
     plugin_tls: bool = True
@@ -184,7 +187,13 @@ class AgentConfig:
         return self.settings.file.model if self.settings else ConfigFileModel()
 
     def check(self) -> None:
-        """Refuse a combination that would expose the API in clear to the network by accident."""
+        """Refuse a combination that would expose the API in clear to the network by accident,
+        or leases that lapse between two renewals."""
+        if self.lease_renew_interval * 2 > self.command_lease:
+            raise ConfigError(
+                f"FORMAE_LEASE_RENEW_INTERVAL={self.lease_renew_interval:g} must be at most half of "
+                f"FORMAE_COMMAND_LEASE={self.command_lease:g}: a lease must survive a missed renewal"
+            )
         if not self.api_on_loopback and not self.api_uses_tls and not self.insecure_api:
             raise ConfigError(
                 f"the REST API would listen on {self.api_address}, beyond loopback, without TLS; "

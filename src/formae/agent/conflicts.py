@@ -33,9 +33,11 @@ Rules (all decided on the event loop, without awaiting, so a check and its claim
 - Background claimants (``SYNC``, ``DISCOVERY``) are brief: a command whose only conflicts are
   background claims should wait for them (``Claims.blocking`` tells them apart).
 
-Claims live in this agent's memory. They cover the commands this agent runs, which, with one
-agent per home and per store (see ``agent/leases.py``), are all of them; agents sharing one
-PostgreSQL would need the same question answered from the store.
+These claims live in this agent's memory and order its own work (commands, sync, discovery). A
+command's claim is *also* stored with the command (``agent/stored_claims.py``): that copy is what
+refuses or queues a command overlapping one that any agent sharing the store runs. A command
+takes its claim here only once the store has granted it, so the commands' claims held here never
+overlap each other; they wait only for this agent's brief background work.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from enum import StrEnum
 from types import TracebackType
 
 from formae.model import ResourceKey
+from formae.store import ClaimPart, ClaimPartKind
 
 
 class ClaimKind(StrEnum):
@@ -106,6 +109,25 @@ class Scope:
             self.resources | other.resources,
             self.every_stack or other.every_stack,
         )
+
+    def parts(self) -> list[ClaimPart]:
+        """The scope as the store keeps it: one part per stack and per resource."""
+        if self.every_stack:
+            return [ClaimPart(ClaimPartKind.EVERYTHING)]
+        stacks = [ClaimPart(ClaimPartKind.STACK, stack) for stack in sorted(self.stacks)]
+        return stacks + [ClaimPart(ClaimPartKind.RESOURCE, *key) for key in sorted(self.resources)]
+
+    @classmethod
+    def from_parts(cls, parts: Iterable[ClaimPart]) -> Scope:
+        scope = cls()
+        for part in parts:
+            if part.kind is ClaimPartKind.EVERYTHING:
+                scope = scope | cls.everything()
+            elif part.kind is ClaimPartKind.STACK and part.stack is not None:
+                scope = scope | cls.of(stacks=[part.stack])
+            elif part.stack is not None and part.type is not None and part.label is not None:
+                scope = scope | cls.of(resources=[ResourceKey(part.stack, part.type, part.label)])
+        return scope
 
     def covers(self, key: ResourceKey) -> bool:
         return self.every_stack or key.stack in self.stacks or key in self.resources

@@ -29,6 +29,7 @@ from formae.plan.dag import Dag, NodeState
 from formae.race import Interrupted, unless_set
 from formae.store import (
     Datastore,
+    Fence,
     NewResourceVersion,
     ResourceDeletion,
     ResourceUpdateRecord,
@@ -113,10 +114,12 @@ class _CompletingSink:
         sent: dict[str, Any] | None,
         persist: Persist,
         ended: Callable[[ResourceUpdateRecord], None],
+        fence: Fence | None = None,
     ) -> None:
         self._store = store
         self._ended = ended
         self._persist = persist
+        self._fence = fence
         self._planned = planned
         self._inventory = inventory
         self._sent = sent
@@ -129,11 +132,11 @@ class _CompletingSink:
 
     async def _save(self, update: ResourceUpdateRecord) -> None:
         if update.state is not UpdateState.SUCCESS:
-            await self._persist(partial(self._store.save_progress, update))
+            await self._persist(partial(self._store.save_progress, update, fence=self._fence))
             return
         if update.operation == "delete":
             deletion = ResourceDeletion.of(update.key, update.command_id)
-            await self._persist(partial(self._store.record_update, update, deletion))
+            await self._persist(partial(self._store.record_update, update, deletion, fence=self._fence))
             self._inventory.set(update.key, None)
             return
         reported = update.progress.properties if update.progress else None
@@ -149,7 +152,7 @@ class _CompletingSink:
             command_id=update.command_id,
             adopts=self._planned.adopt or update.operation == "read",
         )
-        await self._persist(partial(self._store.record_update, update, version))
+        await self._persist(partial(self._store.record_update, update, version, fence=self._fence))
         self._inventory.set(update.key, properties)
 
 
@@ -168,8 +171,13 @@ class ChangesetExecutor:
         in_flight: InFlightLimits,
         persist: Persist | None = None,
         telemetry: Telemetry | None = None,
+        fence: Fence | None = None,
+        before_call: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._telemetry = telemetry or Telemetry.off()
+        self._fence = fence
+        """The command's lease: every write carries it, so none lands once another agent took over."""
+        self._before_call = before_call
         self._dag = dag
         self._records = dict(records)
         self._store = store
@@ -265,7 +273,9 @@ class ChangesetExecutor:
         except UnresolvedReference as error:
             return await self._fail(record, UNRESOLVED_REFERENCE, str(error))
         target = TargetInfo(planned.target.label, planned.target.namespace, dict(planned.target.config))
-        sink = _CompletingSink(self._store, planned, self._inventory, properties, self._persist, self._ended)
+        sink = _CompletingSink(
+            self._store, planned, self._inventory, properties, self._persist, self._ended, self._fence
+        )
         updater = ResourceUpdater(
             self._registry,
             self._limiter,
@@ -275,6 +285,7 @@ class ChangesetExecutor:
             properties,
             in_flight=in_flight,
             telemetry=self._telemetry,
+            before_call=self._before_call,
         )
         return await updater.run(replace(record, patch=self._patch(planned)))
 
@@ -324,7 +335,7 @@ class ChangesetExecutor:
 
     async def _fail(self, record: ResourceUpdateRecord, code: str, message: str) -> ResourceUpdateRecord:
         failed = self._failed(record, code, message)
-        await self._persist(partial(self._store.save_progress, failed))
+        await self._persist(partial(self._store.save_progress, failed, fence=self._fence))
         self._ended(failed)
         return failed
 
@@ -348,7 +359,9 @@ class ChangesetExecutor:
         async with asyncio.TaskGroup() as writes:
             for record in records:
                 if record is not None:
-                    writes.create_task(self._persist(partial(self._store.save_progress, record)))
+                    writes.create_task(
+                        self._persist(partial(self._store.save_progress, record, fence=self._fence))
+                    )
                     self._ended(record)
 
     def _result(self) -> ExecutionResult:

@@ -22,8 +22,10 @@ from typing import Any
 
 from formae.agent.conflicts import Claim, Claimant, Claims, ConflictError, Scope
 from formae.agent.drift import out_of_band_changes
+from formae.agent.leases import CommandLeases
 from formae.agent.plugin_overview import PluginOverview
 from formae.agent.registry import PluginRegistry
+from formae.agent.stored_claims import StoredClaims
 from formae.forma import FormaError, forma_from_json
 from formae.logs import bound
 from formae.model import Forma, Mode, ResourceKey, Target, find_references
@@ -36,11 +38,11 @@ from formae.plan.validation import type_problems
 from formae.store import (
     Command,
     CommandKind,
-    CommandState,
     Datastore,
     ResourceRecord,
     ResourceUpdateRecord,
     StackRecord,
+    StoreError,
     TargetRecord,
     UpdateState,
     utc_now,
@@ -80,8 +82,8 @@ class Submission:
     """For a queued command: the commands it waits for. Its changeset is made when its turn comes."""
 
 
-Start = Callable[[Command, Claim, CommandPlan | None], None]
-"""Hands a stored command to the runner: planned (a CommandPlan) or queued (None)."""
+Start = Callable[[Command, Scope, Claim | None, CommandPlan | None], None]
+"""Hands a stored command to the runner: planned (its claim and CommandPlan) or queued (None, None)."""
 Planner = Callable[[Command, Claim, Forma | None], Awaitable[Changeset]]
 """Plans a command under its claim, from its forma when the caller parsed it already (else the stored one)."""
 
@@ -97,10 +99,15 @@ class Submissions:
         plugins: PluginOverview | None = None,
         *,
         tracing: Tracing | None = None,
+        stored_claims: StoredClaims | None = None,
+        leases: CommandLeases | None = None,
     ) -> None:
         self._tracing = tracing or Tracing.off()
         """Each submission opens its command's trace (planning inside it); the runner ends it."""
         self._store = store
+        self._stored_claims = stored_claims or StoredClaims(store)
+        """The claim kept with the command: what refuses overlapping commands of every agent."""
+        self._leases = leases
         self._registry = registry
         self._plugins = plugins or PluginOverview(registry)
         """Says, at submission, which namespaces have no healthy plugin and why."""
@@ -200,46 +207,67 @@ class Submissions:
     # ------------------------------------------------------------ claiming and storing
 
     async def _admit(self, command: Command, scope: Scope, queue: bool, forma: Forma | None) -> Submission:
-        """Claim, plan and store ``command``; ``forma`` is its forma, parsed once at submission."""
+        """Store the command with its claim (refused or queued on an overlap), then plan it.
+
+        ``forma`` is its forma, parsed once at submission.
+        """
         await self._ready.wait()
-        claimant = Claimant.command(command.id)
+        leased = self._leases.lease_new(command) if self._leases is not None else command
         try:
-            claim = await self._claim(claimant, scope)
-        except ConflictError as conflict:
-            if not queue:
-                raise Rejected(
-                    [f"{conflict}; wait for it to end, or submit with --wait to queue"], conflict=True
-                ) from None
-            return await self._queue(command, scope)
+            stored, conflicts = await self._stored_claims.create(leased, scope, queue=queue)
+        except BaseException:
+            self._forget_lease(command.id)
+            raise
+        if stored is None:
+            self._forget_lease(command.id)
+            conflict = ConflictError(Claimant.command(command.id), conflicts)
+            raise Rejected([f"{conflict}; wait for it to end, or submit with --wait to queue"], conflict=True)
+        if conflicts:
+            behind = tuple(holder.id for holder, _ in conflicts)
+            log.info("command %s queued behind %s", stored.id, ", ".join(behind))
+            self._start(stored, scope, None, None)
+            return Submission(stored, Changeset(()), queued_behind=behind)
         try:
-            changeset = await self._planner(command)(command, claim, forma)
-            planned = self._plan_of(command, changeset)
-            await self._store_planned(planned, changeset, forma or Forma())
+            claim = await self._claim(Claimant.command(command.id), scope)
+        except BaseException:
+            await self._withdraw(stored)
+            raise
+        return await self._plan_admitted(stored, scope, claim, forma)
+
+    async def _plan_admitted(
+        self, stored: Command, scope: Scope, claim: Claim, forma: Forma | None
+    ) -> Submission:
+        """Plan a command whose claim is granted; a refusal forgets the command, so nothing is kept."""
+        try:
+            changeset = await self._planner(stored)(stored, claim, forma)
+            planned = self._plan_of(stored, changeset)
+            pending = await self._store_planned(planned, changeset, forma or Forma())
         except BaseException:
             claim.release()
+            await self._withdraw(stored)
             raise
-        self._start(command, claim, planned)
-        return Submission(command, changeset)
+        if pending is None:  # canceled while it was planned: the runner ends it as canceled
+            pending = await self._store.get_command(stored.id, with_forma=False) or stored
+            self._start(pending, scope, claim, None)
+        else:
+            self._start(pending, scope, claim, replace(planned, command=pending))
+        return Submission(pending, changeset)
 
     async def _claim(self, claimant: Claimant, scope: Scope) -> Claim:
-        """Granted now; or after brief background work (sync, discovery) that holds part of it."""
-        holders = self._claims.holders(scope)
-        if holders and not Claims.blocking(holders):
-            return await self._claims.claim(claimant, scope)
-        return self._claims.try_claim(claimant, scope)
+        """This agent's claim, once the store's is granted: waits only for brief background work."""
+        return await self._claims.claim(claimant, scope)
 
-    async def _queue(self, command: Command, scope: Scope) -> Submission:
-        claim = self._claims.enqueue(Claimant.command(command.id), scope)
-        behind = tuple(h.id for h in self._claims.holders_before(claim))
-        queued = replace(command, state=CommandState.QUEUED, message=f"queued behind {', '.join(behind)}")
+    async def _withdraw(self, command: Command) -> None:
+        """Forget a command refused after its claim was stored: its row, claim and lease."""
+        self._forget_lease(command.id)
         try:
-            await self._store.create_command(queued)
-        except BaseException:
-            claim.release()
-            raise
-        log.info("command %s queued behind %s", queued.id, ", ".join(behind))
-        self._start(queued, claim, None)
-        return Submission(queued, Changeset(()), queued_behind=behind)
+            await asyncio.shield(self._store.delete_command(command.id))
+        except StoreError as error:  # its lease expires and an agent plans it as a queued command
+            log.warning("cannot withdraw command %s: %s", command.id, error)
+
+    def _forget_lease(self, command_id: str) -> None:
+        if self._leases is not None:
+            self._leases.forget(command_id)
 
     async def _upsert_stacks_and_targets(self, forma: Forma) -> None:
         for stack in forma.stacks:
@@ -247,14 +275,20 @@ class Submissions:
         for target in forma.targets:
             await self._store.upsert_target(TargetRecord.from_model(target))
 
-    async def _store_planned(self, planned: CommandPlan, changeset: Changeset, forma: Forma) -> None:
+    async def _store_planned(
+        self, planned: CommandPlan, changeset: Changeset, forma: Forma
+    ) -> Command | None:
+        """The updates stored and the command Pending, in one transaction; None if canceled meanwhile."""
         await self._upsert_stacks_and_targets(forma)
-        await self._store.create_command(planned.command, list(planned.records.values()))
         command = planned.command
+        fence = self._leases.fence(command.id) if self._leases is not None else None
+        records = list(planned.records.values())
+        pending = await self._store.plan_queued_command(command.id, records, fence=fence)
         with bound(command_id=command.id):
             log.info(
                 "command %s accepted: %s %s %s", command.id, command.kind, command.mode, changeset.summary()
             )
+        return pending
 
     def _plan_of(self, command: Command, changeset: Changeset) -> CommandPlan:
         dag = _dag(changeset)
@@ -273,8 +307,10 @@ class Submissions:
         stored = command.forma or {}
         if "query" in stored:
             changeset = await self._plan_destroy(None, _query(stored.get("query")))
+            matched = Scope.of(stacks={u.key.stack for u in changeset.updates})
             try:  # matched now, under the claim: a resource another command made meanwhile
-                claim.widen(Scope.of(stacks={u.key.stack for u in changeset.updates}))
+                claim.widen(matched)
+                await self._stored_claims.widen(command.id, matched)
             except ConflictError as conflict:
                 raise Rejected([f"{conflict}; wait for it to end"], conflict=True) from None
             return changeset

@@ -22,8 +22,10 @@ the read. Reads never take the commands' in-flight slots: sync has its own, smal
 and while any command runs (``commands_running``) it reads at most ``TRICKLE`` at a time, so that
 the plugin and the agent's event loop serve the command first.
 
-One run at a time, in the order asked; runs are kept in memory (the last ``keep``) for
-``GET /api/v1/sync/{id}``: a sync is cheap to run again, so a restart loses nothing that matters.
+One run at a time, in the order asked; runs are kept in memory (the last ``keep``) and in the
+store (``sync_runs``, with a checkpoint: ``agent/sync_progress.py``), so ``GET /api/v1/sync/{id}``
+answers on every agent sharing the store, and a run whose agent died is continued from its
+checkpoint by the leader (``continue_orphans``, at each renewal of the leader lease).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from formae.agent.conflicts import Claimant, Claims, ConflictError, Scope
 from formae.agent.rate_limiter import InFlightLimits, RateLimiter
 from formae.agent.registry import PluginRegistry
 from formae.agent.run_queue import BackgroundRun, RunQueue, RunState
+from formae.agent.sync_progress import Prefix, after
 from formae.agent.updater import ResourceUpdater, RetryPolicy
 from formae.model import Operation, ResourceKey, is_reference
 from formae.model.query import Query
@@ -50,6 +53,8 @@ from formae.store import (
     Observation,
     ResourceRecord,
     ResourceUpdateRecord,
+    StoreError,
+    SyncRunRecord,
     TargetRecord,
     UpdateState,
     VersionOrigin,
@@ -93,10 +98,51 @@ class SyncRun(BackgroundRun):
     total: int = 0
     counts: dict[Outcome, int] = field(default_factory=lambda: dict.fromkeys(Outcome, 0))
 
+    checkpoint: str | None = None
+    """Where an earlier agent's run of it stopped (``sync_progress``): continue after this key."""
+    done_before: dict[str, int] = field(default_factory=dict)
+    """The counts stored with the checkpoint."""
+
     def count(self, outcome: Outcome, error: str | None = None) -> None:
         self.counts[outcome] += 1
         if error and len(self.errors) < MAX_ERRORS:
             self.errors.append(error)
+
+    def record(
+        self, owner: str, counts: dict[str, int] | None = None, checkpoint: str | None = None
+    ) -> SyncRunRecord:
+        """As the store keeps it: the prefix's counts and checkpoint while it runs, all at the end."""
+        final = self.finished_at is not None
+        return SyncRunRecord(
+            id=self.id, query=self.query, state=self.state.value, total=self.total,
+            counts={str(o): n for o, n in self.counts.items()} if final or counts is None else counts,
+            errors=list(self.errors), created_at=self.created_at, updated_at=utc_now(),
+            checkpoint=checkpoint, owner=owner, finished_at=self.finished_at,
+        )  # fmt: skip
+
+    @classmethod
+    def of(cls, stored: SyncRunRecord) -> SyncRun:
+        """A run as stored by any agent: to show, or to continue."""
+        run = cls(
+            stored.id, query=stored.query, total=stored.total,
+            counts={o: stored.counts.get(o.value, 0) for o in Outcome},
+            checkpoint=stored.checkpoint, done_before=dict(stored.counts),
+            state=RunState(stored.state), created_at=stored.created_at,
+            finished_at=stored.finished_at, errors=list(stored.errors),
+        )  # fmt: skip
+        if stored.finished_at is not None:
+            run.finished.set()
+        return run
+
+
+@dataclass(frozen=True)
+class _One:
+    """One resource of a run to read, and where it sits in the run's order."""
+
+    run: SyncRun
+    record: ResourceRecord
+    index: int
+    progress: Prefix
 
 
 class _Keep:
@@ -119,9 +165,12 @@ class Synchronizer:
         keep: int = 20,
         commands_running: Callable[[], bool] = lambda: False,
         telemetry: Telemetry | None = None,
+        owner: str = "",
     ) -> None:
         self._telemetry = telemetry or Telemetry.off()
         self._store = store
+        self._owner = owner
+        """This agent's lease owner: the run's owner in the store."""
         self._registry = registry
         self._limiter = limiter
         self._claims = claims
@@ -152,6 +201,30 @@ class Synchronizer:
     def get(self, run_id: str) -> SyncRun | None:
         return self._runs.get(run_id)
 
+    async def lookup(self, run_id: str) -> SyncRun | None:
+        """A run of this agent's, or as the store has it (another agent's)."""
+        run = self.get(run_id)
+        if run is not None:
+            return run
+        stored = await self._store.get_sync_run(run_id)
+        return SyncRun.of(stored) if stored is not None else None
+
+    async def continue_orphans(self) -> list[SyncRun]:
+        """Queue again every unfinished run whose agent is gone, from its checkpoint: the leader's job."""
+        now = self._store.now()
+        live = {a.owner for a in await self._store.list_agents() if a.alive(now)}
+        continued = []
+        for stored in await self._store.unfinished_sync_runs():
+            if stored.owner in live or stored.owner == self._owner or self.get(stored.id) is not None:
+                continue
+            run = SyncRun.of(replace(stored, state=RunState.QUEUED.value))
+            log.warning(
+                "continuing sync %s from %s (its agent %s is gone)", run.id, run.checkpoint, stored.owner
+            )
+            await self._store.save_sync_run(run.record(self._owner, stored.counts, stored.checkpoint))
+            continued.append(self._runs.enqueue(run))
+        return continued
+
     async def sync(self, query: str = "") -> SyncRun:
         """Sync and wait for the end: what the scheduler and the auto-reconcile policy call."""
         run = self.start(query)
@@ -165,35 +238,53 @@ class Synchronizer:
     # ------------------------------------------------------------ one run
 
     async def _execute(self, run: SyncRun) -> None:
+        try:
+            await self._execute_stored(run)
+        except Exception as error:  # the queue fails the run; the store must say so too
+            with contextlib.suppress(StoreError):
+                failed = replace(
+                    run, state=RunState.FAILED, finished_at=utc_now(), errors=[*run.errors, str(error)]
+                )
+                await self._store.save_sync_run(failed.record(self._owner))
+            raise
+
+    async def _execute_stored(self, run: SyncRun) -> None:
         run.move(RunState.RUNNING)
         selected = Query.parse(run.query)
         current = await self._store.current_resources()
         records = [r for r in current if r.managed and selected.matches(r.key, r.target)]
-        run.total = len(records)
+        todo = after([r.key for r in records], run.checkpoint)
+        run.total = sum(run.done_before.values()) + len(todo)
+        progress = Prefix([records[i].key for i in todo], run.done_before)
+        await self._store.save_sync_run(run.record(self._owner, progress.counts, run.checkpoint))
         targets = {t.label: t for t in await self._store.list_targets()}
         busy = set(await self._store.keys_being_changed())
         namespaces = set(self._registry.namespaces())
         slots = asyncio.Semaphore(self._concurrency)
         async with asyncio.TaskGroup() as reads:
-            for record in records:
+            for index, at in enumerate(todo):
                 await slots.acquire()
-                reads.create_task(self._sync_one(run, record, targets, busy, namespaces, slots))
+                one = _One(run, records[at], index, progress)
+                reads.create_task(self._sync_one(one, targets, busy, namespaces, slots))
         run.move(RunState.FAILED if run.counts[Outcome.FAILED] else RunState.SUCCESS)
+        await self._store.save_sync_run(run.record(self._owner))
         counts = ", ".join(f"{n} {o}" for o, n in run.counts.items() if n)
         log.info("sync %s finished %s: %s of %d", run.id, run.state, counts or "nothing", run.total)
 
     async def _sync_one(
         self,
-        run: SyncRun,
-        record: ResourceRecord,
+        one: _One,
         targets: dict[str, TargetRecord],
         busy: set[ResourceKey],
         namespaces: set[str],
         slots: asyncio.Semaphore,
     ) -> None:
         try:
-            outcome, error = await self._outcome(run, record, targets, busy, namespaces)
-            run.count(outcome, error)
+            outcome, error = await self._outcome(one.run, one.record, targets, busy, namespaces)
+            one.run.count(outcome, error)
+            if one.progress.done(one.index, outcome):
+                record = one.run.record(self._owner, one.progress.counts, one.progress.checkpoint)
+                await self._store.save_sync_run(record)
         finally:
             slots.release()
 

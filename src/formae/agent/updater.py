@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -127,9 +127,13 @@ class ResourceUpdater:
         *,
         in_flight: asyncio.Semaphore | None = None,
         telemetry: Telemetry | None = None,
+        before_call: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._registry = registry
         self._telemetry = telemetry or Telemetry.off()
+        self._before_call = before_call
+        """Awaited before each request is sent: the command's lease confirmed (``CommandLeases.confirm``),
+        so an agent that was paused or cut off sends nothing for a command another agent took over."""
         self._in_flight = in_flight or asyncio.Semaphore(1)
         """Shared by the namespace's updaters: bounds the calls waiting on its plugins, nothing else."""
         self._limiter = limiter
@@ -192,6 +196,8 @@ class ResourceUpdater:
         except (NoPluginError, PluginUnavailable) as error:
             return error
         async with self._in_flight:
+            if self._before_call is not None:
+                await self._before_call()
             try:
                 with bound(node=link.node):
                     result = await call_plugin(

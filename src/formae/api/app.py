@@ -24,6 +24,7 @@ from formae.agent.synchronizer import Synchronizer
 from formae.api import openapi
 from formae.api.auth import ApiAccess, ApiGuard
 from formae.api.auth_routes import auth_routes
+from formae.api.cluster_routes import cluster_routes
 from formae.api.config_routes import config_routes
 from formae.api.masking import SecretMasking
 from formae.api.metrics_routes import metrics_routes
@@ -115,6 +116,7 @@ def build_app(services: AgentServices, access: ApiAccess | None = None) -> FastA
         app.include_router(config_routes(services.live_config), prefix="/api/v1")
     if services.metrics is not None:
         app.include_router(metrics_routes(services.metrics))
+    app.include_router(cluster_routes(services.store), prefix="/api/v1")
     if services.secrets is not None:
         app.include_router(secrets_routes(services.secrets.keyring), prefix="/api/v1")
         app.add_middleware(SecretMasking, redactor=services.secrets.redactor)

@@ -121,7 +121,13 @@ def sync_router(
         run_id: str,
         wait: Annotated[float, Query(ge=0, le=300, description="Seconds to wait for the run to end")] = 0,
     ) -> SyncRunView:
-        return run_view(await _ended_within(synchronizer.get(run_id), "sync", run_id, wait))
+        run = await synchronizer.lookup(run_id)  # this agent's, or another's from the store
+        if run is None or synchronizer.get(run_id) is run:
+            return run_view(await _ended_within(run, "sync", run_id, wait))
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                run = await asyncio.wait_for(_stored_end(synchronizer, run), wait)
+        return run_view(run)
 
     @router.get("/drift")
     async def drift(query: str = "") -> list[DriftView]:
@@ -149,6 +155,14 @@ def _parsed(query: str) -> ResourceQuery:
         return ResourceQuery.parse(query)
     except QueryError as error:
         raise HTTPException(400, str(error)) from None
+
+
+async def _stored_end(synchronizer: Synchronizer, run: SyncRun) -> SyncRun:
+    """Another agent's run once the store shows it ended (read again every 0.25 s)."""
+    while not run.finished.is_set():
+        await asyncio.sleep(0.25)
+        run = await synchronizer.lookup(run.id) or run
+    return run
 
 
 def run_view(run: SyncRun) -> SyncRunView:

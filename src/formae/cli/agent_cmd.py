@@ -67,6 +67,7 @@ async def _serve(config: AgentConfig, reread: Callable[[], AgentConfig]) -> int:
     # Imported here, not at the top: the agent pulls in gRPC, FastAPI and the datastore drivers
     # (~0.4 s), and every other formae command only needs an HTTP client.
     from formae.agent.leases import HomeLocked
+    from formae.agent.membership import StoreTaken
     from formae.agent_process import Agent
 
     stop = asyncio.Event()
@@ -77,7 +78,7 @@ async def _serve(config: AgentConfig, reread: Callable[[], AgentConfig]) -> int:
     loop.add_signal_handler(signal.SIGHUP, agent.reload_soon)
     try:
         await agent.run(stop)
-    except HomeLocked as locked:
+    except (HomeLocked, StoreTaken) as locked:
         print(f"error: {locked}", file=sys.stderr)
         return EXIT_HOME_LOCKED
     return 0

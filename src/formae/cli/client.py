@@ -289,6 +289,11 @@ class AgentClient:
         result: list[dict[str, Any]] = self._request("GET", "/plugins")
         return result
 
+    def agents(self) -> dict[str, Any]:
+        """Every agent sharing the store, the leader, and the commands whose lease each holds."""
+        result: dict[str, Any] = self._request("GET", "/agents")
+        return result
+
 
 _UNAUTHENTICATED_HINT = (
     f"; set {TOKEN_ENV} (formae api token create makes one), or run as the user who owns the agent's "

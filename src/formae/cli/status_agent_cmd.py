@@ -1,7 +1,8 @@
 """``formae status agent``: the agent's metrics summed up for a person (``GET /api/v1/stats``).
 
-The JSON and YAML output is an object with named sections (``stats`` today), so that more can join
-it without breaking scripts: a list of the agents sharing a store (issue 16) is the next.
+The JSON and YAML output is an object with named sections, so that more can join it without
+breaking scripts: ``stats`` and ``cluster`` (``GET /api/v1/agents``: every agent sharing the store,
+the leader, and the commands whose lease each holds).
 """
 
 from __future__ import annotations
@@ -37,12 +38,36 @@ def register(
         \b
         Examples:
           formae status agent            # for people
-          formae status agent -o json    # {"stats": {...}}, the same as GET /api/v1/stats
+          formae status agent -o json    # {"stats": {...}, "cluster": {...}}: GET /api/v1/stats, /agents
         """
         with connect(api) as client:
             stats = call(client, "request", "GET", "/stats")
-        if not emit_data(console, output, {"stats": stats}):
+            cluster = call(client, "agents")
+        if not emit_data(console, output, {"stats": stats, "cluster": cluster}):
             show_stats(console, stats, wide=output is Output.WIDE)
+            show_cluster(console, cluster)
+
+
+_AGENT_COLUMNS: list[ColumnSpec] = [
+    Column("agent"), Column("host"), Column("pid"), Column("api"), Column("state"),
+    Column("leader"), Column("commands"),
+]  # fmt: skip
+
+
+def show_cluster(console: Console, cluster: dict[str, Any]) -> None:
+    """One row per agent sharing the store: alive or gone, the leader, the commands it runs."""
+    rows: list[tuple[str, ...]] = []
+    for agent in cluster.get("agents", []):
+        commands = ", ".join(f"{c['command_id']} ({c['state']})" for c in agent["commands"]) or "-"
+        state = "alive" if agent["alive"] else f"gone since {agent['expires_at']}"
+        leader = "leader" if agent["leader"] else ""
+        rows.append(
+            (agent["id"], agent["host"], str(agent["pid"]), agent["api_url"], state, leader, commands)
+        )
+    unleased = ", ".join(c["command_id"] for c in cluster.get("unleased", []))
+    if unleased:
+        rows.append(("(none)", "", "", "", "to be taken over", "", unleased))
+    print_table(console, "agents sharing the store", _AGENT_COLUMNS, rows)
 
 
 def show_stats(console: Console, stats: dict[str, Any], *, wide: bool = False) -> None:

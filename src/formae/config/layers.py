@@ -292,7 +292,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tracing.service_name", "tracing_service_name", "formae-agent", _text, "OTEL_SERVICE_NAME"),
     Setting("tracing.sample_ratio", "tracing_sample_ratio", 1.0, parse_ratio, "FORMAE_TRACING_SAMPLE_RATIO"),
     Setting("cluster.node", "node", "", _text, "FORMAE_NODE_NAME"),
-    Setting("cluster.command_lease", "command_lease", 30.0, _seconds, "FORMAE_COMMAND_LEASE"),
+    Setting("cluster.command_lease", "command_lease", 6.0, _seconds, "FORMAE_COMMAND_LEASE"),
+    Setting(
+        "cluster.lease_renew_interval", "lease_renew_interval", 2.0, _seconds, "FORMAE_LEASE_RENEW_INTERVAL"
+    ),
     Setting(
         "plugin_restart.initial_delay",
         "plugin_restart_initial_delay",

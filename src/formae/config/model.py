@@ -189,6 +189,9 @@ class ClusterSection(_Section):
 
     node: str | None = Field(default=None, min_length=1)
     command_lease: PositiveSeconds | None = None
+    """Seconds a lease (a command's, the leader's, the agent's row) lasts unless renewed."""
+    lease_renew_interval: PositiveSeconds | None = None
+    """Seconds between renewals of every lease and looks for commands to take over; at most half the lease."""
 
 
 class RestartSection(_Section):

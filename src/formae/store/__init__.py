@@ -13,6 +13,7 @@ Every write is committed before its ``await`` returns; concurrent writers share 
 
 from formae.store._open import open_store
 from formae.store.api_tokens import ApiTokenRecord
+from formae.store.cluster import AgentRecord, ClaimPart, ClaimPartKind, StoredClaim, SyncRunRecord
 from formae.store.datastore import Datastore, Drift, Observation, WriteStats
 from formae.store.errors import JoinRefused, StoreError, StoreUnavailable, mask_url
 from formae.store.group_commit import GroupCommitter
@@ -24,6 +25,7 @@ from formae.store.records import (
     Command,
     CommandKind,
     CommandState,
+    Fence,
     JoinTokenRecord,
     NewResourceVersion,
     PluginProgress,
@@ -42,12 +44,16 @@ from formae.store.sqlite import SqliteStore, sqlite_url
 __all__ = [
     "INCOMPLETE_COMMAND_STATES",
     "UNMANAGED_STACK",
+    "AgentRecord",
     "ApiTokenRecord",
+    "ClaimPart",
+    "ClaimPartKind",
     "Command",
     "CommandKind",
     "CommandState",
     "Datastore",
     "Drift",
+    "Fence",
     "GroupCommitter",
     "JoinRefused",
     "JoinTokenRecord",
@@ -63,6 +69,8 @@ __all__ = [
     "StackRecord",
     "StoreError",
     "StoreUnavailable",
+    "StoredClaim",
+    "SyncRunRecord",
     "TargetRecord",
     "UpdateState",
     "VersionOrigin",

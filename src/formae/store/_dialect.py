@@ -57,6 +57,12 @@ class Dialect:
     """The schema's tables, one ``name`` per row, from the catalog."""
     foreign_keys_sql: str
     """The schema's foreign keys, one (``child``, ``parent``) table pair per row, from the catalog."""
+    clock_sql: str | None
+    """The database's own time (one ``now`` column): leases between agents are timed by one clock."""
+    claims_lock: str | None
+    """SQL that serialises claim checks of agents sharing the database, inside their transaction."""
+    shared: bool
+    """Whether several agents may share the database (PostgreSQL), or only one (a SQLite file)."""
 
     def encode_time(self, value: datetime | None) -> datetime | str | None:
         if value is None:
@@ -87,6 +93,9 @@ SQLITE = Dialect(
         'SELECT m.name AS child, f."table" AS parent'
         " FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE m.type = 'table'"
     ),
+    clock_sql=None,  # one agent, one clock
+    claims_lock=None,  # BEGIN IMMEDIATE: one writer at a time already
+    shared=False,
 )
 
 POSTGRES = Dialect(
@@ -101,4 +110,8 @@ POSTGRES = Dialect(
         " FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid JOIN pg_class p ON p.oid = c.confrelid"
         " WHERE c.contype = 'f' AND t.relnamespace = current_schema()::regnamespace"
     ),
+    clock_sql="SELECT clock_timestamp() AS now",
+    # Transaction-scoped: two agents admitting overlapping commands at once are checked one after the other.
+    claims_lock="SELECT pg_advisory_xact_lock(hashtext('formae.command_claims'))",
+    shared=True,
 )

@@ -21,6 +21,7 @@ from formae.model import Operation, ResourceKey
 from formae.store import _rows as rows
 from formae.store._dialect import Dialect, Tx
 from formae.store.api_tokens import ApiTokenStore
+from formae.store.cluster import ClusterStore, _Clock
 from formae.store.errors import JoinRefused, StoreError, mask_url
 from formae.store.group_commit import GroupCommitter, OrderingGroups
 from formae.store.migrate import migrate
@@ -29,6 +30,7 @@ from formae.store.records import (
     UNMANAGED_STACK,
     Command,
     CommandState,
+    Fence,
     JoinTokenRecord,
     NewResourceVersion,
     ResourceChange,
@@ -44,6 +46,8 @@ from formae.store.records import (
 from formae.telemetry.hooks import Telemetry
 
 T = TypeVar("T")
+_NOBODY = "(nobody)/"
+"""An owner prefix no lease holder has (theirs start with a hex home id)."""
 _FINAL = tuple(state for state in CommandState if state.is_final)
 R = TypeVar("R")
 
@@ -54,6 +58,18 @@ _SAVE_PROGRESS = (
     + ", ".join(f"{column} = ${i}" for i, column in enumerate(rows.PROGRESS_COLUMNS, start=3))
     + " WHERE command_id = $1 AND update_id = $2"
 )
+
+
+def _fenced(command: int, generation: int) -> str:
+    """The condition a fenced write adds: the command's lease is still of this generation."""
+    return (
+        f" AND EXISTS (SELECT 1 FROM commands fence"
+        f" WHERE fence.id = ${command} AND fence.lease_generation = ${generation})"
+    )
+
+
+_FENCE_AT = 3 + len(rows.PROGRESS_COLUMNS)
+_SAVE_PROGRESS_FENCED = _SAVE_PROGRESS + _fenced(1, _FENCE_AT)
 _INSERT_RESOURCE = rows.insert_sql("resources", rows.RESOURCE_COLUMNS)
 _KEY = "stack = $1 AND type = $2 AND label = $3"
 _WITHOUT_FORMA = ", ".join("NULL AS forma" if c == "forma" else c for c in rows.COMMAND_COLUMNS)
@@ -72,6 +88,13 @@ _APPEND_RESOURCE = (
     " $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING version"
 )
 _APPEND_RESOURCE_BLIND = _APPEND_RESOURCE.removesuffix(" RETURNING version")
+_APPEND_RESOURCE_FENCED = (
+    "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
+    " desired_properties, deleted, command_id, created_at, managed, origin) SELECT $1, $2, $3,"
+    f" (SELECT COALESCE(MAX(version), 0) + 1 FROM resources WHERE {_KEY}),"
+    " $4, $5, $6, $7, $8, $9, $10, $11, $12 WHERE EXISTS (SELECT 1 FROM commands fence"
+    " WHERE fence.id = $9 AND fence.lease_generation = $13)"
+)
 _APPEND_TOMBSTONE_BLIND = (
     "INSERT INTO resources (stack, type, label, version, target, native_id, properties,"
     " desired_properties, deleted, command_id, created_at, managed, origin)"
@@ -79,6 +102,7 @@ _APPEND_TOMBSTONE_BLIND = (
     f" TRUE, $4, $5, managed, $6 FROM resources WHERE {_KEY} AND NOT deleted"
     f" AND version = (SELECT MAX(version) FROM resources WHERE {_KEY})"
 )
+_APPEND_TOMBSTONE_FENCED = _APPEND_TOMBSTONE_BLIND + _fenced(4, 7)
 _INSERT_OBSERVED = _INSERT_RESOURCE + " ON CONFLICT (stack, type, label, version) DO NOTHING"
 _LATEST_STATE = f"SELECT version, deleted FROM resources WHERE {_KEY} ORDER BY version DESC LIMIT 1"
 _RETIRE_UNMANAGED = (
@@ -90,6 +114,7 @@ _RETIRE_UNMANAGED = (
     " SELECT MAX(m.version) FROM resources m"
     " WHERE m.stack = r.stack AND m.type = r.type AND m.label = r.label)"
 )
+_RETIRE_UNMANAGED_FENCED = _RETIRE_UNMANAGED + _fenced(3, 6)
 _BEING_CHANGED = (
     "SELECT u.stack, u.type, u.label, u.operation FROM resource_updates u"
     " JOIN commands c ON c.id = u.command_id"
@@ -124,6 +149,22 @@ _CURRENT = (
 
 
 @dataclass(frozen=True, slots=True)
+class _UpdateSql:
+    """The statements ``record_update`` sends: plain, or each fenced by the command's lease."""
+
+    progress: str
+    append: str
+    retire: str
+    tombstone: str
+
+
+_UNFENCED_SQL = _UpdateSql(_SAVE_PROGRESS, _APPEND_RESOURCE_BLIND, _RETIRE_UNMANAGED, _APPEND_TOMBSTONE_BLIND)
+_FENCED_SQL = _UpdateSql(
+    _SAVE_PROGRESS_FENCED, _APPEND_RESOURCE_FENCED, _RETIRE_UNMANAGED_FENCED, _APPEND_TOMBSTONE_FENCED
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """A version to write only if ``expected_version`` is still the latest of its key.
 
@@ -153,7 +194,7 @@ class WriteStats:
     writes: int
 
 
-class Datastore(ApiTokenStore, ABC):
+class Datastore(ApiTokenStore, ClusterStore, ABC):
     """The agent's persistent memory. Every write is committed before its ``await`` returns."""
 
     def __init__(self, *, url: str, dialect: Dialect) -> None:
@@ -162,6 +203,7 @@ class Datastore(ApiTokenStore, ABC):
         self._dialect = dialect
         self._committer = GroupCommitter(self._transact, name=self.url)
         self._closed = False
+        self._clock = _Clock()
 
     def instrument(self, telemetry: Telemetry) -> None:
         """Hand the group committer the agent's telemetry: commit latency, sizes and spans."""
@@ -265,18 +307,25 @@ class Datastore(ApiTokenStore, ABC):
         state: CommandState,
         message: str | None,
         expected: Collection[CommandState],
+        *,
+        fence: Fence | None = None,
     ) -> Command | None:
         """Move a command to ``state`` only if it is in one of ``expected`` (compare and set).
 
         The agent's command state machine passes the states its table allows to move from, so a
-        write that lost a race (a cancel after the end) changes nothing and returns None.
+        write that lost a race (a cancel after the end) changes nothing and returns None. With a
+        ``fence``, so does a write whose lease another agent has taken over.
         """
         d = self._dialect
-        where, args = _state_filter(expected, first=5)
+        where, states = _state_filter(expected, first=5)
+        args: list[object] = [*states]
+        fenced = f" AND lease_generation = ${5 + len(args)}" if fence is not None else ""
         sql = (
             "UPDATE commands SET state = $2, message = COALESCE($3, message), updated_at = $4"
-            f" WHERE id = $1 AND{where.removeprefix(' WHERE')} RETURNING {_WITHOUT_FORMA}"
+            f" WHERE id = $1 AND{where.removeprefix(' WHERE')}{fenced} RETURNING {_WITHOUT_FORMA}"
         )
+        if fence is not None:
+            args.append(fence.generation)
 
         async def write(tx: Tx) -> list[Command]:
             found = await tx.fetch(sql, command_id, state.value, message, d.encode_time(utc_now()), *args)
@@ -286,22 +335,25 @@ class Datastore(ApiTokenStore, ABC):
         return updated[0] if updated else None
 
     async def plan_queued_command(
-        self, command_id: str, updates: Sequence[ResourceUpdateRecord]
+        self, command_id: str, updates: Sequence[ResourceUpdateRecord], *, fence: Fence | None = None
     ) -> Command | None:
         """A queued command's turn: its updates stored and the command ``Pending``, in one transaction.
 
-        None (and nothing written) if the command is no longer ``Queued`` (canceled meanwhile).
+        None (and nothing written) if the command is no longer ``Queued`` (canceled meanwhile), or
+        its lease was taken over (``fence``).
         """
         d = self._dialect
         sql = (
             "UPDATE commands SET state = $2, message = '', updated_at = $3"
-            f" WHERE id = $1 AND state = $4 RETURNING {_WITHOUT_FORMA}"
+            " WHERE id = $1 AND state = $4 AND ($5 < 0 OR lease_generation = $5)"
+            f" RETURNING {_WITHOUT_FORMA}"
         )
         now = d.encode_time(utc_now())
+        generation = fence.generation if fence is not None else -1
 
         async def write(tx: Tx) -> list[Command]:
             found = await tx.fetch(
-                sql, command_id, CommandState.PENDING.value, now, CommandState.QUEUED.value
+                sql, command_id, CommandState.PENDING.value, now, CommandState.QUEUED.value, generation
             )
             if found and updates:
                 await tx.executemany(_INSERT_UPDATE, [rows.update_params(d, u) for u in updates])
@@ -313,35 +365,52 @@ class Datastore(ApiTokenStore, ABC):
     # -- command leases ----------------------------------------------------------------------
 
     async def acquire_command_lease(
-        self, command_id: str, owner: str, until: datetime, *, successor_of: str | None = None
-    ) -> bool:
+        self, command_id: str, owner: str, seconds: float, *, successor_of: str | None = None
+    ) -> Fence | None:
         """Lease an unfinished command: when free, expired, ours, or left by ``successor_of``.
 
         ``successor_of`` is an owner prefix whose holders are known dead (an earlier agent of the
-        home whose lock the caller now holds): their leases are taken over without waiting.
+        home whose lock the caller now holds): their leases are taken over without waiting. The
+        answer is the fence every write of the executor carries; None if another agent holds it.
+        Expiry is timed by the database's clock (``now``), so agents' clocks need not agree.
         """
         d = self._dialect
         sql = (
-            "UPDATE commands SET lease_owner = $2, lease_expires_at = $3 WHERE id = $1 AND ("
+            "UPDATE commands SET lease_owner = $2, lease_expires_at = $3,"
+            " lease_generation = CASE WHEN lease_owner = $2 THEN lease_generation"
+            " ELSE lease_generation + 1 END WHERE id = $1 AND ("
             " lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < $4"
             " OR substr(lease_owner, 1, length($5)) = $5)"
-            f" AND state NOT IN ({', '.join(repr(s.value) for s in _FINAL)}) RETURNING id"
+            f" AND state NOT IN ({', '.join(repr(s.value) for s in _FINAL)}) RETURNING lease_generation"
         )
         prefix = successor_of if successor_of else owner
-        now, expires = d.encode_time(utc_now()), d.encode_time(until)
+        now, expires = d.encode_time(self.now()), self._until(seconds)
 
-        async def write(tx: Tx) -> bool:
-            return bool(await tx.fetch(sql, command_id, owner, expires, now, prefix))
+        async def write(tx: Tx) -> list[Any]:
+            return list(await tx.fetch(sql, command_id, owner, expires, now, prefix))
 
-        return await self._committer.submit(write)
+        found = await self._committer.submit(write)
+        return Fence(command_id, int(found[0]["lease_generation"])) if found else None
 
-    async def renew_command_leases(self, owner: str, until: datetime) -> set[str]:
-        """Extend every lease ``owner`` holds; the ids still held (a lease taken over is missing)."""
-        d = self._dialect
-        sql = "UPDATE commands SET lease_expires_at = $2 WHERE lease_owner = $1 RETURNING id"
+    async def renew_command_leases(
+        self, owner: str, command_ids: Collection[str], seconds: float
+    ) -> dict[str, CommandState]:
+        """Extend the leases ``owner`` holds on ``command_ids``: those still held, with their state.
 
-        async def write(tx: Tx) -> set[str]:
-            return {str(r["id"]) for r in await tx.fetch(sql, owner, d.encode_time(until))}
+        A lease taken over is missing; a state of Canceling says a cancel came through another agent.
+        """
+        ids = sorted(command_ids)
+        if not ids:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(3, len(ids) + 3))
+        sql = (
+            f"UPDATE commands SET lease_expires_at = $2 WHERE lease_owner = $1 AND id IN ({marks})"
+            " RETURNING id, state"
+        )
+        until = self._until(seconds)
+
+        async def write(tx: Tx) -> dict[str, CommandState]:
+            return {str(r["id"]): CommandState(r["state"]) for r in await tx.fetch(sql, owner, until, *ids)}
 
         return await self._committer.submit(write)
 
@@ -351,6 +420,19 @@ class Datastore(ApiTokenStore, ABC):
             " WHERE id = $1 AND lease_owner = $2"
         )
         await self._committer.submit(lambda tx: tx.execute(sql, command_id, owner))
+
+    async def adoptable_commands(self, *, successor_of: str | None = None) -> list[Command]:
+        """Unfinished commands nobody executes (no lease, or an expired one), oldest first.
+
+        With ``successor_of``, also those an earlier agent of this home left (it is known dead).
+        """
+        where, args = _state_filter(INCOMPLETE_COMMAND_STATES, first=3)
+        sql = (
+            f"SELECT * FROM commands{where} AND (lease_owner IS NULL OR lease_expires_at < $1"
+            " OR substr(lease_owner, 1, length($2)) = $2) ORDER BY id"
+        )
+        now = self._dialect.encode_time(self.now())
+        return await self._fetch_commands(sql, now, successor_of or _NOBODY, *args)
 
     async def _fetch_commands(self, sql: str, *args: object) -> list[Command]:
         d = self._dialect
@@ -420,20 +502,25 @@ class Datastore(ApiTokenStore, ABC):
 
         return await self._read("counting resource updates", query)
 
-    async def save_progress(self, update: ResourceUpdateRecord) -> None:
+    async def save_progress(self, update: ResourceUpdateRecord, *, fence: Fence | None = None) -> None:
         """One step of a running update: only what a step changes (state, attempts, request id, …).
 
         The update must exist (``create_command`` wrote it); its plan columns are left as they are,
         so a step costs a small UPDATE rather than re-encoding the properties and patch.
         """
         params = rows.progress_params(self._dialect, update)
+        sql = _SAVE_PROGRESS if fence is None else _SAVE_PROGRESS_FENCED
+        if fence is not None:
+            params = (*params, fence.generation)
 
         async def write(tx: Tx) -> None:
-            await tx.execute(_SAVE_PROGRESS, *params)
+            await tx.execute(sql, *params)
 
         await self._committer.submit(write)
 
-    async def record_update(self, update: ResourceUpdateRecord, change: ResourceChange | None) -> None:
+    async def record_update(
+        self, update: ResourceUpdateRecord, change: ResourceChange | None, *, fence: Fence | None = None
+    ) -> None:
         """Save ``update``'s progress and apply ``change`` to the inventory in ONE transaction.
 
         A crash can then never leave an update marked done whose resource version is missing, or a
@@ -445,25 +532,28 @@ class Datastore(ApiTokenStore, ABC):
         break the group committer's batching of a big apply.)
         """
         d = self._dialect
+        sql = _FENCED_SQL if fence is not None else _UNFENCED_SQL
+        extra = (fence.generation,) if fence is not None else ()
 
         async def write(tx: Tx) -> None:
-            await tx.execute(_SAVE_PROGRESS, *rows.progress_params(d, update))
+            await tx.execute(sql.progress, *rows.progress_params(d, update), *extra)
             if isinstance(change, NewResourceVersion):
                 await tx.execute(
-                    _APPEND_RESOURCE_BLIND, *rows.resource_params_without_version(d, _version_of(change))
+                    sql.append, *rows.resource_params_without_version(d, _version_of(change)), *extra
                 )
                 if change.adopts and change.native_id:
                     await tx.execute(
-                        _RETIRE_UNMANAGED, change.type, change.native_id, update.command_id,
-                        d.encode_time(utc_now()), UNMANAGED_STACK,
+                        sql.retire, change.type, change.native_id, update.command_id,
+                        d.encode_time(utc_now()), UNMANAGED_STACK, *extra,
                     )  # fmt: skip
             elif isinstance(change, ResourceDeletion):
                 await tx.execute(
-                    _APPEND_TOMBSTONE_BLIND,
+                    sql.tombstone,
                     *change.key,
                     change.command_id,
                     d.encode_time(utc_now()),
                     change.origin.value,
+                    *extra,
                 )
 
         await self._committer.submit(write)

@@ -139,6 +139,19 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """The lease an executor of a command holds: its writes count only while it is still current.
+
+    Every write of a running command checks, in its own statement, that the command's
+    ``lease_generation`` is still this one. Another agent taking the lease over bumps the
+    generation, so the late writes of a paused agent that still thinks it holds it match nothing.
+    """
+
+    command_id: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class PluginProgress:
     """The plugin's last answer about an update, as stored (one JSON column).
 

@@ -7,12 +7,16 @@ import formae.store
 
 def test_public_names() -> None:
     assert sorted(formae.store.__all__) == [
+        "AgentRecord",
         "ApiTokenRecord",
+        "ClaimPart",
+        "ClaimPartKind",
         "Command",
         "CommandKind",
         "CommandState",
         "Datastore",
         "Drift",
+        "Fence",
         "GroupCommitter",
         "INCOMPLETE_COMMAND_STATES",
         "JoinRefused",
@@ -29,6 +33,8 @@ def test_public_names() -> None:
         "StackRecord",
         "StoreError",
         "StoreUnavailable",
+        "StoredClaim",
+        "SyncRunRecord",
         "TargetRecord",
         "UNMANAGED_STACK",
         "UpdateState",

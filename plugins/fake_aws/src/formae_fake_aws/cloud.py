@@ -2,7 +2,9 @@
 
 A real cloud is one system however many plugin processes talk to it: it keeps what it created when
 a plugin dies, every replica sees the same resources, and a create retried on another replica with
-the same idempotency token finds the first one. ``SqliteCloud`` gives the fake those properties
+the same idempotency token finds the first one, and a request it answered keeps its final status
+(polled again by an agent that took a command over, it answers the same, as AWS Cloud Control's
+request tokens do). ``SqliteCloud`` gives the fake those properties
 (each operation is one transaction on a file every replica opens); ``MemoryCloud`` is the cheap
 default for tests and benchmarks that run a single process and do not care about crashes.
 """
@@ -173,15 +175,15 @@ class MemoryCloud(Cloud):
         return True
 
     def pending_for(self, native_id: str) -> PendingRequest | None:
-        return next((p for p in self._requests.values() if p.native_id == native_id), None)
+        return next(
+            (p for p in self._requests.values() if p.native_id == native_id and p.polls_left > 0), None
+        )
 
     def poll_request(self, request_id: str) -> PendingRequest | None:
         request = self._requests.get(request_id)
         if request is None:
             return None
-        request.polls_left -= 1
-        if request.polls_left <= 0:
-            del self._requests[request_id]
+        request.polls_left = max(request.polls_left - 1, 0)  # a finished request keeps answering
         return request
 
     def count_attempt(self, key: str) -> int:
@@ -324,23 +326,21 @@ class SqliteCloud(Cloud):
 
     def pending_for(self, native_id: str) -> PendingRequest | None:
         row = self._db.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE native_id = ? LIMIT 1", (native_id,)
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE native_id = ? AND polls_left > 0 LIMIT 1",
+            (native_id,),
         ).fetchone()
         return None if row is None else PendingRequest(*row)
 
     def poll_request(self, request_id: str) -> PendingRequest | None:
         with self._write() as db:
             rows = db.execute(
-                f"UPDATE requests SET polls_left = polls_left - 1 WHERE request_id = ? "
+                f"UPDATE requests SET polls_left = MAX(polls_left - 1, 0) WHERE request_id = ? "
                 f"RETURNING {_REQUEST_COLUMNS}",
                 (request_id,),
             ).fetchall()
             if not rows:
                 return None
-            request = PendingRequest(*rows[0])
-            if request.polls_left <= 0:
-                db.execute("DELETE FROM requests WHERE request_id = ?", (request_id,))
-        return request
+        return PendingRequest(*rows[0])  # a finished request keeps answering, as a cloud's do
 
     def count_attempt(self, key: str) -> int:
         with self._write() as db:
