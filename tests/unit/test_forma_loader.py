@@ -307,6 +307,15 @@ def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
         load_forma(path)
 
 
+@pytest.mark.parametrize("text", ["? - : ", "? - - ", "? [[a]]\n: 1"])
+def test_a_yaml_key_that_is_a_nested_collection_is_refused_as_invalid_yaml(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(text)
+
+    with pytest.raises(FormaError, match=r"keys.yaml: invalid YAML: .*key"):
+        load_forma(path)
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FormaError, match=r"nope.json: no such file"):
         load_forma(tmp_path / "nope.json")

@@ -142,6 +142,8 @@ def parse_yaml(source: str, text: str) -> Any:
         raise FormaError.single(source, f"invalid YAML: {_yaml_problem(error)}") from None
     except RecursionError:
         raise FormaError.single(source, "invalid YAML: nested too deep") from None
+    except TypeError:  # ruamel builds a key it cannot hash from a nested complex key (`? - : `)
+        raise FormaError.single(source, "invalid YAML: a mapping key is a list or a mapping") from None
 
 
 def _yaml_problem(error: YAMLError) -> str:
