@@ -37,7 +37,7 @@ def token_create(
     """Mint a token; only the token goes to stdout, what it allows to stderr. It is shown once."""
     cli = _cli()
     with cli._client(api) as client:
-        created = cli._call(client, "create_api_token", str(role), ttl, description)
+        created = cli._call(client.create_api_token, str(role), ttl, description)
     until = created["expires_at"] or "revoked"
     make_console(stderr=True).print(
         f"API token {created['id']} with role {created['role']}, valid until {until}",
@@ -57,7 +57,7 @@ def token_list(
     """The tokens minted so far (never their secrets)."""
     cli = _cli()
     with cli._client(api) as client:
-        tokens = cli._call(client, "api_tokens")
+        tokens = cli._call(client.api_tokens)
     console = make_console()
     if not emit_data(console, output, tokens):
         rows = [
@@ -83,7 +83,7 @@ def token_revoke(
     """Revoke a token: the agent refuses it from now on."""
     cli = _cli()
     with cli._client(api) as client:
-        revoked = cli._call(client, "revoke_api_token", token_id)
+        revoked = cli._call(client.revoke_api_token, token_id)
     make_console().print(f"API token {revoked['id']} revoked at {revoked['revoked_at']}", markup=False)
 
 
@@ -94,5 +94,5 @@ def secrets_rotate_key(
     """Seal new and changed secrets with a new key; the old keys stay in secrets.key to open older ones."""
     cli = _cli()
     with cli._client(api) as client:
-        rotated = cli._call(client, "rotate_secrets_key")
+        rotated = cli._call(client.rotate_secrets_key)
     make_console().print(f"secrets are now sealed with key {rotated['current']}", markup=False)

@@ -88,7 +88,7 @@ def reload(
     """Read the configuration again and apply what can change live (as SIGHUP does); admin token."""
     cli = _cli()
     with cli._client(api) as client:
-        answer = cli._call(client, "request", "POST", "/agent/reload")
+        answer = cli._call(client.request, "POST", "/agent/reload")
     console = make_console()
     if emit_data(console, output, answer):
         return
@@ -101,7 +101,7 @@ def _from_agent(api: str | None) -> dict[str, Any]:
     cli = _cli()
     client: AgentClient
     with cli._client(api) as client:
-        return dict(cli._call(client, "request", "GET", "/agent/config"))
+        return dict(cli._call(client.request, "GET", "/agent/config"))
 
 
 def _resolved_here(home: Path, config_file: Path | None) -> dict[str, Any]:

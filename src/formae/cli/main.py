@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 
@@ -61,6 +61,7 @@ LONG_POLL = 30.0
 """Seconds the agent may hold a ``--watch --output json|yaml`` poll before answering."""
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 app = FormaeTyper()
 agent_app = FormaeTyper(help="Run and control the agent")
@@ -149,9 +150,10 @@ def _client(url: str | None) -> AgentClient:
         _fail(str(error), EXIT_NO_AGENT)
 
 
-def _call(client: AgentClient, what: str, *args: Any, **kwargs: Any) -> Any:
-    """One API call with the CLI's error conventions applied."""
-    return _conventionally(lambda: getattr(client, what)(*args, **kwargs))
+def _call(method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """One API call (a method of ``AgentClient``, type-checked with its arguments) with the CLI's error
+    conventions applied."""
+    return _conventionally(lambda: method(*args, **kwargs))
 
 
 def _conventionally(talk: Callable[[], T]) -> T:
@@ -206,7 +208,7 @@ def apply(
         _fail(f"--mode must be reconcile or patch, not {mode!r}", EXIT_USAGE)
     forma, source = _load(file)
     with _client(api) as client:
-        response = _call(client, "apply", forma, mode, simulate, force, source, queue=queue)
+        response = _call(client.apply, forma, mode, simulate, force, source, queue=queue)
         _submitted(client, response, watch, output, quiet)
 
 
@@ -241,7 +243,7 @@ def destroy(
         _fail("give a forma file or --query, not both", EXIT_USAGE)
     forma, source = _load(file) if file is not None else (None, "query")
     with _client(api) as client:
-        response = _call(client, "destroy", forma, query, simulate, source, queue=queue)
+        response = _call(client.destroy, forma, query, simulate, source, queue=queue)
         _submitted(client, response, watch, output, quiet)
 
 
@@ -311,7 +313,7 @@ def cancel(
     from rich.text import Text
 
     with _client(api) as client:
-        command = _call(client, "cancel", command_id)
+        command = _call(client.cancel, command_id)
     console.print(Text.assemble(f"command {command_id}: ", styled_state(command["state"])))
 
 
@@ -342,7 +344,7 @@ def status_command(
     """
     with _client(api) as client:
         if command_id is None:
-            commands = _call(client, "commands")
+            commands = _call(client.commands)
             if not emit_data(console, output, commands):
                 rows = [
                     (c["id"], c["kind"], c["mode"], styled_state(c["state"]), c["message"], c["created_at"])
@@ -364,7 +366,7 @@ def status_command(
         if not output.for_people:
             command = _conventionally(lambda: _emit_command(client, command_id, output))
         else:
-            command = _call(client, "command", command_id)
+            command = _call(client.command, command_id)
             command_table(command).print(console, wide=output is Output.WIDE)
             console.print(command["message"], markup=False, highlight=False)
         if command["state"] in ("Failed", "Canceled"):
@@ -387,7 +389,7 @@ def inventory_resources(
 ) -> None:
     """Resources the agent manages."""
     with _client(api) as client:
-        resources = _call(client, "inventory", "resources", query)
+        resources = _call(client.inventory, "resources", query)
     if not emit_data(console, output, resources):
         rows = [
             (
@@ -422,7 +424,7 @@ def inventory_resources(
 @inventory_app.command("stacks")
 def inventory_stacks(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
     with _client(api) as client:
-        stacks = _call(client, "inventory", "stacks")
+        stacks = _call(client.inventory, "stacks")
     if not emit_data(console, output, stacks):
         rows = [(s["label"], s["description"], _policies(s), s.get("expires_at")) for s in stacks]
         columns: list[ColumnSpec] = [
@@ -448,7 +450,7 @@ def _policies(stack: dict[str, Any]) -> str:
 @inventory_app.command("targets")
 def inventory_targets(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
     with _client(api) as client:
-        targets = _call(client, "inventory", "targets")
+        targets = _call(client.inventory, "targets")
     if not emit_data(console, output, targets):
         rows = [(t["label"], t["namespace"], t["config"]) for t in targets]
         columns = [Column("label", key=True), Column("namespace", key=True), Column("config", drop=1)]
@@ -462,7 +464,7 @@ def inventory_targets(output: OutputOption = Output.HUMAN, api: ApiOption = None
 def plugin_list(output: OutputOption = Output.HUMAN, api: ApiOption = None) -> None:
     """Plugins registered with the agent, local and remote."""
     with _client(api) as client:
-        plugins = _call(client, "plugins")
+        plugins = _call(client.plugins)
     if not emit_data(console, output, plugins):
         from formae.cli.plugins_view import print_plugins
 
@@ -491,7 +493,7 @@ def token_create(
     Only the token goes to stdout (for $(...)); what it allows goes to stderr. It is shown once.
     """
     with _client(api) as client:
-        created = _call(client, "create_join_token", namespace, ttl, agent_address)
+        created = _call(client.create_join_token, namespace, ttl, agent_address)
     errors.print(
         f"join token {created['id']} for {', '.join(created['namespaces'])}, "
         f"dialling {created['agent_address']}, valid until {created['expires_at']}; usable once",
