@@ -41,8 +41,8 @@ def register(
           formae status agent -o json    # {"stats": {...}, "cluster": {...}}: GET /api/v1/stats, /agents
         """
         with connect(api) as client:
-            stats = call(client, "request", "GET", "/stats")
-            cluster = call(client, "agents")
+            stats = call(client.request, "GET", "/stats")
+            cluster = call(client.agents)
         if not emit_data(console, output, {"stats": stats, "cluster": cluster}):
             show_stats(console, stats, wide=output is Output.WIDE)
             show_cluster(console, cluster)
