@@ -127,6 +127,8 @@ def test_metrics_need_a_token_and_stats_summarise_them(agent: AgentUnderTest) ->
         check=True,
     )
     stats = json.loads(cli.stdout)["stats"]
+    [me] = json.loads(cli.stdout)["cluster"]["agents"]  # the agents sharing the store: this one
+    assert (me["pid"], me["alive"], me["leader"], me["commands"]) == (agent.pid, True, True, [])
     assert stats["commands"]["apply"]["Success"] == 1
     assert stats["resource_updates"]["create"]["Success"] == BUCKETS
     assert stats["plugins"] == {"FakeAWS": {"healthy": 1, "unhealthy": 0, "draining": 0}}
