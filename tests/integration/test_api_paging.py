@@ -192,6 +192,7 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
     assert shown.returncode == 0, shown.stderr
     updates = json.loads(shown.stdout)["updates"]
     assert [u["update_id"] for u in updates] == [f"u{i:06d}" for i in range(CLI_UPDATES)]
+    assert json.loads(shown.stdout)["summary"] == {"Success": CLI_UPDATES - FAILED, "Failed": FAILED}
 
     watched = formae("status", "command", command_id, "--watch")
     assert watched.returncode == 0, watched.stderr
@@ -207,11 +208,14 @@ def test_the_cli_pages_through_a_big_command_and_the_inventory(
     with _http(agent) as http:
         page = http.get(f"/commands/{command_id}", params={"limit": 3, "after": "u000005"}).json()
         failed = http.get(f"/commands/{command_id}", params={"state": "Failed", "limit": 5000}).json()
-        later = http.get(f"/commands/{command_id}", params={"updated_since": "2999-01-01T00:00:00"}).json()
+        later = http.get(f"/commands/{command_id}", params={"updated_since": "2999-01-01T00:00:00Z"}).json()
+        uncounted = http.get(f"/commands/{command_id}", params={"summary": "false", "limit": 1}).json()
         since_start = http.get(
             f"/commands/{command_id}", params={"updated_since": "2000-01-01T00:00:00Z", "limit": 5}
         ).json()
     assert later["updates"] == []
+    assert uncounted["summary"] == {}
+    assert len(uncounted["updates"]) == 1
     assert later["summary"] == {"Success": CLI_UPDATES - FAILED, "Failed": FAILED}
     assert [u["update_id"] for u in since_start["updates"]] == [f"u{i:06d}" for i in range(5)]
     assert [u["update_id"] for u in page["updates"]] == ["u000006", "u000007", "u000008"]

@@ -2,7 +2,7 @@
 
 POST /api/v1/commands/apply | /destroy   → 202, the submission (its plan when simulated)
 POST /api/v1/commands/{id}/cancel
-GET  /api/v1/commands/{id}?wait=N&limit=&after=&state=&updated_since=
+GET  /api/v1/commands/{id}?wait=N&limit=&after=&state=&updated_since=&summary=
 GET  /api/v1/commands?limit=&state=
 """
 
@@ -96,13 +96,16 @@ def command_routes(
             BeforeValidator(_iso_time),
             Query(description="Only updates changed at or after this time (a watcher's last updated_at)"),
         ] = None,
+        summary: Annotated[
+            bool, Query(description="false: summary is {}, not counted (a reader of later pages has it)")
+        ] = True,
     ) -> Response:
         if wait:
             await runner.wait_finished(command_id, wait)
         async with large_reads.turn():
             try:
                 since = updated_since.replace(tzinfo=updated_since.tzinfo or UTC) if updated_since else None
-                return await _command_page(command_id, updates, limit, after, state, since)
+                return await _command_page(command_id, updates, limit, after, state, since, summary)
             except StoreError:  # a command this agent runs is paused: say so from memory
                 running = runner.running_command(command_id)
                 if running is None or runner.waiting_message(command_id) is None:
@@ -116,11 +119,12 @@ def command_routes(
         after: str | None,
         state: list[UpdateState] | None,
         since: datetime | None = None,
+        counted: bool = True,
     ) -> Response:
         found = await store.get_command(command_id, with_forma=False)
         if found is None:
             raise HTTPException(404, f"no command {command_id}")
-        counts = await store.count_updates(command_id)
+        counts = await store.count_updates(command_id) if counted or not updates else {}
         if not updates:  # the cheap view a poller wants: counts, no rows
             return _json(_paused(runner, _command_view(found, [], counts=counts)))
         page = await store.get_updates(command_id, after=after, limit=limit + 1, states=state, since=since)

@@ -219,10 +219,14 @@ class AgentClient:
         ``since`` (an ``updated_at``), only the updates changed at or after it are listed.
         """
         found: list[dict[str, Any]] = []
+        first: dict[str, Any] | None = None
         command: dict[str, Any] = {}
         for command in self.command_pages(command_id, updates, wait, states, since):
             found += command.get("updates") or []
-        return {**command, "updates": found} if updates else command
+            first = first or command
+        if not updates or first is None:
+            return command
+        return {**command, "summary": first["summary"], "updates": found}  # keys keep their places
 
     def command_pages(
         self,
@@ -232,7 +236,11 @@ class AgentClient:
         states: list[str] | None = None,
         since: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """The command page by page, each with the next ``PAGE`` of its updates: held one at a time."""
+        """The command page by page, each with the next ``PAGE`` of its updates: held one at a time.
+
+        Only the first page has the counts (``summary``): counting 100,000 updates again for each of
+        the next 99 pages was a third of what reading them cost the agent.
+        """
         params: dict[str, Any] = {"updates": updates, "wait": wait, "limit": PAGE}
         if states:
             params["state"] = states
@@ -242,8 +250,9 @@ class AgentClient:
         path = f"/commands/{command_id}"
         page: dict[str, Any] = self._request("GET", path, params=params, timeout=timeout)
         yield page
+        later = {**params, "wait": 0, "summary": False}  # the first page counted them
         while page.get("next_after"):
-            page = self._request("GET", path, params={**params, "wait": 0, "after": page["next_after"]})
+            page = self._request("GET", path, params={**later, "after": page["next_after"]})
             yield page
 
     def commands(self, limit: int = 20) -> list[dict[str, Any]]:
