@@ -74,6 +74,16 @@ async def test_each_reconcile_forma_is_read_once_however_many_stacks_are_checked
     assert len(reads) == 2  # one per reconcile walked past, not one per reconcile and stack
 
 
+async def test_the_reconcile_being_planned_is_not_the_last_reconcile_of_its_stacks(store: Datastore) -> None:
+    await a_command(store, Mode.RECONCILE, ["a"], None)
+    patch = await a_command(store, Mode.PATCH, ["a"], changed="a")
+    planning = await a_command(store, Mode.RECONCILE, ["a"], None)  # stored with its claim, then planned
+
+    [problem] = await out_of_band_changes(store, ["a"], planning=planning.id)
+
+    assert f"apply --mode patch {patch.id}" in problem
+
+
 async def test_a_stack_never_reconciled_has_nothing_to_protect(store: Datastore) -> None:
     await a_command(store, Mode.PATCH, ["a"], changed="a")
 

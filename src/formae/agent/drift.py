@@ -64,11 +64,18 @@ async def cloud_drift(store: Datastore, query: Query | None = None) -> list[Drif
     return entries
 
 
-async def out_of_band_changes(store: Datastore, stacks: Iterable[str]) -> list[str]:
-    """One line per stack changed out of band, naming what did it and the command to look at it."""
+async def out_of_band_changes(
+    store: Datastore, stacks: Iterable[str], *, planning: str | None = None
+) -> list[str]:
+    """One line per stack changed out of band, naming what did it and the command to look at it.
+
+    ``planning`` is the command being planned: it is stored before its plan (its claim is written with
+    it), and as a reconcile naming the stacks it would otherwise count as their last reconcile.
+    """
     stacks = list(stacks)
     live = {r.stack for r in await store.current_resources() if r.stack in stacks}
-    commands = await store.list_commands(limit=HISTORY_LIMIT, with_forma=False)
+    listed = await store.list_commands(limit=HISTORY_LIMIT + 1, with_forma=False)
+    commands = [c for c in listed if c.id != planning][:HISTORY_LIMIT]
     reconciled: dict[str, frozenset[str]] = {}
     """The stacks each reconcile named: its stored forma (10,000 resources, perhaps) is read once."""
     problems = []

@@ -301,7 +301,7 @@ class Submissions:
 
     async def _planned_apply(self, command: Command, claim: Claim, forma: Forma | None) -> Changeset:
         forma = forma if forma is not None else _stored_forma(command)
-        return await self._plan_apply(forma, command.mode, skip_drift=command.force)
+        return await self._plan_apply(forma, command.mode, skip_drift=command.force, planning=command.id)
 
     async def _planned_destroy(self, command: Command, claim: Claim, forma: Forma | None) -> Changeset:
         stored = command.forma or {}
@@ -316,14 +316,17 @@ class Submissions:
             return changeset
         return await self._plan_destroy(forma if forma is not None else _stored_forma(command), None)
 
-    async def _plan_apply(self, forma: Forma, mode: Mode, *, skip_drift: bool) -> Changeset:
+    async def _plan_apply(
+        self, forma: Forma, mode: Mode, *, skip_drift: bool, planning: str | None = None
+    ) -> Changeset:
+        """``planning``: the stored command this plan is for, which is no history of its own stacks."""
         records = await self._store.current_resources()  # read once: 100,000 rows take a second
         current = {r.key: _managed(r) for r in records if r.managed}
         unmanaged = [_managed(r) for r in records if not r.managed]  # discovery's; a forma adopts them
         del records
         changeset = await self._changeset(forma, current, unmanaged, mode)
         if mode is Mode.RECONCILE and not skip_drift:
-            drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks])
+            drift = await out_of_band_changes(self._store, [s.label for s in forma.stacks], planning=planning)
             if drift:
                 raise Rejected([*drift, "formae apply --force overwrites them with the forma"], conflict=True)
         return changeset
