@@ -31,7 +31,7 @@ HEAVY = (
     "jsonschema",
     "fastapi",
     "formae.forma",
-    "formae.model",
+    "formae.model.forma",  # the pydantic models; the vocabulary (states, operations) is light
     "formae.wire",
     "formae._proto",
     "formae.agent",

@@ -51,6 +51,7 @@ from formae.cli.output import (
 )
 from formae.cli.startup import prune
 from formae.home import default_home
+from formae.model.vocabulary import CommandState
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -274,13 +275,13 @@ def _finish(client: AgentClient, command_id: str, output: Output, quiet: bool = 
     if quiet or not output.for_people:
         command = _conventionally(lambda: _wait_quietly(client, command_id))
         if quiet:
-            if command["state"] != "Success":
+            if command["state"] != CommandState.SUCCESS:
                 _fail(f"command {command_id} {command['state']}: {command['message']}", EXIT_FAILED)
             return
         command = _conventionally(lambda: _emit_command(client, command_id, output))
     else:
         command = _conventionally(lambda: watch_command(client, command_id, console))
-    if command["state"] != "Success":
+    if command["state"] != CommandState.SUCCESS:
         raise typer.Exit(EXIT_FAILED)
 
 
@@ -369,7 +370,7 @@ def status_command(
             command = _call(client.command, command_id)
             command_table(command).print(console, wide=output is Output.WIDE)
             console.print(command["message"], markup=False, highlight=False)
-        if command["state"] in ("Failed", "Canceled"):
+        if command["state"] in (CommandState.FAILED, CommandState.CANCELED):
             raise typer.Exit(EXIT_FAILED)
 
 

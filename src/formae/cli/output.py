@@ -26,20 +26,23 @@ from enum import StrEnum
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any, cast
 
+from formae.model.vocabulary import CommandState, UpdateState
+
 if TYPE_CHECKING:  # rich is imported when something is printed, not when a command starts
     from rich.console import Console, RenderableType
     from rich.text import Text
 
-STATE_STYLES = {
-    "Success": "green",
-    "Failed": "red",
-    "InProgress": "yellow",
-    "Dispatching": "yellow",
-    "WaitingRetry": "magenta",
-    "Pending": "dim",
-    "Canceled": "dim",
-    "Canceling": "magenta",
+STATE_STYLES: dict[str, str] = {
+    UpdateState.SUCCESS: "green",
+    UpdateState.FAILED: "red",
+    UpdateState.IN_PROGRESS: "yellow",
+    UpdateState.DISPATCHING: "yellow",
+    UpdateState.WAITING_RETRY: "magenta",
+    UpdateState.PENDING: "dim",
+    UpdateState.CANCELED: "dim",
+    CommandState.CANCELING: "magenta",
 }
+"""By state name: commands and updates spell the states they share alike."""
 
 
 class Output(StrEnum):
@@ -354,7 +357,7 @@ def command_table(command: dict[str, Any], *, only_failed: bool = False) -> Tabl
     """The command's updates; ``only_failed`` keeps a 10,000-resource apply's table readable."""
     updates = command.get("updates") or []
     if only_failed:
-        updates = [u for u in updates if u["state"] != "Success"]
+        updates = [u for u in updates if u["state"] != UpdateState.SUCCESS]
     rows = [
         (
             u["operation"],

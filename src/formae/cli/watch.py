@@ -15,11 +15,12 @@ from rich.text import Text
 
 from formae.cli.client import AgentClient
 from formae.cli.output import command_table, command_title, counts_table, unwrap
+from formae.model.vocabulary import CommandState, UpdateState
 
-FINAL_STATES = {"Success", "Failed", "Canceled"}
-FINAL_UPDATE_STATES = {"Success", "Failed", "Canceled"}
-IN_FLIGHT_STATES = {"Dispatching", "InProgress", "WaitingRetry"}
-NOT_SUCCEEDED = ["Pending", "Dispatching", "InProgress", "WaitingRetry", "Failed", "Canceled"]
+FINAL_STATES = {s for s in CommandState if s.is_final}
+FINAL_UPDATE_STATES = {s for s in UpdateState if s.is_final}
+IN_FLIGHT_STATES = {UpdateState.DISPATCHING, UpdateState.IN_PROGRESS, UpdateState.WAITING_RETRY}
+NOT_SUCCEEDED: list[str] = [s for s in UpdateState if s is not UpdateState.SUCCESS]
 
 
 LISTED_UPDATES = 100
@@ -95,13 +96,16 @@ def progress_view(command: dict[str, Any], width: int) -> RenderableType:
             Text(f"in flight: {', '.join(flying)}" if flying else "", style="yellow"),
         )
     parts: list[RenderableType] = [command_title(command), grid]
-    if any(u["state"] == "Failed" for u in command.get("updates") or []):
+    if any(u["state"] == UpdateState.FAILED for u in command.get("updates") or []):
         parts.append(command_table(_failed_only(command)).renderable(width))
     return Group(*parts)
 
 
 def _failed_only(command: dict[str, Any]) -> dict[str, Any]:
-    return {**command, "updates": [u for u in command.get("updates") or [] if u["state"] == "Failed"]}
+    return {
+        **command,
+        "updates": [u for u in command.get("updates") or [] if u["state"] == UpdateState.FAILED],
+    }
 
 
 def _summary(console: Console, command: dict[str, Any]) -> None:

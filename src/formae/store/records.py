@@ -14,6 +14,11 @@ from enum import StrEnum
 from typing import Any
 
 from formae.model import Mode, Operation, ResourceKey, Stack, Target
+
+# The model's states under the names the store has always exported them by.
+from formae.model.vocabulary import INCOMPLETE_COMMAND_STATES as INCOMPLETE_COMMAND_STATES
+from formae.model.vocabulary import CommandState as CommandState
+from formae.model.vocabulary import UpdateState as UpdateState
 from formae.store.ids import new_id
 
 
@@ -38,47 +43,6 @@ class _Keyed:
 class CommandKind(StrEnum):
     APPLY = "apply"
     DESTROY = "destroy"
-
-
-class CommandState(StrEnum):
-    """A command's states; the transition table lives with the agent (``agent/command_state.py``)."""
-
-    QUEUED = "Queued"
-    """Accepted with ``--wait`` behind a running command on its stacks; planned when its turn comes."""
-    PENDING = "Pending"
-    IN_PROGRESS = "InProgress"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    CANCELING = "Canceling"
-    CANCELED = "Canceled"
-
-    @property
-    def is_final(self) -> bool:
-        """Final commands are history; the others must be resumed after a crash."""
-        return self in _FINAL_COMMAND_STATES
-
-
-_FINAL_COMMAND_STATES = frozenset({CommandState.SUCCESS, CommandState.FAILED, CommandState.CANCELED})
-INCOMPLETE_COMMAND_STATES: tuple[CommandState, ...] = tuple(s for s in CommandState if not s.is_final)
-
-
-class UpdateState(StrEnum):
-    """The ResourceUpdater's states; the transition table lives with the updater, not here."""
-
-    PENDING = "Pending"
-    DISPATCHING = "Dispatching"
-    IN_PROGRESS = "InProgress"
-    WAITING_RETRY = "WaitingRetry"
-    SUCCESS = "Success"
-    FAILED = "Failed"
-    CANCELED = "Canceled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL_UPDATE_STATES
-
-
-_FINAL_UPDATE_STATES = frozenset({UpdateState.SUCCESS, UpdateState.FAILED, UpdateState.CANCELED})
 
 
 class VersionOrigin(StrEnum):
