@@ -66,7 +66,7 @@ def register(
         with connect(api) as client:
             if file is not None:
                 forma, source = load(file)
-                drawn = _plan(call(client, "apply", forma, mode, True, False, source), source)
+                drawn = _plan(call(client.apply, forma, mode, True, False, source), source)
             else:
                 drawn = _inventory(client, call, query or "")
         try:
@@ -104,8 +104,8 @@ def _plan(response: dict[str, Any], source: str) -> Graph:
 def _inventory(client: AgentClient, call: Callable[..., Any], query: str) -> Graph:
     from formae.graph import Held, inventory_graph
 
-    resources = call(client, "inventory", "resources", query)
-    drift = {_key(d): d["change"] for d in call(client, "request", "GET", "/drift", params={"query": query})}
+    resources = call(client.inventory, "resources", query)
+    drift = {_key(d): d["change"] for d in call(client.request, "GET", "/drift", params={"query": query})}
     held = [
         Held(_key(r), r.get("native_id"), tuple(_key(k) for k in r.get("refers_to", ())), drift.get(_key(r)))
         for r in resources

@@ -43,7 +43,7 @@ def register(
     ) -> None:
         """Read the managed resources back from the cloud and record what changed there."""
         with connect(api) as client:
-            run = call(client, "request", "POST", "/sync", json={"query": query})
+            run = call(client.request, "POST", "/sync", json={"query": query})
             if watch:
                 run = _wait(client, call, run["id"])
         if not emit_data(console, output, run):
@@ -59,7 +59,7 @@ def register(
     ) -> None:
         """What changed in the cloud since the last apply (found by sync)."""
         with connect(api) as client:
-            drifts = call(client, "request", "GET", "/drift", params={"query": query})
+            drifts = call(client.request, "GET", "/drift", params={"query": query})
         if emit_data(console, output, drifts):
             return
         rows = [
@@ -87,9 +87,9 @@ def register(
     ) -> None:
         """List the cloud's resources; those no stack manages join the inventory as managed:false."""
         with connect(api) as client:
-            run = call(client, "request", "POST", "/discover", json={"target": target, "type": resource_type})
+            run = call(client.request, "POST", "/discover", json={"target": target, "type": resource_type})
             while watch and run["state"] not in FINAL_SYNC_STATES:
-                run = call(client, "request", "GET", f"/discover/{run['id']}", **_LONG_POLL)
+                run = call(client.request, "GET", f"/discover/{run['id']}", **_LONG_POLL)
         if not emit_data(console, output, run):
             _show_discovery(console, run, watch)
         if watch and run["state"] != "Success":
@@ -110,7 +110,7 @@ def register(
             console.print(f"error: --output must be pkl, json or yaml, not {form!r}", markup=False)
             raise typer.Exit(2)
         with connect(api) as client:
-            forma = call(client, "request", "GET", "/extract", params={"query": query, "stack": stack})
+            forma = call(client.request, "GET", "/extract", params={"query": query, "stack": stack})
         from formae.forma.render import render
 
         text = render(forma, form)
@@ -140,7 +140,7 @@ def _show_discovery(console: Console, run: dict[str, Any], watched: bool) -> Non
 
 def _wait(client: AgentClient, call: Callable[..., Any], run_id: str) -> dict[str, Any]:
     while True:
-        run: dict[str, Any] = call(client, "request", "GET", f"/sync/{run_id}", **_LONG_POLL)
+        run: dict[str, Any] = call(client.request, "GET", f"/sync/{run_id}", **_LONG_POLL)
         if run["state"] in FINAL_SYNC_STATES:
             return run
         time.sleep(0.1)  # answered early: keep asking
