@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 from urllib.parse import unquote
 
 from formae.auth import TOKEN_ENV, read_token_file
@@ -88,6 +88,17 @@ def api_ca(home: Path | None = None) -> Path | None:
         return local if local.exists() else None
     except OSError:  # another user's home
         return None
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Call(Protocol):
+    """How a command module makes one API call with the CLI's error conventions (``main._call``):
+    given a method of :class:`AgentClient` and that method's own arguments, so mypy checks both."""
+
+    def __call__(self, method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
 
 
 class AgentClient:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from formae.cli.client import AgentClient
+from formae.cli.client import AgentClient, Call
 from formae.graph.options import COLLAPSE_ABOVE, Format
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 def register(
     app: typer.Typer,
     connect: Callable[[str | None], AgentClient],
-    call: Callable[..., Any],
+    call: Call,
     load: Callable[[Path], tuple[str, str]],
     fail: Callable[[str, int], NoReturn],
 ) -> None:
@@ -101,7 +101,7 @@ def _plan(response: dict[str, Any], source: str) -> Graph:
     return plan_graph(steps, f"plan of {source}" if steps else f"plan of {source}: nothing to do")
 
 
-def _inventory(client: AgentClient, call: Callable[..., Any], query: str) -> Graph:
+def _inventory(client: AgentClient, call: Call, query: str) -> Graph:
     from formae.graph import Held, inventory_graph
 
     resources = call(client.inventory, "resources", query)

@@ -151,7 +151,7 @@ def _client(url: str | None) -> AgentClient:
         _fail(str(error), EXIT_NO_AGENT)
 
 
-def _call(method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+def _call(method: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     """One API call (a method of ``AgentClient``, type-checked with its arguments) with the CLI's error
     conventions applied."""
     return _conventionally(lambda: method(*args, **kwargs))

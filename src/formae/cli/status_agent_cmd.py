@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from formae.cli.client import AgentClient
+from formae.cli.client import AgentClient, Call
 from formae.cli.output import Column, ColumnSpec, Output, emit_data, print_table
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def register(
     status_app: typer.Typer,
     connect: Callable[[str | None], AgentClient],
-    call: Callable[..., Any],
+    call: Call,
     console: Console,
 ) -> None:
     @status_app.command("agent")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from formae.cli.client import AgentClient
+from formae.cli.client import AgentClient, Call
 from formae.cli.output import Column, ColumnSpec, Output, emit_data, patch_text, print_table
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def register(
     app: typer.Typer,
     status_app: typer.Typer,
     connect: Callable[[str | None], AgentClient],
-    call: Callable[..., Any],
+    call: Call,
     console: Console,
 ) -> None:
     """Add the commands to the CLI; ``connect`` and ``call`` carry main's conventions (exit codes)."""
@@ -138,7 +138,7 @@ def _show_discovery(console: Console, run: dict[str, Any], watched: bool) -> Non
         )
 
 
-def _wait(client: AgentClient, call: Callable[..., Any], run_id: str) -> dict[str, Any]:
+def _wait(client: AgentClient, call: Call, run_id: str) -> dict[str, Any]:
     while True:
         run: dict[str, Any] = call(client.request, "GET", f"/sync/{run_id}", **_LONG_POLL)
         if run["state"] in FINAL_SYNC_STATES:
