@@ -244,8 +244,8 @@ PAUSED = 600
 
 
 @pytest.mark.skip(
-    reason="issue 16, open: about 1 run in 4 sees no takeover within 30 s of the SIGSTOP (suspected: the "
-    "paused agent holds a row or advisory lock in an open transaction, so the others' takeover waits on it)"
+    reason="issue 16, open: it fails about 1 run in 4, either with no takeover within 30 s of the SIGSTOP "
+    "or with buckets in the cloud the inventory lacks (orphans: a paused agent's late create got through)"
 )
 def test_a_paused_agent_that_lost_its_lease_writes_nothing_over_the_agent_that_took_over(
     make_agent: MakeAgent, postgres_url: str, tmp_path: Path
